@@ -1,0 +1,7 @@
+"""``python -m crtstats.cli``."""
+
+import sys
+
+from crtstats.cli import main
+
+sys.exit(main())

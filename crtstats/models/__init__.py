@@ -1,0 +1,5 @@
+"""Model fitters for cluster-randomised trials; each returns a :class:`CRTResult`."""
+
+from crtstats.models._result import ContrastResult, CRTResult
+
+__all__ = ["CRTResult", "ContrastResult"]

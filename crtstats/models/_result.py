@@ -1,0 +1,371 @@
+"""The immutable result that every crtstats fitter returns.
+
+The vocabulary follows linearmodels: ``params``, ``std_errors``, ``df``, ``tstats``,
+``pvalues``, ``conf_int(level)``, ``cov``. Every number is kept at full precision;
+rounding happens only when a table is rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+
+__all__ = ["CRTResult", "ContrastResult"]
+
+ContrastDf = Callable[[np.ndarray], float]
+"""Given a contrast vector ``L`` (length p), return its denominator df."""
+
+
+def _readonly(values: Any, *, ndim: int) -> np.ndarray:
+    arr = np.array(values, dtype=float, copy=True)
+    if arr.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-dimensional array, got shape {arr.shape}")
+    arr.flags.writeable = False
+    return arr
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise InvalidParameterError(f"level must be strictly between 0 and 1; got {level!r}.")
+
+
+def _t_pvalue(tstat: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of t with ``df`` degrees of freedom (normal where df is inf)."""
+    tstat = np.asarray(tstat, dtype=float)
+    df = np.broadcast_to(np.asarray(df, dtype=float), tstat.shape)
+    out = np.where(np.isinf(df), 2.0 * stats.norm.sf(np.abs(tstat)), np.nan)
+    finite = np.isfinite(df)
+    out[finite] = 2.0 * stats.t.sf(np.abs(tstat[finite]), df[finite])
+    return out
+
+
+def _t_quantile(level: float, df: np.ndarray) -> np.ndarray:
+    df = np.asarray(df, dtype=float)
+    q = 0.5 + level / 2.0
+    finite_df = np.where(np.isinf(df), 1.0, df)
+    out: np.ndarray = np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, finite_df))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastResult:
+    """A single linear combination ``L @ params`` with its small-sample inference."""
+
+    name: str
+    weights: Mapping[str, float]
+    estimate: float
+    std_error: float
+    df: float
+    df_method: str
+
+    @property
+    def tstat(self) -> float:
+        """Estimate divided by its standard error."""
+        return self.estimate / self.std_error
+
+    @property
+    def pvalue(self) -> float:
+        """Two-sided p-value (t with ``df``; normal when ``df`` is infinite)."""
+        return float(_t_pvalue(np.array([self.tstat]), np.array([self.df]))[0])
+
+    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        """Confidence interval at ``level``."""
+        _check_level(level)
+        q = float(_t_quantile(level, np.array([self.df]))[0])
+        return (self.estimate - q * self.std_error, self.estimate + q * self.std_error)
+
+    def to_frame(self, level: float = 0.95) -> pd.DataFrame:
+        """One-row tidy frame in the column layout of :meth:`CRTResult.to_frame`."""
+        low, high = self.conf_int(level)
+        return pd.DataFrame(
+            {
+                "term": [self.name],
+                "estimate": [self.estimate],
+                "std_error": [self.std_error],
+                "df": [self.df],
+                "statistic": [self.tstat],
+                "pvalue": [self.pvalue],
+                "conf_low": [low],
+                "conf_high": [high],
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CRTResult:
+    """Fitted cluster-randomised-trial model.
+
+    Instances are immutable: array attributes are read-only and the pandas objects
+    returned by the properties are fresh copies.
+
+    Attributes
+    ----------
+    model
+        Name of the fitter (``"lmm"``, ``"glmm"``, ``"gee"``, ``"ols"``...).
+    formula
+        The model formula as given.
+    df_method
+        How the denominator degrees of freedom were obtained (``"kenward-roger"``,
+        ``"satterthwaite"``, ``"between-within"``, ``"residual"``,
+        ``"bell-mccaffrey"``, ``"z"``...).
+    cov_type
+        The covariance estimator behind ``cov``.
+    nobs, n_clusters
+        Observations and clusters used in the fit.
+    converged
+        Whether the optimiser met its criteria.
+    warnings
+        The messages of every warning issued during the fit.
+    loglik
+        Maximised (restricted) log-likelihood, where the model has one.
+    icc
+        Intra-cluster correlation implied by the variance components (mixed models).
+    family, link
+        Error distribution and link; used by ``exponentiate=True``.
+    """
+
+    model: str
+    formula: str
+    param_names: tuple[str, ...]
+    param_values: np.ndarray
+    cov_values: np.ndarray
+    df_values: np.ndarray
+    df_method: str
+    cov_type: str
+    nobs: int
+    n_clusters: int | None
+    converged: bool = True
+    family: str = "gaussian"
+    link: str = "identity"
+    warnings: tuple[str, ...] = ()
+    loglik: float | None = None
+    icc: float | None = None
+    variance_components_values: Mapping[str, float] = field(default_factory=dict)
+    random_effects_frame: pd.DataFrame | None = None
+    contrast_df: ContrastDf | None = field(default=None, repr=False)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p = len(self.param_names)
+        object.__setattr__(self, "param_names", tuple(str(n) for n in self.param_names))
+        object.__setattr__(self, "param_values", _readonly(self.param_values, ndim=1))
+        object.__setattr__(self, "cov_values", _readonly(self.cov_values, ndim=2))
+        df = np.broadcast_to(np.asarray(self.df_values, dtype=float), (p,))
+        object.__setattr__(self, "df_values", _readonly(df, ndim=1))
+        if self.param_values.shape != (p,) or self.cov_values.shape != (p, p):
+            raise ValueError("params, cov and param_names disagree in length")
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(
+            self, "variance_components_values", dict(self.variance_components_values)
+        )
+        object.__setattr__(self, "info", dict(self.info))
+        if self.random_effects_frame is not None:
+            object.__setattr__(self, "random_effects_frame", self.random_effects_frame.copy())
+
+    # -- the linearmodels vocabulary -------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """Estimated coefficients."""
+        return pd.Series(self.param_values, index=list(self.param_names), name="params")
+
+    @property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of the estimates used for inference (e.g. Kenward-Roger adjusted)."""
+        names = list(self.param_names)
+        return pd.DataFrame(self.cov_values, index=names, columns=names)
+
+    @property
+    def std_errors(self) -> pd.Series:
+        """Standard errors: square roots of the diagonal of ``cov``."""
+        se = np.sqrt(np.diag(self.cov_values))
+        return pd.Series(se, index=list(self.param_names), name="std_errors")
+
+    @property
+    def df(self) -> pd.Series:
+        """Denominator degrees of freedom per coefficient (``inf`` for z tests)."""
+        return pd.Series(self.df_values, index=list(self.param_names), name="df")
+
+    @property
+    def tstats(self) -> pd.Series:
+        """Estimates divided by their standard errors."""
+        return pd.Series(
+            self.param_values / np.sqrt(np.diag(self.cov_values)),
+            index=list(self.param_names),
+            name="tstats",
+        )
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values from t with ``df`` (normal where ``df`` is infinite)."""
+        p = _t_pvalue(self.tstats.to_numpy(), self.df_values)
+        return pd.Series(p, index=list(self.param_names), name="pvalues")
+
+    @property
+    def variance_components(self) -> pd.Series:
+        """Variance components (e.g. ``cluster`` and ``residual``); empty if none."""
+        return pd.Series(dict(self.variance_components_values), dtype=float, name="variance")
+
+    @property
+    def random_effects(self) -> pd.DataFrame | None:
+        """Predicted cluster effects with their conditional standard errors, if any."""
+        if self.random_effects_frame is None:
+            return None
+        return self.random_effects_frame.copy()
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals with columns ``lower`` and ``upper``."""
+        _check_level(level)
+        q = _t_quantile(level, self.df_values)
+        se = np.sqrt(np.diag(self.cov_values))
+        return pd.DataFrame(
+            {"lower": self.param_values - q * se, "upper": self.param_values + q * se},
+            index=list(self.param_names),
+        )
+
+    # -- linear combinations ---------------------------------------------------------
+    def _weights_vector(self, weights: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+        p = len(self.param_names)
+        if isinstance(weights, Mapping):
+            unknown = [k for k in weights if k not in self.param_names]
+            if unknown:
+                raise ModelSpecificationError(
+                    f"contrast names unknown term(s) {unknown}; the model's terms are "
+                    f"{list(self.param_names)}."
+                )
+            return np.array([float(weights.get(n, 0.0)) for n in self.param_names])
+        vec = np.asarray(weights, dtype=float)
+        if vec.shape != (p,):
+            raise ModelSpecificationError(
+                f"contrast weights must have one value per coefficient ({p}); got shape "
+                f"{vec.shape}."
+            )
+        return vec
+
+    def contrast(
+        self,
+        weights: Mapping[str, float] | Sequence[float],
+        *,
+        name: str | None = None,
+    ) -> ContrastResult:
+        """Estimate the linear combination ``sum(w * params)`` with its own df.
+
+        Parameters
+        ----------
+        weights
+            A mapping from term name to weight (terms left out weigh 0), or one weight
+            per coefficient in the order of ``params``.
+        name
+            Label for the contrast, used in tables.
+
+        Returns
+        -------
+        ContrastResult
+            Estimate, standard error, df (Kenward-Roger or Satterthwaite for that
+            combination where the model uses them), t, p and confidence interval.
+
+        Examples
+        --------
+        The arm effect at 12 months in a model of ``total ~ arm * review``::
+
+            res.contrast({"arm[T.intervention]": 1,
+                          "arm[T.intervention]:review[T.12m]": 1}, name="arm at 12m")
+
+        In R: ``emmeans::contrast()`` or ``multcomp::glht()`` on the same model.
+        """
+        vec = self._weights_vector(weights)
+        if not np.any(vec):
+            raise ModelSpecificationError("contrast weights are all zero.")
+        estimate = float(vec @ self.param_values)
+        se = float(np.sqrt(vec @ self.cov_values @ vec))
+        if self.contrast_df is not None:
+            df = float(self.contrast_df(vec))
+        else:
+            used = self.df_values[vec != 0]
+            if not np.allclose(used, used[0]):
+                raise ModelSpecificationError(
+                    f"the {self.df_method} df differ between the terms of this contrast and "
+                    "the model provides no df for combinations."
+                )
+            df = float(used[0])
+        label = name if name is not None else " + ".join(
+            f"{w:g}*{n}" for n, w in zip(self.param_names, vec, strict=True) if w != 0
+        )
+        return ContrastResult(
+            name=label,
+            weights={n: float(w) for n, w in zip(self.param_names, vec, strict=True) if w != 0},
+            estimate=estimate,
+            std_error=se,
+            df=df,
+            df_method=self.df_method,
+        )
+
+    # -- presentation ----------------------------------------------------------------
+    def to_frame(self, level: float = 0.95, *, exponentiate: bool = False) -> pd.DataFrame:
+        """Tidy coefficient table.
+
+        Columns: ``term, estimate, std_error, df, statistic, pvalue, conf_low,
+        conf_high``. With ``exponentiate=True`` (log or logit links) the estimate and
+        interval are exponentiated (odds or rate ratios); standard error, statistic and
+        p-value stay on the linear-predictor scale.
+        """
+        ci = self.conf_int(level)
+        frame = pd.DataFrame(
+            {
+                "term": list(self.param_names),
+                "estimate": self.param_values.copy(),
+                "std_error": self.std_errors.to_numpy(),
+                "df": self.df_values.copy(),
+                "statistic": self.tstats.to_numpy(),
+                "pvalue": self.pvalues.to_numpy(),
+                "conf_low": ci["lower"].to_numpy(),
+                "conf_high": ci["upper"].to_numpy(),
+            }
+        )
+        if exponentiate:
+            if self.link not in ("log", "logit"):
+                raise InvalidParameterError(
+                    f"exponentiate=True needs a log or logit link; this model's link is "
+                    f"{self.link!r}."
+                )
+            for col in ("estimate", "conf_low", "conf_high"):
+                frame[col] = np.exp(frame[col])
+        return frame
+
+    def summary(self) -> str:
+        """A plain-text summary of the fit, in the spirit of R's ``summary()``."""
+        lines = [
+            f"crtstats {self.model}: {self.formula}",
+            f"family: {self.family} ({self.link})   covariance: {self.cov_type}   "
+            f"df: {self.df_method}",
+            f"observations: {self.nobs}   clusters: {self.n_clusters}   "
+            f"converged: {self.converged}",
+        ]
+        if self.loglik is not None:
+            lines.append(f"log-likelihood: {self.loglik:.4f}")
+        if self.variance_components_values:
+            comps = ", ".join(f"{k} {v:.4g}" for k, v in self.variance_components_values.items())
+            lines.append(f"variance components: {comps}")
+        if self.icc is not None:
+            lines.append(f"ICC: {self.icc:.4f}")
+        table = self.to_frame().set_index("term")
+        lines.append("")
+        lines.append(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        for message in self.warnings:
+            lines.append(f"warning: {message}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (
+            f"CRTResult(model={self.model!r}, formula={self.formula!r}, nobs={self.nobs}, "
+            f"n_clusters={self.n_clusters}, df_method={self.df_method!r})"
+        )

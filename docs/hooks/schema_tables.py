@@ -1,0 +1,58 @@
+"""MkDocs hook: render the Frictionless Table Schemas in data_schema/ into the docs.
+
+A page line of the form ``<!-- schema: teams -->`` is replaced by a description of
+that table (key, foreign keys and one row per field), so the data-model page is
+generated from the single source of truth and cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+_MARKER = re.compile(r"^<!-- schema: (\w+) -->$", re.MULTILINE)
+_ROOT = Path(__file__).resolve().parents[2] / "data_schema"
+
+
+def _constraints(field: dict[str, Any]) -> str:
+    parts = []
+    c = field.get("constraints", {})
+    if c.get("required"):
+        parts.append("required")
+    if c.get("unique"):
+        parts.append("unique")
+    if "enum" in c:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in c["enum"]))
+    if "minimum" in c:
+        parts.append(f">= {c['minimum']}")
+    if "maximum" in c:
+        parts.append(f"<= {c['maximum']}")
+    if field.get("x-crtstats-optional"):
+        parts.append("column optional")
+    return "; ".join(parts)
+
+
+def _render(table: str) -> str:
+    schema = json.loads((_ROOT / f"{table}.schema.json").read_text(encoding="utf-8"))
+    lines = [schema.get("description", ""), ""]
+    lines.append("Key: " + ", ".join(f"`{k}`" for k in schema.get("primaryKey", [])) + ".")
+    for fk in schema.get("foreignKeys", []):
+        ref = fk["reference"]
+        lines.append(
+            f"`{', '.join(fk['fields'])}` must appear in `{ref['resource']}`"
+            f" (`{', '.join(ref['fields'])}`)."
+        )
+    lines += ["", "| column | type | rules | description |", "|---|---|---|---|"]
+    for field in schema["fields"]:
+        lines.append(
+            f"| `{field['name']}` | {field['type']} | {_constraints(field)} | "
+            f"{field.get('description', '')} |"
+        )
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """Replace each schema marker with the rendered schema."""
+    return _MARKER.sub(lambda m: _render(m.group(1)), markdown)

@@ -13,10 +13,10 @@ a script can turn one of them into an error without touching the others::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+import pandas as pd
 
 __all__ = [
     "BoundaryFitWarning",
@@ -28,7 +28,9 @@ __all__ = [
     "InvalidParameterError",
     "ModelSpecificationError",
     "PlanError",
+    "FAILURE_COLUMNS",
     "ProrationWarning",
+    "ReasonCode",
     "SchemaValidationError",
     "SeparationWarning",
 ]
@@ -54,6 +56,35 @@ class PlanError(CRTStatsError, ValueError):
     """An analysis plan is malformed or asks for something not allowed."""
 
 
+class ReasonCode(StrEnum):
+    """Stable codes for validation problems; the ``reason_code`` of a failure case.
+
+    The values are part of the public API: scripts may filter on them, and a code is
+    never renamed or reused for another meaning.
+    """
+
+    MISSING_COLUMN = "missing_column"  # a column the schema requires is absent
+    UNKNOWN_COLUMN = "unknown_column"  # a column the schema does not know (where not allowed)
+    TYPE = "type"  # a value cannot be read as the declared type
+    REQUIRED = "required"  # a required value is empty
+    ENUM = "enum"  # a value outside the allowed set
+    MINIMUM = "minimum"  # a value below the minimum
+    MAXIMUM = "maximum"  # a value above the maximum
+    NOT_INTEGER = "not_integer"  # a score that is not a whole number
+    PATTERN = "pattern"  # a value that does not match the declared pattern
+    DUPLICATE_KEY = "duplicate_key"  # the primary key repeats
+    UNKNOWN_TEAM = "unknown_team"  # a team_id not in the teams table
+    INCONSISTENT = "inconsistent"  # arm or stratum disagrees where repeated
+    BED_DAYS_NOT_ADMITTED = "bed_days_not_admitted"  # bed days > 0 where admitted is 0
+    EXPOSURE = "exposure"  # exposure not positive
+    TOO_FEW_TEAMS = "too_few_teams"  # fewer than two teams in an arm
+    EMPTY_TABLE = "empty_table"  # a table with no rows
+
+
+#: The columns of every ``failure_cases`` frame, in order.
+FAILURE_COLUMNS = ("table", "row", "column", "value", "check", "reason_code")
+
+
 class SchemaValidationError(CRTStatsError, ValueError):
     """A table failed validation.
 
@@ -70,6 +101,24 @@ class SchemaValidationError(CRTStatsError, ValueError):
     def __init__(self, message: str, failure_cases: pd.DataFrame) -> None:
         super().__init__(message)
         self.failure_cases = failure_cases
+
+    @classmethod
+    def from_cases(cls, cases: list[dict[str, Any]], *, subject: str) -> SchemaValidationError:
+        """Build the error from failure-case dicts with the keys of ``FAILURE_COLUMNS``.
+
+        ``subject`` names what was validated (e.g. ``"table fidelity"``).
+        """
+        frame = pd.DataFrame(cases, columns=list(FAILURE_COLUMNS))
+        frame["row"] = frame["row"].astype("Int64")
+        frame["reason_code"] = frame["reason_code"].astype(str)
+        first = frame.iloc[0] if len(frame) else None
+        detail = (
+            f"; first: table {first['table']}, row {first['row']}, column {first['column']}, "
+            f"value {_format_value(first['value'])}: {first['check']}"
+            if first is not None
+            else ""
+        )
+        return cls(f"{subject} failed validation with {len(frame)} problem(s){detail}", frame)
 
 
 class CRTStatsWarning(UserWarning):
@@ -98,5 +147,10 @@ class ProrationWarning(CRTStatsWarning):
 
 def _format_value(value: Any) -> str:
     """Render a value for an error message, short and unambiguous."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()  # numpy and pandas scalars print as plain Python values
+        except (ValueError, TypeError):
+            pass
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

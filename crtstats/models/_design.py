@@ -1,0 +1,158 @@
+"""From a formula, a DataFrame and a cluster column to the arrays a fitter needs.
+
+Every fitter builds its design here so that formula handling, factor coding and the
+accounting of excluded rows are the same everywhere. Factor levels follow pandas
+``Categorical`` order when the column is categorical, otherwise sorted order (as R
+does for character columns); the first level is the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from crtstats.exceptions import ModelSpecificationError
+
+__all__ = ["Design", "build_design"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Response, model matrix and cluster codes for the rows used in a fit.
+
+    Attributes
+    ----------
+    y
+        Response, float, length n.
+    X
+        Fixed-effects model matrix, n x p.
+    names
+        Column names of ``X`` (formulaic/R style, e.g. ``arm[T.intervention]``).
+    groups
+        Integer cluster code per row, 0..G-1, in order of first appearance.
+    cluster_labels
+        The cluster labels, indexed by code.
+    offset
+        Offset per row (zeros when none was given).
+    used
+        Boolean mask over the rows of the input frame: True for rows in the fit.
+    n_excluded
+        Rows left out because a variable the model uses (or the cluster) is missing.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    names: tuple[str, ...]
+    groups: np.ndarray
+    cluster_labels: tuple[str, ...]
+    offset: np.ndarray
+    used: np.ndarray
+    n_excluded: int
+
+    @property
+    def nobs(self) -> int:
+        """Rows in the fit."""
+        return int(self.y.shape[0])
+
+    @property
+    def n_clusters(self) -> int:
+        """Clusters in the fit."""
+        return len(self.cluster_labels)
+
+    @property
+    def cluster_sizes(self) -> np.ndarray:
+        """Rows per cluster, indexed by code."""
+        return np.bincount(self.groups, minlength=self.n_clusters)
+
+
+def _require_columns(data: pd.DataFrame, columns: Sequence[str], formula: str) -> None:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ModelSpecificationError(
+            f"the data have no column(s) {missing} used by {formula!r}; available columns: "
+            f"{list(data.columns)}."
+        )
+
+
+def _plain_dtypes(frame: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
+    """Text columns become sorted categoricals, nullable numbers become float64."""
+    out = frame.copy()
+    for name in variables:
+        col = out[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
+            continue
+        if pd.api.types.is_numeric_dtype(col):
+            out[name] = col.astype("float64")
+        else:
+            levels = sorted(col.astype(str).unique())
+            out[name] = pd.Categorical(col.astype(str), categories=levels)
+    return out
+
+
+def build_design(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    cluster: str | None,
+    offset: str | None = None,
+) -> Design:
+    """Build the design of ``formula`` on ``data`` with clusters from ``cluster``.
+
+    Rows with a missing value in any variable the formula uses, in the cluster column
+    or in the offset column are excluded and counted in ``n_excluded``; nothing else is
+    dropped, and row order is kept.
+
+    Raises
+    ------
+    ModelSpecificationError
+        If the formula has no response, names unknown columns, or leaves no rows.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ModelSpecificationError(f"data must be a pandas DataFrame; got {type(data)}.")
+    try:
+        parsed = Formula(formula)
+    except Exception as err:  # formulaic raises several types for syntax errors
+        raise ModelSpecificationError(f"cannot parse formula {formula!r}: {err}") from None
+    if not hasattr(parsed, "lhs"):
+        raise ModelSpecificationError(f"formula {formula!r} has no response (left of '~').")
+    variables = sorted(str(v) for v in parsed.required_variables)
+    extra = [c for c in (cluster, offset) if c is not None]
+    _require_columns(data, [*variables, *extra], formula)
+    subset = data[[*dict.fromkeys([*variables, *extra])]]
+    used = ~subset.isna().any(axis=1).to_numpy()
+    if not used.any():
+        raise ModelSpecificationError(f"no complete rows for {formula!r}.")
+    frame = _plain_dtypes(data.loc[used], variables)
+    try:
+        lhs, rhs = parsed.get_model_matrix(frame, na_action="raise", output="pandas")
+    except Exception as err:
+        raise ModelSpecificationError(f"cannot build the design of {formula!r}: {err}") from None
+    if lhs.shape[1] != 1:
+        raise ModelSpecificationError(
+            f"the response of {formula!r} must be one numeric column; got {list(lhs.columns)}."
+        )
+    y = np.asarray(lhs.iloc[:, 0], dtype=float)
+    X = np.asarray(rhs, dtype=float)
+    if cluster is not None:
+        codes, labels = pd.factorize(frame[cluster], sort=False)
+        groups = codes.astype(np.intp)
+        cluster_labels = tuple(str(v) for v in labels)
+    else:
+        groups = np.arange(len(frame), dtype=np.intp)
+        cluster_labels = tuple(str(i) for i in range(len(frame)))
+    off = (np.asarray(frame[offset], dtype=float) if offset is not None
+           else np.zeros(len(frame)))
+    return Design(
+        y=y,
+        X=X,
+        names=tuple(str(c) for c in rhs.columns),
+        groups=groups,
+        cluster_labels=cluster_labels,
+        offset=off,
+        used=used,
+        n_excluded=int((~used).sum()),
+    )

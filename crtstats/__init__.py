@@ -19,11 +19,13 @@ from crtstats.exceptions import (
     ModelSpecificationError,
     PlanError,
     ProrationWarning,
+    ScaleKeyError,
     SchemaValidationError,
     SeparationWarning,
 )
 from crtstats.io import TableFile, read_table
-from crtstats.models import ContrastResult, CRTResult
+from crtstats.models import ContrastResult, CRTResult, ols
+from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 
 try:
     __version__ = version("crtstats")
@@ -43,10 +45,16 @@ __all__ = [
     "ModelSpecificationError",
     "PlanError",
     "ProrationWarning",
+    "ScaleKeyError",
     "SchemaValidationError",
     "SeparationWarning",
     "TableFile",
     "__version__",
+    "cronbach_alpha",
     "datasets",
+    "fidelity_change",
+    "ols",
+    "rater_icc",
     "read_table",
+    "score_fidelity",
 ]

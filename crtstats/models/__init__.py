@@ -1,5 +1,6 @@
 """Model fitters for cluster-randomised trials; each returns a :class:`CRTResult`."""
 
+from crtstats.models._ols import ols
 from crtstats.models._result import ContrastResult, CRTResult
 
-__all__ = ["CRTResult", "ContrastResult"]
+__all__ = ["CRTResult", "ContrastResult", "ols"]

@@ -31,6 +31,7 @@ __all__ = [
     "FAILURE_COLUMNS",
     "ProrationWarning",
     "ReasonCode",
+    "ScaleKeyError",
     "SchemaValidationError",
     "SeparationWarning",
 ]
@@ -54,6 +55,10 @@ class ModelSpecificationError(CRTStatsError, ValueError):
 
 class PlanError(CRTStatsError, ValueError):
     """An analysis plan is malformed or asks for something not allowed."""
+
+
+class ScaleKeyError(CRTStatsError, ValueError):
+    """A fidelity scale key (``data_schema/scales/*.yaml``) is unknown or malformed."""
 
 
 class ReasonCode(StrEnum):

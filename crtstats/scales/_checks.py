@@ -1,0 +1,114 @@
+"""Checks of item scores against a scale key, reporting every bad cell at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
+from crtstats.scales._key import ScaleKey
+
+__all__ = ["check_item_scores"]
+
+#: Columns a fidelity table must have besides the item columns.
+ID_COLUMNS = ("team_id", "review")
+
+
+def _case(row: Any, column: str, value: Any, check: str, code: ReasonCode) -> dict[str, Any]:
+    return {"table": "fidelity", "row": row, "column": column, "value": value,
+            "check": check, "reason_code": code}
+
+
+def _column_values(column: pd.Series) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The column as float64 (NaN = missing) and TYPE cases for unreadable cells."""
+    name = str(column.name)
+    empty = column.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(column.dtype):
+        values = np.full(len(column), np.nan)
+        bad = ~empty
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(values) & ~empty
+    cases = [
+        _case(int(i), name, column.iloc[i], "item score is a number", ReasonCode.TYPE)
+        for i in np.flatnonzero(bad)
+    ]
+    return values, cases
+
+
+def _range_cases(values: np.ndarray, column: pd.Series, key: ScaleKey) -> list[dict[str, Any]]:
+    name = str(column.name)
+    with np.errstate(invalid="ignore"):
+        checks = (
+            (np.isfinite(values) & (values != np.round(values)),
+             "item score is a whole number", ReasonCode.NOT_INTEGER),
+            (values < key.item_min, f"item score >= {key.item_min}", ReasonCode.MINIMUM),
+            (values > key.item_max, f"item score <= {key.item_max}", ReasonCode.MAXIMUM),
+        )
+    return [
+        _case(int(i), name, column.iloc[i], f"{check} (scale {key.key})", code)
+        for failed, check, code in checks
+        for i in np.flatnonzero(failed)
+    ]
+
+
+def _version_cases(fidelity: pd.DataFrame, key: ScaleKey) -> list[dict[str, Any]]:
+    if "scale_version" not in fidelity.columns:
+        return []
+    version = fidelity["scale_version"]
+    wrong = (version.notna() & (version.astype("string") != key.key)).to_numpy(dtype=bool)
+    return [
+        _case(int(i), "scale_version", version.iloc[i],
+              f"scale_version equals the key used to score ({key.key!r})", ReasonCode.ENUM)
+        for i in np.flatnonzero(wrong)
+    ]
+
+
+def check_item_scores(fidelity: pd.DataFrame, key: ScaleKey) -> np.ndarray:
+    """Check a wide fidelity table against ``key`` and return its item scores.
+
+    Every problem is collected before anything is raised: absent identifier or item
+    columns (``MISSING_COLUMN``), cells that are not numbers (``TYPE``), scores that
+    are not whole numbers (``NOT_INTEGER``) or fall outside the key's item range
+    (``MINIMUM``, ``MAXIMUM``), and a ``scale_version`` naming another key (``ENUM``).
+    Empty cells are missing items, not problems.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 scores, one row per table row and one column per item in key order,
+        NaN where an item is missing.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``fidelity`` is not a DataFrame or its column names repeat.
+    SchemaValidationError
+        With one failure case per problem (row = 0-based position).
+    """
+    if not isinstance(fidelity, pd.DataFrame):
+        raise InvalidParameterError(
+            f"fidelity must be a pandas DataFrame; got {type(fidelity).__name__}."
+        )
+    repeated = sorted({str(c) for c in fidelity.columns[fidelity.columns.duplicated()]})
+    if repeated:
+        raise InvalidParameterError(f"fidelity has repeated column names {repeated}; "
+                                    "give every column a unique name.")
+    cases: list[dict[str, Any]] = []
+    scores = np.full((len(fidelity), key.n_items), np.nan)
+    for name in (*ID_COLUMNS, *key.columns):
+        if name not in fidelity.columns:
+            cases.append(_case(pd.NA, name, pd.NA, f"column present (scale {key.key})",
+                               ReasonCode.MISSING_COLUMN))
+    for j, name in enumerate(key.columns):
+        if name in fidelity.columns:
+            values, type_cases = _column_values(fidelity[name])
+            cases += type_cases + _range_cases(values, fidelity[name], key)
+            scores[:, j] = values
+    cases += _version_cases(fidelity, key)
+    if cases:
+        cases.sort(key=lambda c: (-1 if c["row"] is pd.NA else c["row"], str(c["column"])))
+        raise SchemaValidationError.from_cases(cases, subject=f"fidelity items ({key.key})")
+    return scores

@@ -2,12 +2,13 @@
 
 Tolerances (from the issue), and why they are safe to meet:
 
-| quantity              | tolerance      | reason |
-|-----------------------|----------------|--------|
-| estimates             | 1e-6 relative  | both sides solve the same least-squares problem in double precision; observed agreement is about 1e-12 |
-| standard errors, vcov | 1e-6 relative  | same closed-form sandwich; the eigen-decomposition of I - H_jj agrees to rounding |
-| df                    | 1e-4 absolute  | the Satterthwaite df is a ratio of traces of the same matrices; observed about 1e-11 |
-| p-values              | 1e-6 absolute  | follow from the above through the t distribution |
+- estimates: 1e-6 relative. Both sides solve the same least-squares problem in double
+  precision; observed agreement is about 1e-12.
+- standard errors and covariance: 1e-6 relative. Same closed-form sandwich; the
+  eigen-decompositions of I - H_jj agree to rounding.
+- df: 1e-4 absolute. The Satterthwaite df is a ratio of traces of the same matrices;
+  observed agreement is about 1e-11.
+- p-values: 1e-6 absolute. They follow from the above through the t distribution.
 
 Covariance matrices are compared entry by entry relative to the largest diagonal entry,
 because off-diagonal entries near zero make a purely relative comparison meaningless.

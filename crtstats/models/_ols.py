@@ -26,6 +26,9 @@ _DF_METHOD: dict[str, str] = {
     "CR2": "bell-mccaffrey",
 }
 
+#: Relative size below which a column counts as a linear combination of earlier ones.
+ALIAS_TOL = 1e-7
+
 #: Below this many clusters CR1 with t(J - 1) is known to over-reject.
 FEW_CLUSTERS_CR1 = 40
 
@@ -39,15 +42,19 @@ def _check_rank(design: Design, formula: str) -> None:
             f"{formula!r} has {p} coefficients but only {n} complete rows; OLS needs more "
             "rows than coefficients. Use a smaller model or more data."
         )
-    _, r, piv = scipy.linalg.qr(X, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int(np.sum(diag > diag[0] * max(n, p) * np.finfo(float).eps))
-    if rank < p:
-        aliased = [design.names[i] for i in sorted(piv[rank:])]
+    # Like R's lm (tol 1e-7): a column is aliased when the part of it orthogonal to the
+    # columns before it is negligible relative to its length; later columns are blamed.
+    r = scipy.linalg.qr(X, mode="r")[0]
+    norms = np.linalg.norm(X, axis=0)
+    aliased = [
+        design.names[k] for k in range(p)
+        if norms[k] == 0 or abs(r[k, k]) <= ALIAS_TOL * norms[k]
+    ]
+    if aliased:
         raise ModelSpecificationError(
-            f"the model matrix of {formula!r} is rank deficient (rank {rank} of {p}); "
-            f"aliased column(s): {aliased}. Remove the redundant term(s) (R's lm() would "
-            "report them as NA)."
+            f"the model matrix of {formula!r} is rank deficient (rank {p - len(aliased)} of "
+            f"{p}); aliased column(s): {aliased}. Remove the redundant term(s) (R's lm() "
+            "would report them as NA)."
         )
 
 

@@ -1,0 +1,184 @@
+"""Helpers shared by the table builders: arms, reviews, input checks, suppression, scale key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from crtstats._resources import schema_dir
+from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
+
+__all__ = [
+    "ARMS",
+    "REVIEWS",
+    "ScaleLabels",
+    "arm_by_team",
+    "check_suppress_below",
+    "require_columns",
+    "scale_labels",
+    "suppression_note",
+]
+
+#: Arms in reporting order.
+ARMS = ("control", "intervention")
+#: Reviews in time order.
+REVIEWS = ("baseline", "6m", "12m")
+
+_ITEM = re.compile(r"^item_(\d+)$")
+
+
+def require_columns(frame: Any, name: str, columns: Iterable[str]) -> pd.DataFrame:
+    """Check that ``frame`` is a DataFrame holding ``columns``; return it."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidParameterError(
+            f"{name} must be a pandas DataFrame; got {type(frame).__name__}."
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaValidationError.from_cases(
+            [
+                {"table": name, "row": None, "column": c, "value": None,
+                 "check": "column is required", "reason_code": ReasonCode.MISSING_COLUMN}
+                for c in missing
+            ],
+            subject=f"table {name}",
+        )
+    return frame
+
+
+def arm_by_team(teams: pd.DataFrame) -> pd.Series:
+    """The arm of each team (indexed by ``team_id``), checked against :data:`ARMS`."""
+    require_columns(teams, "teams", ("team_id", "arm"))
+    if teams["team_id"].duplicated().any():
+        dup = teams.loc[teams["team_id"].duplicated(), "team_id"].iloc[0]
+        raise InvalidParameterError(
+            f"teams lists team_id {dup!r} more than once; give one row per team."
+        )
+    unknown = sorted(set(teams["arm"].astype(str)) - set(ARMS))
+    if unknown or teams["arm"].isna().any():
+        raise InvalidParameterError(
+            f"teams.arm must be one of {list(ARMS)} for every team; got {unknown or ['<NA>']}."
+        )
+    return pd.Series(teams["arm"].astype(str).to_numpy(), index=teams["team_id"].astype(str))
+
+
+def join_arm(frame: pd.DataFrame, teams: pd.DataFrame, name: str) -> pd.Series:
+    """The arm of each row of ``frame`` (by ``team_id``); unknown teams are an error."""
+    arms = arm_by_team(teams)
+    ids = frame["team_id"].astype(str)
+    unknown = sorted(set(ids) - set(arms.index))
+    if unknown:
+        raise InvalidParameterError(
+            f"{name} has team_id(s) {unknown[:5]} not in teams; check the team lists agree."
+        )
+    return pd.Series(arms.loc[ids].to_numpy(), index=frame.index, name="arm")
+
+
+def by_key(series: pd.Series) -> dict[str, float]:
+    """A count Series (e.g. from ``value_counts``) as a plain ``{str: float}`` dict."""
+    return {str(k): float(v) for k, v in series.items()}
+
+
+def check_suppress_below(value: Any) -> int | None:
+    """Validate ``suppress_below``: ``None`` (off) or a whole number of at least 2."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2:
+        raise InvalidParameterError(
+            f"suppress_below must be None (no suppression) or a whole number >= 2 (counts "
+            f"from 1 to suppress_below - 1 are withheld); got {value!r}."
+        )
+    return int(value)
+
+
+def is_small(count: Any, threshold: int | None) -> bool:
+    """Whether a count of people is withheld: ``0 < count < threshold``."""
+    if threshold is None or count is None or pd.isna(count):
+        return False
+    return 0 < float(count) < threshold
+
+
+def suppression_marker(threshold: int) -> str:
+    """The text shown in a withheld cell."""
+    return f"<{threshold}"
+
+
+def suppression_note(threshold: int) -> str:
+    """The footnote explaining withheld cells."""
+    return (
+        f"<{threshold}: a count of 1 to {threshold - 1} service users, withheld (with any "
+        "figure that would reveal it) so that no service user can be identified."
+    )
+
+
+# -- scale key (labels only) ------------------------------------------------------------
+@dataclass(frozen=True)
+class ScaleLabels:
+    """Display names from a scale key: domain labels and item labels, in key order."""
+
+    domains: tuple[tuple[str, str], ...]  # (key, label)
+    domain_items: dict[str, tuple[int, int]]  # key -> (first, last) item number
+    items: dict[str, tuple[int, str]]  # column -> (number, label)
+    bands: tuple[str, ...] = ()  # band names, ascending
+
+    def domain_label(self, key: str) -> str:
+        """The label of domain ``key``, or the key as text when the scale has none."""
+        return dict(self.domains).get(key, key.replace("_", " ").capitalize())
+
+    def item(self, column: str) -> tuple[int, str]:
+        """Number and label of an item column (``item_07`` -> ``(7, "...")``)."""
+        if column in self.items:
+            return self.items[column]
+        match = _ITEM.match(column)
+        return (int(match.group(1)) if match else 0, "")
+
+    def domain_of(self, number: int) -> str | None:
+        """The domain key holding item ``number``, if the key says."""
+        for key, (first, last) in self.domain_items.items():
+            if first <= number <= last:
+                return key
+        return None
+
+
+def scale_labels(scale: str = "core_crt_v2") -> ScaleLabels:
+    """Read display labels from ``data_schema/scales/<scale>.yaml``; empty if absent."""
+    path = schema_dir() / "scales" / f"{scale}.yaml"
+    if not path.is_file():
+        return ScaleLabels((), {}, {}, ())
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    domains, spans = [], {}
+    for d in raw.get("domains") or []:
+        key = str(d.get("key", ""))
+        domains.append((key, str(d.get("label") or key)))
+        if "first_item" in d and "last_item" in d:
+            spans[key] = (int(d["first_item"]), int(d["last_item"]))
+    items = {
+        str(i["column"]): (int(i["number"]), str(i.get("label") or ""))
+        for i in raw.get("items") or []
+        if "column" in i and "number" in i
+    }
+    bands = tuple(str(b["band"]) for b in raw.get("bands") or [] if "band" in b)
+    return ScaleLabels(tuple(domains), spans, items, bands)
+
+
+def item_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``item_NN`` columns of a fidelity table, in item-number order."""
+    found = [c for c in frame.columns if _ITEM.match(str(c))]
+    return sorted(found, key=lambda c: int(_ITEM.match(str(c)).group(1)))  # type: ignore[union-attr]
+
+
+def present_reviews(values: Sequence[Any]) -> list[str]:
+    """The reviews among ``values`` in time order; unknown review names are an error."""
+    seen = {str(v) for v in values if not pd.isna(v)}
+    unknown = sorted(seen - set(REVIEWS))
+    if unknown:
+        raise InvalidParameterError(
+            f"review must be one of {list(REVIEWS)}; got {unknown}."
+        )
+    return [r for r in REVIEWS if r in seen]

@@ -1,0 +1,324 @@
+"""Tables that count teams and service users: trial flow and baseline characteristics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crtstats.tables._common import (
+    ARMS,
+    REVIEWS,
+    arm_by_team,
+    by_key,
+    check_suppress_below,
+    is_small,
+    item_columns,
+    join_arm,
+    present_reviews,
+    require_columns,
+    suppression_marker,
+    suppression_note,
+)
+from crtstats.tables._summary import (
+    arm_columns,
+    arm_groups,
+    count_row,
+    mean_row,
+    percent_row,
+    suppress_rows,
+)
+from crtstats.tables._table import Column, Table
+
+__all__ = ["baseline", "consort_flow"]
+
+_PERIOD_TEXT = {"pre": "pre period", "follow_up": "follow-up period"}
+
+
+def _table_of(trial: Any, name: str) -> pd.DataFrame | None:
+    frame = getattr(trial, name, None)
+    return frame if isinstance(frame, pd.DataFrame) else None
+
+
+def _teams(trial: Any) -> pd.DataFrame:
+    teams = _table_of(trial, "teams")
+    if teams is None:
+        raise TypeError(
+            f"trial must have a teams DataFrame (a TrialData or the example trial); got "
+            f"{type(trial).__name__} without one."
+        )
+    return teams
+
+
+def _team_rows(trial: Any, teams: pd.DataFrame) -> list[dict[str, Any]]:
+    arms = arm_by_team(teams)
+    rows: list[dict[str, Any]] = [
+        {"unit": "Teams", "stage": "randomised", **by_key(arms.value_counts())}
+    ]
+    fidelity = _table_of(trial, "fidelity")
+    if fidelity is not None:
+        require_columns(fidelity, "fidelity", ("team_id", "review"))
+        present_reviews(fidelity["review"].tolist())
+        frame = fidelity.assign(arm=join_arm(fidelity, teams, "fidelity"),
+                                review=fidelity["review"].astype(str))
+        for review in REVIEWS:
+            part = frame[frame["review"] == review]
+            rows.append({"unit": "Teams", "stage": f"reviewed at {review}",
+                         **by_key(part.groupby("arm")["team_id"].nunique())})
+        complete = frame["review"] == "12m"
+        items = item_columns(fidelity)
+        if items:
+            complete &= frame[items].notna().all(axis=1)
+        rows.append({"unit": "Teams", "stage": "analysed (12m review, all items scored)",
+                     **by_key(frame[complete].groupby("arm")["team_id"].nunique())})
+    return rows
+
+
+def _user_rows(trial: Any, teams: pd.DataFrame) -> list[dict[str, Any]]:
+    admissions = _table_of(trial, "admissions")
+    service_use = _table_of(trial, "service_use")
+    rows: list[dict[str, Any]] = []
+    if admissions is not None:
+        require_columns(admissions, "admissions", ("team_id", "person_id", "period", "admitted"))
+        frame = admissions.assign(arm=join_arm(admissions, teams, "admissions"))
+        for period, text in _PERIOD_TEXT.items():
+            part = frame[frame["period"].astype(str) == period]
+            rows.append({"unit": "Service users", "stage": f"in the {text}",
+                         **by_key(part.groupby("arm")["person_id"].nunique())})
+        part = frame[(frame["period"].astype(str) == "follow_up") & frame["admitted"].notna()]
+        rows.append({"unit": "Service users", "stage": "analysed (follow-up, admission known)",
+                     **by_key(part.groupby("arm")["person_id"].nunique())})
+    elif service_use is not None:
+        require_columns(service_use, "service_use", ("team_id", "period", "n_users"))
+        frame = service_use.assign(arm=join_arm(service_use, teams, "service_use"))
+        for period, text in _PERIOD_TEXT.items():
+            part = frame[frame["period"].astype(str) == period]
+            sums = part.groupby("arm")["n_users"].sum()
+            rows.append({"unit": "Service users", "stage": f"in the {text} (team totals)",
+                         **by_key(sums)})
+    return rows
+
+
+def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
+    """CONSORT-style flow of teams and service users through the trial, by arm.
+
+    Parameters
+    ----------
+    trial
+        A ``TrialData`` or any object with ``teams`` and some of ``fidelity``,
+        ``admissions`` and ``service_use`` DataFrames (e.g.
+        :func:`crtstats.datasets.load_example`).
+    suppress_below
+        Withhold counts of service users from 1 to ``suppress_below - 1`` (and the
+        total that would reveal them). ``None`` (default) withholds nothing; NHS
+        practice is often ``suppress_below=8`` (counts 1 to 7). Teams are not people
+        and are never withheld.
+
+    Returns
+    -------
+    Table
+        Rows ``unit, stage`` with counts ``control, intervention, total``: teams
+        randomised, reviewed at each review, analysed (12-month review with every item
+        scored); service users in each period and analysed (follow-up period with
+        the admission outcome recorded). Without ``admissions`` the service-user rows
+        are the sums of ``service_use.n_users``.
+
+    Raises
+    ------
+    SchemaValidationError
+        If a table lacks a column the count needs.
+    InvalidParameterError
+        If an arm is not ``control``/``intervention``, a team is unknown, or
+        ``suppress_below`` is not ``None`` or a whole number >= 2.
+
+    Notes
+    -----
+    Counts are distinct ``team_id`` (teams) and distinct ``person_id`` (service
+    users) per arm; ``total`` is their sum.
+
+    References
+    ----------
+    Campbell MK, Piaggio G, Elbourne DR, Altman DG. Consort 2010 statement: extension
+    to cluster randomised trials. BMJ 2012;345:e5661.
+
+    Examples
+    --------
+    >>> from crtstats.datasets import load_example
+    >>> flow = consort_flow(load_example())
+    >>> flow.formatted().iloc[0].tolist()
+    ['randomised', '10', '15', '25']
+
+    There is no single R equivalent; ``consort::consort_plot()`` draws the diagram.
+    """
+    threshold = check_suppress_below(suppress_below)
+    teams = _teams(trial)
+    rows = _team_rows(trial, teams) + _user_rows(trial, teams)
+    frame = pd.DataFrame(rows, columns=["unit", "stage", *ARMS]).fillna({a: 0 for a in ARMS})
+    frame[list(ARMS)] = frame[list(ARMS)].astype(float)
+    frame["total"] = frame[list(ARMS)].sum(axis=1)
+    cells: set[tuple[int, str]] = set()
+    if threshold is not None:
+        for i in frame.index[frame["unit"] == "Service users"]:
+            small = [a for a in ARMS if is_small(frame.loc[i, a], threshold)]
+            hide = small + (["total"] if small else [])  # the total would reveal them
+            for column in hide:
+                cells.add((int(i), column))
+                frame.loc[i, column] = np.nan
+    columns = [Column("Stage", ("stage",), "text")] + [
+        Column(label, (source,), "integer") for label, source in
+        (("Control", "control"), ("Intervention", "intervention"), ("Total", "total"))
+    ]
+    notes = [suppression_note(threshold)] if threshold and cells else []
+    return Table(frame, columns, title="Flow of teams and service users through the trial",
+                 row_group="unit", footnotes=notes, suppressed=cells,
+                 suppression_marker=suppression_marker(threshold or 0))
+
+
+# -- baseline characteristics -------------------------------------------------------------
+def _by_arm(values: pd.Series, arm: pd.Series) -> dict[str, pd.Series]:
+    return {a: values[arm == a] for a in ARMS}
+
+
+def _team_level(teams: pd.DataFrame, users: pd.DataFrame | None,
+                scores: pd.DataFrame | None) -> list[dict[str, Any]]:
+    arm = arm_by_team(teams)
+    team = {"level": "Team level", "people": False}
+    rows = [count_row("Teams", by_key(arm.value_counts()), family="teams", **team)]
+    if "stratum" in teams.columns:
+        strata = teams["stratum"].astype(str)
+        totals = by_key(arm.value_counts())
+        for stratum in sorted(strata.unique()):
+            hits = by_key(arm[strata.to_numpy() == stratum].value_counts())
+            rows.append(percent_row(f"Stratum: {stratum}", hits, totals, family="stratum",
+                                    **team))
+    if users is not None:
+        per_team = users.groupby("team_id")["person_id"].nunique()
+        sizes = per_team.reindex(arm.index, fill_value=0).astype(float)
+        rows.append(mean_row("Service users per team (pre period)",
+                             _by_arm(sizes, arm), family="size", **team))
+    if scores is not None:
+        require_columns(scores, "scores", ("team_id", "review", "total", "mean_item"))
+        base = scores[scores["review"].astype(str) == "baseline"]
+        s_arm = join_arm(base, teams, "scores")
+        rows.append(mean_row("Fidelity total at baseline", _by_arm(base["total"], s_arm),
+                             family="total", **team))
+        rows.append(mean_row("Mean item score at baseline",
+                             _by_arm(base["mean_item"], s_arm), family="mean_item", **team))
+    return rows
+
+
+def _binary_row(label: str, values: pd.Series, arm: pd.Series, **extra: Any) -> dict[str, Any]:
+    known = values.notna()
+    hits = {a: float((values[known & (arm == a)] == 1).sum()) for a in ARMS}
+    totals = {a: float((known & (arm == a)).sum()) for a in ARMS}
+    return percent_row(label, hits, totals, **extra)
+
+
+def _person_level(users: pd.DataFrame, teams: pd.DataFrame) -> list[dict[str, Any]]:
+    arm = join_arm(users, teams, "admissions")
+    person = {"level": "Service users (pre period)", "people": True}
+    counts = by_key(users.assign(arm=arm).groupby("arm")["person_id"].nunique())
+    rows = [count_row("Service users", counts, family="users", **person)]
+    if "age" in users.columns:
+        rows.append(mean_row("Age, years", _by_arm(users["age"], arm), family="age", **person))
+    if "sex" in users.columns:
+        sex = users["sex"].astype("string")
+        totals = {a: float((sex.notna() & (arm == a)).sum()) for a in ARMS}
+        for category in sorted(sex.dropna().unique()):
+            hits = {a: float(((sex == category) & (arm == a)).sum()) for a in ARMS}
+            rows.append(percent_row(f"Sex: {category}", hits, totals, family="sex", **person))
+    rows.append(_binary_row("Admitted", users["admitted"], arm, family="admitted", **person))
+    if "bed_days" in users.columns:
+        rows.append(mean_row("Bed days", _by_arm(users["bed_days"], arm), family="bed_days",
+                             **person))
+    if "readmitted" in users.columns:
+        rows.append(_binary_row("Readmitted", users["readmitted"], arm, family="readmitted",
+                                **person))
+    return rows
+
+
+def baseline(
+    trial: Any,
+    *,
+    scores: pd.DataFrame | None = None,
+    suppress_below: int | None = None,
+    decimals: int = 1,
+) -> Table:
+    """Baseline characteristics by arm, at team and at service-user level, with N.
+
+    Parameters
+    ----------
+    trial
+        A ``TrialData`` or any object with a ``teams`` DataFrame and, for the
+        service-user rows, an ``admissions`` DataFrame (its ``pre`` period is the
+        baseline window).
+    scores
+        Optional fidelity scores (:func:`crtstats.scales.score_fidelity` output); adds
+        baseline fidelity total and mean item score rows.
+    suppress_below
+        Withhold counts of service users from 1 to ``suppress_below - 1``, means over
+        so few people, and the category that would reveal a withheld one by
+        subtraction. ``None`` (default) withholds nothing. Team rows are never
+        withheld.
+    decimals
+        Decimal places of means, SDs and percentages.
+
+    Returns
+    -------
+    Table
+        One row per characteristic: ``level``, ``label``, ``statistic`` (``n``,
+        ``n_percent`` or ``mean_sd``) and per arm ``<arm>_n`` (teams or service users
+        with a value), ``<arm>_value`` (count or mean), ``<arm>_spread`` (proportion
+        or SD). Displayed as N and "mean (SD)" or "n (%)" per arm.
+
+    Raises
+    ------
+    SchemaValidationError
+        If a table lacks a column the summary needs.
+    InvalidParameterError
+        If an arm or team is unknown or ``suppress_below`` is invalid.
+
+    Notes
+    -----
+    Means and SDs (``n - 1`` denominator) are over the service users (or teams) with a
+    value; percentages are of those with a value, so missing values show as an N below
+    the arm's total rather than being hidden. Service users per team is the cluster
+    size in the pre period (teams without service users count as 0).
+
+    References
+    ----------
+    Campbell MK, et al. Consort 2010 statement: extension to cluster randomised
+    trials. BMJ 2012;345:e5661 (item 15: baseline characteristics at both levels).
+
+    Examples
+    --------
+    >>> from crtstats.datasets import load_example
+    >>> table = baseline(load_example())
+    >>> table.formatted().iloc[-1].tolist()
+    ['Readmitted', '558', '76 (13.6%)', '861', '120 (13.9%)']
+
+    In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.
+    """
+    threshold = check_suppress_below(suppress_below)
+    teams = _teams(trial)
+    admissions = _table_of(trial, "admissions")
+    users = None
+    if admissions is not None:
+        require_columns(admissions, "admissions", ("team_id", "person_id", "period", "admitted"))
+        users = admissions[admissions["period"].astype(str) == "pre"]
+    rows = _team_level(teams, users, scores)
+    if users is not None:
+        rows += _person_level(users, teams)
+    frame = pd.DataFrame(rows)
+    frame, cells = suppress_rows(frame, threshold, people=frame["people"],
+                                 family=frame["family"])
+    counts = arm_by_team(teams).value_counts()
+    headers = {a: f"{a.capitalize()} ({int(counts.get(a, 0))} teams)" for a in ARMS}
+    columns = [Column("Characteristic", ("label",), "text"),
+               *arm_columns(n_label="N", value_label="Mean (SD) or n (%)", decimals=decimals)]
+    notes = ["N: teams or service users with a value; percentages are of N."]
+    notes += [suppression_note(threshold)] if threshold and cells else []
+    return Table(frame.drop(columns=["people"]), columns, title="Baseline characteristics",
+                 column_groups=arm_groups(headers), row_group="level", footnotes=notes,
+                 suppressed=cells, suppression_marker=suppression_marker(threshold or 0))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "progress_printer"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -15,19 +18,43 @@ def add_parser(subparsers: Any) -> None:
         "run",
         help="run an analysis plan and write its results folder",
         description="Validate the data, score fidelity, fit the pre-specified analyses and "
-        "write tables, figures, a report and manifest.json into the output folder.",
+        "write tables, figures, report.html and manifest.json into the output folder. The "
+        "folder is written in full or not at all.",
     )
     parser.add_argument("plan", type=Path, help="the analysis plan (TOML)")
     parser.add_argument("--out", type=Path, required=True, help="the results folder to write")
     parser.add_argument(
-        "--force", action="store_true", help="replace the results folder if it exists"
+        "--force", action="store_true",
+        help="replace the results folder if it exists (only a crtstats results folder)",
     )
     parser.set_defaults(func=_handle)
+
+
+def progress_printer(
+    stream: Any = None, environ: Any = None,
+) -> Callable[[str], None] | None:
+    """A printer of progress messages to ``stream`` (stderr), or None to stay silent.
+
+    Progress is shown only on a terminal, and never when the ``CI`` environment
+    variable is set (continuous-integration logs stay clean).
+    """
+    stream = sys.stderr if stream is None else stream
+    environ = os.environ if environ is None else environ
+    if environ.get("CI") or not stream.isatty():
+        return None
+
+    def show(message: str) -> None:
+        print(f"crtstats: {message} ...", file=stream, flush=True)
+
+    return show
 
 
 def _handle(args: argparse.Namespace) -> int:
     from crtstats.runner import run
 
-    result = run(args.plan, out=args.out, force=args.force)
+    result = run(args.plan, out=args.out, force=args.force, progress=progress_printer())
+    for warning in result.warnings:
+        print(f"crtstats: warning: {warning.stage}: {warning.category}: {warning.message}",
+              file=sys.stderr)
     print(f"crtstats: wrote {result.out}")
     return 0

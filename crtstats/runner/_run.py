@@ -2,118 +2,254 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from crtstats.datasets import example_paths
-from crtstats.exceptions import DataFileError, PlanError
-from crtstats.io import TABLES, TableFile, read_table, write_csv
+from crtstats.analysis import EFFECT_COLUMNS
+from crtstats.runner._analyses import AnalysisRun, fit_analysis
+from crtstats.runner._capability import capability
+from crtstats.runner._manifest import (
+    MANIFEST_VERSION,
+    TIMESTAMP_FIELD,
+    RecordedWarning,
+    fit_record,
+    input_record,
+    record_warnings,
+    versions,
+)
+from crtstats.runner._output import check_destination, write_results
+from crtstats.runner._plan import AnalysisSpec, Plan, load_plan
+from crtstats.runner._products import RunObjects, build_figure, build_table
+from crtstats.runner._stages import (
+    TrialInputs,
+    analysis_frames,
+    load_inputs,
+    needs_scores,
+    score,
+)
 
 __all__ = ["RunResult", "run"]
 
-_DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "linearmodels", "pandera",
-                 "formulaic", "matplotlib", "seaborn")
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced: the results folder, its tables and its manifest."""
+    """What a run produced.
+
+    Attributes
+    ----------
+    out
+        The results folder.
+    plan
+        The plan that was run.
+    trial
+        The validated trial (:class:`~crtstats.TrialData`), or None if this version
+        of crtstats could not validate.
+    scores
+        The fidelity scores, or None when the plan uses none.
+    analyses
+        Each ``[[analysis]]`` entry's effects, fits, notes and warnings, by name.
+    effects
+        Every analysis's effect rows in one frame (columns of ``EFFECT_COLUMNS``).
+    tables
+        The tables written, by name (:class:`crtstats.tables.Table`).
+    figures
+        The figures written, by name (matplotlib ``Figure`` objects).
+    manifest
+        The manifest as written to ``manifest.json``.
+    warnings
+        Every warning raised during the run, with the stage that raised it.
+    """
 
     out: Path
-    tables: dict[str, pd.DataFrame]
-    manifest: dict[str, Any]
+    plan: Plan
+    trial: Any
+    scores: pd.DataFrame | None
+    analyses: Mapping[str, AnalysisRun]
+    effects: pd.DataFrame
+    tables: Mapping[str, Any]
+    figures: Mapping[str, Any]
+    manifest: Mapping[str, Any]
+    warnings: tuple[RecordedWarning, ...]
 
 
-def _read_plan(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataFileError(f"plan file not found: {path}")
-    try:
-        with path.open("rb") as fh:
-            plan = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise PlanError(f"{path.name} is not valid TOML: {err}") from None
-    if "data" not in plan or not isinstance(plan["data"], dict):
-        raise PlanError(f"{path.name} has no [data] table naming the trial's files.")
-    return plan
+def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
+    record: dict[str, Any] = {"role": spec.role, "label": spec.label}
+    if spec.fitter is not None:
+        record.update(fitter=spec.fitter, formula=spec.formula, data=spec.source,
+                      cluster=spec.cluster, where=dict(spec.where))
+        if spec.term is not None or spec.contrast:
+            record["estimand"] = dict(spec.contrast) or {spec.term: 1.0}
+    else:
+        record["outcome"] = spec.outcome
+    record["options"] = dict(done.options)
+    record["seed"] = done.seed
+    record["fits"] = [fit_record(name, fit) for name, fit in done.fits.items()]
+    record["warnings"] = [w.to_dict() for w in done.warnings]
+    record["notes"] = list(done.notes)
+    return record
 
 
-def _data_paths(plan: dict[str, Any], base: Path) -> dict[str, Path]:
-    data = plan["data"]
-    if data.get("example") is True:
-        return example_paths()
-    unknown = sorted(set(data) - set(TABLES) - {"example"})
-    if unknown:
-        raise PlanError(f"[data] has unknown key(s) {unknown}; allowed: {list(TABLES)}.")
-    if "teams" not in data:
-        raise PlanError("[data] must name a teams file, or set example = true.")
-    return {name: base / str(data[name]) for name in TABLES if name in data}
+def _manifest(
+    plan: Plan, inputs: TrialInputs, runs: Mapping[str, AnalysisRun],
+    warnings: list[RecordedWarning],
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        TIMESTAMP_FIELD: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "plan": {"file": plan.name, "sha256": plan.sha256, "title": plan.title},
+        "data": {"example": plan.data.example, "validated": inputs.trial is not None,
+                 "notes": list(inputs.notes)},
+        "inputs": {name: input_record(f, plan.data.columns.get(name))
+                   for name, f in inputs.files.items()},
+        "scoring": {"scale": plan.scale, "max_missing": plan.max_missing},
+        "seeds": {"plan": plan.seed, "analyses": {n: r.seed for n, r in runs.items()}},
+        "analyses": {name: _spec_record(r.spec, r) for name, r in runs.items()},
+        "outputs": {"tables": list(plan.output.tables), "figures": list(plan.output.figures),
+                    "table_formats": list(plan.output.table_formats),
+                    "figure_formats": list(plan.output.figure_formats),
+                    "suppress_below": plan.output.suppress_below},
+        "warnings": [w.to_dict() for w in warnings],
+        "versions": versions(),
+    }
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("crtstats", *_DEPENDENCIES):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover
-            out[name] = "not installed"
-    return out
-
-
-def run(plan: str | Path, *, out: str | Path, force: bool = False) -> RunResult:
-    """Run the analysis plan ``plan`` and write its results into the folder ``out``.
-
-    The folder is built in a temporary location beside ``out`` and moved into place
-    only when everything succeeded, so a failed run leaves nothing half-written.
+def preflight(plan: Plan) -> None:
+    """Check that this crtstats has every function the plan needs, before reading data.
 
     Raises
     ------
     PlanError
-        If the plan is malformed.
-    FileExistsError
-        If ``out`` exists and ``force`` is false.
+        Naming the first plan entry whose function is missing.
     """
-    plan_path = Path(plan)
+    for spec in plan.analyses:
+        name = spec.fitter or ("analyse_fidelity" if spec.outcome == "fidelity"
+                               else "analyse_admissions")
+        capability("crtstats", name, wanted_by=f"[[analysis]] {spec.name!r}")
+    for table in plan.output.tables:
+        if table != "data_summary":
+            capability("crtstats.tables", table, wanted_by=f"[output] table {table!r}")
+    for figure in plan.output.figures:
+        capability("crtstats.plots", figure, wanted_by=f"[output] figure {figure!r}")
+    if plan.output.figures:
+        capability("crtstats.plots", "save_figure", wanted_by="[output] figures")
+    if needs_scores(plan):
+        capability("crtstats", "score_fidelity", wanted_by="scoring fidelity")
+
+
+def _effects(runs: Mapping[str, AnalysisRun]) -> pd.DataFrame:
+    frames = [r.effects for r in runs.values() if len(r.effects)]
+    if not frames:
+        return pd.DataFrame(columns=list(EFFECT_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(EFFECT_COLUMNS)]
+
+
+def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> dict[str, Any]:
+    from matplotlib.figure import Figure
+
+    figures: dict[str, Any] = {}
+    for name in plan.output.figures:
+        with record_warnings(f"figure {name}", sink):
+            figure = Figure(figsize=(7.0, 4.5), layout="constrained")
+            build_figure(name, objects, figure.subplots())
+            figures[name] = figure
+    return figures
+
+
+def run(
+    plan: str | Path | Plan, *, out: str | Path, force: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the analysis plan ``plan`` and write its results into the folder ``out``.
+
+    Parameters
+    ----------
+    plan
+        The plan file (TOML), or a plan from :func:`load_plan` or :func:`parse_plan`.
+    out
+        The results folder to write: ``tables/``, ``figures/``, ``report.html`` and
+        ``manifest.json``.
+    force
+        Replace ``out`` if it exists (only if it is a crtstats results folder).
+    progress
+        Called with a short message as each stage starts (the command line passes a
+        printer when stderr is a terminal); None for silence.
+
+    Returns
+    -------
+    RunResult
+        The results, tables, figures and manifest, for scripts and notebooks.
+
+    Raises
+    ------
+    PlanError
+        If the plan is malformed or asks for something this crtstats cannot do.
+    SchemaValidationError
+        If the data fail validation.
+    FileExistsError
+        If ``out`` exists and ``force`` is false, or is not a results folder.
+
+    Notes
+    -----
+    Every result is computed before anything is written. The folder is then built in a
+    hidden staging folder beside ``out`` and moved into place in one rename, so a
+    failed run leaves nothing half-written and an old results folder is kept until
+    the new one is complete. Two runs of the same plan on the same data write
+    byte-identical tables and manifests except for the manifest's ``created_utc``.
+
+    Examples
+    --------
+    The equivalent in R is a script of ``lmerTest``, ``glmmTMB``, ``geepack`` and
+    ``gtsummary`` calls driven by ``targets``::
+
+        import crtstats
+        result = crtstats.run("analyses/core_trial.toml", out="results", force=True)
+        result.effects            # every pre-specified effect, one row each
+        result.tables["effects"].to_markdown()
+    """
+    say: Progress = progress or (lambda message: None)
+    plan = plan if isinstance(plan, Plan) else load_plan(plan)
     out = Path(out)
-    spec = _read_plan(plan_path)
-    if out.exists() and not force:
-        raise FileExistsError(f"results folder {out} exists; pass --force to replace it.")
-    files: dict[str, TableFile] = {
-        name: read_table(path, table=name)
-        for name, path in _data_paths(spec, plan_path.parent).items()
-    }
-    summary = pd.DataFrame(
-        {"table": list(files), "rows": [f.n_rows for f in files.values()],
-         "columns": [f.data.shape[1] for f in files.values()]}
-    )
-    tables = {"data_summary": summary}
-    manifest = {
-        "plan": plan_path.name,
-        "inputs": {
-            name: {"file": f.path.name, "sha256": f.sha256, "rows": f.n_rows}
-            for name, f in files.items()
-        },
-        "versions": _versions(),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        for name, frame in tables.items():
-            write_csv(frame, staging / "tables" / f"{name}.csv")
-        (staging / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    check_destination(out, force=force)
+    preflight(plan)
+    sink: list[RecordedWarning] = []
+    say("reading and validating the data")
+    with record_warnings("data", sink):
+        inputs = load_inputs(plan)
+    with record_warnings("scoring", sink):
+        scores = score(plan, inputs)
+    frames = analysis_frames(inputs, scores)
+    runs: dict[str, AnalysisRun] = {}
+    for spec in plan.analyses:
+        say(f"fitting {spec.name}")
+        runs[spec.name] = fit_analysis(
+            spec, frames=frames, seed=plan.seed,
+            inputs={"trial": inputs.trial, "scores": scores, "teams": frames["teams"]},
         )
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return RunResult(out=out, tables=tables, manifest=manifest)
+        sink.extend(runs[spec.name].warnings)
+    effects = _effects(runs)
+    objects = RunObjects(
+        trial=inputs.trial, tables=frames, scores=scores, effects=effects,
+        fits={n: f for r in runs.values() for n, f in r.fits.items()},
+        suppress_below=plan.output.suppress_below,
+    )
+    say("building tables and figures")
+    tables: dict[str, Any] = {}
+    for name in plan.output.tables:
+        with record_warnings(f"table {name}", sink):
+            tables[name] = build_table(name, objects, inputs.files)
+    figures = _figures(plan, objects, sink)
+    manifest = _manifest(plan, inputs, runs, sink)
+    say(f"writing {out}")
+    report_analyses = [{**manifest["analyses"][name], "name": name} for name in runs]
+    write_results(out, plan=plan, manifest=manifest, analyses=report_analyses, tables=tables,
+                  figures=figures, warnings=sink)
+    return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
+                     effects=effects, tables=tables, figures=figures, manifest=manifest,
+                     warnings=tuple(sink))

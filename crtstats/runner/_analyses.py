@@ -1,0 +1,207 @@
+"""Fitting a plan's analyses: named trial analyses and models with formulas.
+
+Each ``[[analysis]]`` entry becomes one :class:`AnalysisRun`: the rows it adds to the
+effects table (columns :data:`crtstats.analysis.EFFECT_COLUMNS`), the fitted results
+behind them, and the warnings raised while fitting. The functions called are the public
+fitters and trial analyses of crtstats; nothing here estimates anything itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crtstats.analysis import EFFECT_COLUMNS
+from crtstats.exceptions import PlanError
+from crtstats.runner._capability import capability, check_keywords
+from crtstats.runner._formula import formula_columns
+from crtstats.runner._manifest import RecordedWarning, record_warnings
+from crtstats.runner._plan import AnalysisSpec
+
+__all__ = ["AnalysisRun", "fit_analysis"]
+
+_RATIO_SCALES = {"logit": "odds ratio", "log": "rate ratio"}
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    """What one ``[[analysis]]`` entry produced.
+
+    Attributes
+    ----------
+    spec
+        The plan entry.
+    effects
+        Its rows of the effects table (columns of ``EFFECT_COLUMNS``).
+    fits
+        The fitted results behind the rows, by name.
+    notes
+        Plain-language notes for the report (exclusions, boundary fits...).
+    warnings
+        Every warning raised while fitting.
+    seed
+        The seed passed to the fitter, if it takes one.
+    options
+        The options passed, as given in the plan (plus the seed).
+    """
+
+    spec: AnalysisSpec
+    effects: pd.DataFrame
+    fits: Mapping[str, Any]
+    notes: tuple[str, ...]
+    warnings: tuple[RecordedWarning, ...]
+    seed: int | None
+    options: Mapping[str, Any]
+
+
+def _with_seed(
+    function: Callable[..., Any], spec: AnalysisSpec, seed: int,
+) -> tuple[dict[str, Any], int | None]:
+    options = dict(spec.options)
+    if "seed" in inspect.signature(function).parameters:
+        options.setdefault("seed", seed)
+    used = options.get("seed")
+    return options, used if isinstance(used, int) and not isinstance(used, bool) else None
+
+
+def _select_rows(frame: pd.DataFrame, spec: AnalysisSpec, wanted_by: str) -> pd.DataFrame:
+    keep = pd.Series(True, index=frame.index)
+    for column, wanted in spec.where.items():
+        if column not in frame.columns:
+            raise PlanError(f"{wanted_by}: where.{column} names a column that the "
+                            f"{spec.source} data do not have; they have: "
+                            f"{', '.join(map(str, frame.columns))}.")
+        values = wanted if isinstance(wanted, list) else [wanted]
+        match = frame[column].isin(values).fillna(False).astype(bool)
+        if not match.any():
+            seen = sorted(map(str, frame[column].dropna().unique()))[:10]
+            raise PlanError(f"{wanted_by}: where.{column} = {wanted!r} matches no rows; the "
+                            f"column holds {seen}.")
+        keep &= match
+    return frame.loc[keep]
+
+
+def _check_columns(spec: AnalysisSpec, frame: pd.DataFrame, wanted_by: str) -> None:
+    needed = [*formula_columns(str(spec.formula), where=wanted_by), spec.cluster]
+    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if missing:
+        raise PlanError(f"{wanted_by}: the formula or cluster names column(s) {missing} that "
+                        f"the {spec.source} data do not have; they have: "
+                        f"{', '.join(map(str, frame.columns))}.")
+
+
+def _estimate(spec: AnalysisSpec, fit: Any, wanted_by: str) -> tuple[str, float, float,
+                                                                      float, float, float]:
+    """(label, estimate, low, high, p, df) of the plan's estimand on the linear scale."""
+    names = list(fit.param_names)
+    weights = dict(spec.contrast)
+    if not weights:
+        term = spec.term
+        if term is None:
+            arm = [n for n in names if n.startswith("arm")]
+            if len(arm) != 1:
+                raise PlanError(f"{wanted_by}: say which coefficient is the estimand with "
+                                f"term = \"...\" or contrast = {{...}}; the model has: "
+                                f"{', '.join(names)}.")
+            term = arm[0]
+        weights = {term: 1.0}
+    unknown = [t for t in weights if t not in names]
+    if unknown:
+        raise PlanError(f"{wanted_by}: the estimand names coefficient(s) {unknown} that the "
+                        f"model does not have; it has: {', '.join(names)}.")
+    label = spec.estimand or " + ".join(
+        t if w == 1 else f"{w:g} * {t}" for t, w in weights.items()
+    )
+    result = fit.contrast(weights, name=label)
+    low, high = result.conf_int()
+    return label, result.estimate, low, high, result.pvalue, result.df
+
+
+def _effect_row(spec: AnalysisSpec, fit: Any, wanted_by: str) -> pd.DataFrame:
+    label, estimate, low, high, pvalue, df = _estimate(spec, fit, wanted_by)
+    scale = _RATIO_SCALES.get(str(getattr(fit, "link", "identity")), "difference")
+    if scale != "difference":
+        estimate, low, high = np.exp([estimate, low, high])
+    icc = getattr(fit, "icc", None)
+    row = {
+        "outcome": str(spec.formula).split("~", 1)[0].strip(), "analysis": spec.label,
+        "role": spec.role, "estimand": label, "scale": scale, "estimate": float(estimate),
+        "conf_low": float(low), "conf_high": float(high), "pvalue": float(pvalue),
+        "df": float(df), "df_method": fit.df_method, "cov_type": fit.cov_type,
+        "icc": float(icc) if icc is not None else np.nan, "icc_low": np.nan,
+        "icc_high": np.nan, "n_clusters": fit.n_clusters, "nobs": fit.nobs,
+    }
+    return pd.DataFrame([row], columns=list(EFFECT_COLUMNS))
+
+
+def _run_model(
+    spec: AnalysisSpec, frames: Mapping[str, pd.DataFrame], seed: int, wanted_by: str,
+) -> tuple[pd.DataFrame, dict[str, Any], tuple[str, ...], dict[str, Any], int | None]:
+    function = capability("crtstats", str(spec.fitter), wanted_by=wanted_by)
+    options, used_seed = _with_seed(function, spec, seed)
+    check_keywords(function, options, wanted_by=wanted_by)
+    if spec.source is None or spec.source not in frames:
+        raise PlanError(f"{wanted_by}: data = {spec.source!r} is not available for this "
+                        f"trial; available: {', '.join(frames)}.")
+    frame = _select_rows(frames[spec.source], spec, wanted_by)
+    _check_columns(spec, frame, wanted_by)
+    fit = function(spec.formula, frame, cluster=spec.cluster, **options)
+    return _effect_row(spec, fit, wanted_by), {spec.name: fit}, (), options, used_seed
+
+
+def _run_named(
+    spec: AnalysisSpec, inputs: Mapping[str, Any], seed: int, wanted_by: str,
+) -> tuple[pd.DataFrame, dict[str, Any], tuple[str, ...], dict[str, Any], int | None]:
+    if spec.outcome == "fidelity":
+        function = capability("crtstats", "analyse_fidelity", wanted_by=wanted_by)
+        args: tuple[Any, ...] = (inputs["scores"], inputs["teams"])
+        fixed: dict[str, Any] = {}
+    else:
+        function = capability("crtstats", "analyse_admissions", wanted_by=wanted_by)
+        args, fixed = (inputs["trial"],), {"outcome": spec.outcome}
+    options, used_seed = _with_seed(function, spec, seed)
+    check_keywords(function, options, wanted_by=wanted_by)
+    result = function(*args, **fixed, **options)
+    effects = result.effects.reindex(columns=list(EFFECT_COLUMNS))
+    effects["role"] = spec.role
+    return effects, dict(result.results), tuple(result.notes), options, used_seed
+
+
+def fit_analysis(
+    spec: AnalysisSpec, *, frames: Mapping[str, pd.DataFrame], inputs: Mapping[str, Any],
+    seed: int,
+) -> AnalysisRun:
+    """Fit one plan entry and collect its effects, fits, notes and warnings.
+
+    Parameters
+    ----------
+    spec
+        The ``[[analysis]]`` entry.
+    frames
+        The runner's analysis frames by ``data`` name (``scores``, ``admissions``...).
+    inputs
+        The objects the named trial analyses take: ``trial``, ``scores``, ``teams``.
+    seed
+        The plan's seed, passed to fitters that take one unless the entry sets its own.
+
+    Raises
+    ------
+    PlanError
+        If the entry asks for a capability crtstats lacks, an option the function does
+        not take, a column the data lack, or an estimand the model does not have.
+    """
+    wanted_by = f"[[analysis]] {spec.name!r}"
+    sink: list[RecordedWarning] = []
+    with record_warnings(spec.name, sink):
+        if spec.fitter is not None:
+            parts = _run_model(spec, frames, seed, wanted_by)
+        else:
+            parts = _run_named(spec, inputs, seed, wanted_by)
+    effects, fits, notes, options, used_seed = parts
+    return AnalysisRun(spec=spec, effects=effects, fits=fits, notes=notes,
+                       warnings=tuple(sink), seed=used_seed, options=options)

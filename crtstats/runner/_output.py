@@ -1,0 +1,178 @@
+"""Everything a run writes: the staging folder, its atomic move into place, and files.
+
+A run builds its results in a hidden staging folder beside the destination and moves it
+into place only when every stage has succeeded, so a failed or interrupted run never
+leaves a half-written results folder. An existing folder is replaced only with
+``force``, and only if it looks like a crtstats results folder (it holds
+``manifest.json``) or is empty, so a mistyped ``--out`` cannot wipe unrelated files.
+This is the only module of the runner that touches the file system for writing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from crtstats.io import write_csv
+from crtstats.runner._capability import capability
+from crtstats.runner._manifest import RecordedWarning
+from crtstats.runner._plan import Plan
+from crtstats.runner._products import FIGURE_TITLES, TABLE_TITLES
+from crtstats.runner._report import ReportFigure, ReportTable, render_report
+
+__all__ = ["Staging", "check_destination", "dump_json", "write_results"]
+
+def check_destination(out: Path, *, force: bool) -> None:
+    """Refuse a destination that exists (without ``force``) or that is not ours to replace.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` exists and ``force`` is false, or if it is a file, or a non-empty
+        folder without ``manifest.json``.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is a file, not a results folder; choose "
+                              "another --out.")
+    if not force:
+        raise FileExistsError(f"results folder {out} exists; pass --force to replace it "
+                              "(or choose another --out).")
+    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise FileExistsError(
+            f"{out} is not empty and has no manifest.json, so it does not look like a crtstats "
+            "results folder; --force replaces only results folders. Choose another --out."
+        )
+
+
+def dump_json(data: Any) -> str:
+    """JSON text with sorted keys, two-space indents and a final newline (stable bytes)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=True) + "\n"
+
+
+class Staging:
+    """A hidden folder beside ``out`` that becomes ``out`` on :meth:`commit`.
+
+    Use as a context manager: leaving the block without committing (an exception, an
+    interrupt) removes the staging folder and leaves ``out`` as it was.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
+        self.committed = False
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.committed:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def path(self, relative: str) -> Path:
+        """The staging path of ``relative`` (a path inside the results folder)."""
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_text(self, relative: str, text: str) -> Path:
+        """Write UTF-8 text with ``\\n`` line endings."""
+        target = self.path(relative)
+        with target.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        return target
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        """Write bytes."""
+        target = self.path(relative)
+        target.write_bytes(data)
+        return target
+
+    def folder(self, relative: str) -> Path:
+        """A folder inside the staging folder, created if needed."""
+        target = self.root / relative
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def commit(self) -> None:
+        """Move the staging folder into place, replacing an old results folder."""
+        old: Path | None = None
+        if self.out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}-old-", dir=self.out.parent))
+            old.rmdir()
+            self.out.rename(old)
+        try:
+            self.root.rename(self.out)
+        except BaseException:
+            if old is not None:
+                old.rename(self.out)
+            raise
+        self.committed = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_table(staging: Staging, name: str, table: Any, formats: Sequence[str]) -> str:
+    """Write one table into ``tables/``; returns its HTML for the report ('' for none)."""
+    if isinstance(table, pd.DataFrame):  # no Table type in this crtstats: CSV only
+        write_csv(table, staging.path(f"tables/{name}.csv"))
+        return ""
+    write_table = capability("crtstats.tables", "write_table", wanted_by=f"table {name!r}")
+    write_table(table, staging.folder("tables"), name, formats=tuple(formats))
+    html: str = table.to_html()
+    return html
+
+
+def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[str]) -> ReportFigure:
+    """Write one figure into ``figures/`` and return it as the report shows it."""
+    save_figure = capability("crtstats.plots", "save_figure", wanted_by=f"figure {name!r}")
+    folder = staging.folder("figures")
+    save_figure(figure, folder / name, formats=tuple(formats))
+    png = folder / f"{name}.png"
+    svg = folder / f"{name}.svg"
+    return ReportFigure(
+        name=name, title=FIGURE_TITLES.get(name, name),
+        png=png.read_bytes() if png.is_file() else None,
+        svg=svg.read_text("utf-8") if svg.is_file() and not png.is_file() else None,
+    )
+
+
+def write_results(
+    out: Path, *, plan: Plan, manifest: Mapping[str, Any], analyses: Sequence[Mapping[str, Any]],
+    tables: Mapping[str, Any], figures: Mapping[str, Any], warnings: Sequence[RecordedWarning],
+) -> None:
+    """Write the whole results folder through a staging folder, then move it into place.
+
+    Raises
+    ------
+    PlanError
+        If a table or figure cannot be written by this version of crtstats.
+    OSError
+        If the folder cannot be written; nothing is left behind.
+    """
+    with Staging(out) as staging:
+        report_tables = []
+        for name, table in tables.items():
+            html = _write_table(staging, name, table, plan.output.table_formats)
+            if html:
+                report_tables.append(ReportTable(name, TABLE_TITLES.get(name, name), html))
+        report_figures = [_write_figure(staging, name, figure, plan.output.figure_formats)
+                          for name, figure in figures.items()]
+        staging.write_text("manifest.json", dump_json(manifest))
+        staging.write_text("report.html", render_report(
+            plan=plan, manifest=manifest, analyses=analyses, tables=report_tables,
+            figures=report_figures, warnings=warnings,
+        ))
+        staging.commit()

@@ -1,0 +1,442 @@
+"""Analysis plans: the TOML format, its schema and its loader.
+
+A plan is data. It names the trial's files (or the shipped example), how their columns
+map onto the data model, how fidelity is scored, the pre-specified analyses (a fitter
+with a formula, or a named trial analysis) and the tables and figures wanted. Every key
+is checked here, before any data are read, and every problem is a
+:class:`~crtstats.exceptions.PlanError` that says where in the plan it is, what was
+found and what is allowed. ``docs/plans.md`` documents the format.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from crtstats.exceptions import DataFileError, PlanError
+from crtstats.io import TABLES
+from crtstats.runner._formula import check_formula
+
+__all__ = [
+    "FIGURES",
+    "FIGURE_FORMATS",
+    "FITTERS",
+    "OUTCOMES",
+    "SOURCES",
+    "TABLES_WANTED",
+    "TABLE_FORMATS",
+    "AnalysisSpec",
+    "DataSpec",
+    "OutputSpec",
+    "Plan",
+    "load_plan",
+    "parse_plan",
+]
+
+Fitter = Literal["lmm", "ols", "glmm", "gee", "cluster_level", "permutation_test"]
+Outcome = Literal["fidelity", "admitted", "bed_days", "readmitted"]
+Source = Literal["scores", "admissions", "service_use", "teams"]
+Role = Literal["primary", "sensitivity"]
+TableName = Literal[
+    "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
+]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar"]
+TableFormat = Literal["md", "html", "tex", "csv", "docx"]
+FigureFormat = Literal["png", "svg"]
+
+FITTERS: tuple[str, ...] = get_args(Fitter)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+SOURCES: tuple[str, ...] = get_args(Source)
+ROLES: tuple[str, ...] = get_args(Role)
+TABLES_WANTED: tuple[str, ...] = get_args(TableName)
+FIGURES: tuple[str, ...] = get_args(FigureName)
+TABLE_FORMATS: tuple[str, ...] = get_args(TableFormat)
+FIGURE_FORMATS: tuple[str, ...] = get_args(FigureFormat)
+
+#: Option names the runner supplies itself; a plan cannot set them in ``options``.
+RESERVED_OPTIONS = ("formula", "data", "cluster", "trial", "scores", "teams", "fidelity")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_Scalar = str | int | float | bool
+OptionValue = _Scalar | list[_Scalar]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The ``[data]`` table: where the trial's files are and how their columns map.
+
+    Attributes
+    ----------
+    example
+        True to analyse the example trial shipped with crtstats.
+    files
+        Table name -> path of its file, resolved against the plan's folder.
+    columns
+        Table name -> {crtstats column name: column name in the file}.
+    """
+
+    example: bool
+    files: Mapping[str, Path] = field(default_factory=dict)
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """One ``[[analysis]]`` entry: a pre-specified primary or sensitivity analysis.
+
+    Exactly one of ``outcome`` (a named trial analysis) and ``fitter`` (a model with a
+    formula on one of the runner's data frames) is set.
+    """
+
+    name: str
+    role: str
+    label: str
+    outcome: str | None = None
+    fitter: str | None = None
+    formula: str | None = None
+    source: str | None = None
+    cluster: str = "team_id"
+    where: Mapping[str, OptionValue] = field(default_factory=dict)
+    estimand: str | None = None
+    term: str | None = None
+    contrast: Mapping[str, float] = field(default_factory=dict)
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """The ``[output]`` table: tables and figures wanted, formats, suppression."""
+
+    tables: tuple[str, ...] = TABLES_WANTED
+    figures: tuple[str, ...] = FIGURES
+    table_formats: tuple[str, ...] = TABLE_FORMATS
+    figure_formats: tuple[str, ...] = FIGURE_FORMATS
+    suppress_below: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked analysis plan.
+
+    Attributes
+    ----------
+    name
+        The plan's file name (or the name given to :func:`parse_plan`).
+    sha256
+        Hash of the plan's bytes as read (of its canonical JSON when built from a dict).
+    """
+
+    name: str
+    sha256: str
+    title: str
+    seed: int
+    data: DataSpec
+    scale: str = "core_crt_v2"
+    max_missing: int = 0
+    analyses: tuple[AnalysisSpec, ...] = ()
+    output: OutputSpec = field(default_factory=OutputSpec)
+
+
+# -- small checkers ------------------------------------------------------------------------
+
+
+def _unknown_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PlanError(
+                f"{where} has an unknown key {key!r}; allowed keys: {', '.join(allowed)}.{hint}"
+            )
+
+
+def _get(
+    table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str,
+    *, default: Any = None, required: bool = False,
+) -> Any:
+    if key not in table:
+        if required:
+            raise PlanError(f"{where} needs the key {key!r}.")
+        return default
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python; a plan's true/false must not pass as a number
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise PlanError(f"{where}: {key} must be a {names}; got {value!r}.")
+    return value
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
+    if value not in allowed:
+        close = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise PlanError(
+            f"{where}: {key} must be one of {', '.join(map(repr, allowed))}; "
+            f"got {value!r}.{hint}"
+        )
+    return str(value)
+
+
+def _choices(
+    table: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str,
+) -> tuple[str, ...]:
+    values = _get(table, key, list, where, default=list(allowed))
+    chosen = tuple(_choice(v, allowed, key, where) for v in values)
+    if len(set(chosen)) != len(chosen):
+        raise PlanError(f"{where}: {key} lists a value twice: {list(chosen)}.")
+    return chosen
+
+
+def _option_value(value: Any, key: str, where: str) -> OptionValue:
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
+        return list(value)
+    raise PlanError(
+        f"{where}: {key} must be a string, number, true/false or a list of them; got {value!r}."
+    )
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+def _parse_columns(raw: Any, where: str) -> dict[str, dict[str, str]]:
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where} must be a table of tables, e.g. [data.columns.teams].")
+    _unknown_keys(raw, TABLES, where)
+    out: dict[str, dict[str, str]] = {}
+    for table, mapping in raw.items():
+        inner = f"{where}.{table}"
+        if not isinstance(mapping, dict):
+            raise PlanError(f"{inner} must be a table of crtstats-name = \"your-name\" pairs.")
+        for ours, theirs in mapping.items():
+            if not isinstance(theirs, str) or not theirs:
+                raise PlanError(f"{inner}: {ours} must name a column of your file; got {theirs!r}.")
+        out[table] = dict(mapping)
+    return out
+
+
+def _parse_data(raw: Any, base: Path) -> DataSpec:
+    where = "[data]"
+    if not isinstance(raw, dict):
+        raise PlanError(
+            "the plan has no [data] table naming the trial's files (or example = true)."
+        )
+    _unknown_keys(raw, ("example", *TABLES, "columns"), where)
+    example = _get(raw, "example", bool, where, default=False)
+    columns = _parse_columns(raw.get("columns", {}), "[data.columns]")
+    named = [t for t in TABLES if t in raw]
+    if example:
+        if named:
+            raise PlanError(
+                f"[data] sets example = true and also names files ({', '.join(named)}); "
+                "use one or the other."
+            )
+        return DataSpec(example=True, columns=columns)
+    if "teams" not in raw:
+        raise PlanError("[data] must name a teams file (teams = \"teams.csv\"), or set "
+                        "example = true to analyse the shipped example trial.")
+    if len(named) < 2:
+        raise PlanError("[data] names only the teams file; a trial also needs at least one of "
+                        "fidelity, admissions, service_use.")
+    files = {t: base / _get(raw, t, str, where) for t in named}
+    return DataSpec(example=False, files=files, columns=columns)
+
+
+def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    fitter = _choice(raw["fitter"], FITTERS, "fitter", where)
+    formula = check_formula(_get(raw, "formula", str, where, required=True), where=where)
+    source = _choice(_get(raw, "data", str, where, required=True), SOURCES, "data", where)
+    where_rows = _get(raw, "where", dict, where, default={})
+    rows = {str(k): _option_value(v, f"where.{k}", where) for k, v in where_rows.items()}
+    contrast = _get(raw, "contrast", dict, where, default={})
+    for term, weight in contrast.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise PlanError(f"{where}: contrast.{term} must be a number (the weight of that "
+                            f"coefficient); got {weight!r}.")
+    if contrast and "term" in raw:
+        raise PlanError(f"{where} sets both term and contrast; the estimand is one "
+                        "coefficient (term) or one linear combination (contrast).")
+    return {
+        "fitter": fitter, "formula": formula, "source": source, "where": rows,
+        "cluster": _get(raw, "cluster", str, where, default="team_id"),
+        "estimand": _get(raw, "estimand", str, where),
+        "term": _get(raw, "term", str, where),
+        "contrast": {str(k): float(v) for k, v in contrast.items()},
+    }
+
+
+def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
+    where = f"[[analysis]] {index + 1}"
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where} must be a table.")
+    name = _get(raw, "name", str, where, required=True)
+    where = f"[[analysis]] {name!r}"
+    if not _NAME.match(name):
+        raise PlanError(f"{where}: name must be 1-40 lower-case letters, digits, '-' or '_', "
+                        "starting with a letter (it names files and manifest entries).")
+    has_outcome, has_fitter = "outcome" in raw, "fitter" in raw
+    if has_outcome == has_fitter:
+        raise PlanError(f"{where} needs exactly one of outcome (a named trial analysis: "
+                        f"{', '.join(OUTCOMES)}) and fitter (a model: {', '.join(FITTERS)}).")
+    model_keys = ("fitter", "formula", "data", "where", "cluster", "estimand", "term",
+                  "contrast")
+    common = ("name", "role", "label", "options")
+    _unknown_keys(raw, common + (model_keys if has_fitter else ("outcome",)), where)
+    role = _choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
+    options = _get(raw, "options", dict, where, default={})
+    for key in options:
+        if key in RESERVED_OPTIONS:
+            raise PlanError(f"{where}: options.{key} is set by the runner from the plan; "
+                            "remove it from options.")
+    parsed_options = {str(k): _option_value(v, f"options.{k}", where) for k, v in options.items()}
+    extra: dict[str, Any] = (
+        _parse_model_analysis(raw, where) if has_fitter
+        else {"outcome": _choice(_get(raw, "outcome", str, where), OUTCOMES, "outcome", where)}
+    )
+    label = _get(raw, "label", str, where, default=name)
+    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options, **extra)
+
+
+def _parse_output(raw: Any) -> OutputSpec:
+    where = "[output]"
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where} must be a table.")
+    _unknown_keys(raw, ("tables", "figures", "table_formats", "figure_formats",
+                        "suppress_below"), where)
+    suppress = _get(raw, "suppress_below", int, where, default=0)
+    if suppress < 0:
+        raise PlanError(f"{where}: suppress_below must be 0 (no suppression) or a positive "
+                        f"count; got {suppress}.")
+    formats = _choices(raw, "table_formats", TABLE_FORMATS, where)
+    figure_formats = _choices(raw, "figure_formats", FIGURE_FORMATS, where)
+    if not formats or not figure_formats:
+        raise PlanError(f"{where}: table_formats and figure_formats need at least one format.")
+    return OutputSpec(
+        tables=_choices(raw, "tables", TABLES_WANTED, where),
+        figures=_choices(raw, "figures", FIGURES, where),
+        table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
+    )
+
+
+def _parse_scoring(raw: Any) -> tuple[str, int]:
+    where = "[scoring]"
+    if not isinstance(raw, dict):
+        raise PlanError(f"{where} must be a table.")
+    _unknown_keys(raw, ("scale", "max_missing"), where)
+    scale = _get(raw, "scale", str, where, default="core_crt_v2")
+    max_missing = _get(raw, "max_missing", int, where, default=0)
+    if max_missing < 0:
+        raise PlanError(f"{where}: max_missing must be 0 or more; got {max_missing}.")
+    return scale, max_missing
+
+
+# -- entry points --------------------------------------------------------------------------
+
+
+def parse_plan(
+    spec: Mapping[str, Any], *, base: str | Path = ".", name: str = "plan",
+    sha256: str | None = None,
+) -> Plan:
+    """Check a plan given as a mapping (the parsed TOML) and return it as a :class:`Plan`.
+
+    Parameters
+    ----------
+    spec
+        The plan's tables and keys, as ``tomllib.load`` returns them.
+    base
+        The folder that relative data paths are resolved against.
+    name
+        The plan's name, recorded in the manifest.
+    sha256
+        The hash of the plan's bytes; by default the hash of its canonical JSON.
+
+    Returns
+    -------
+    Plan
+        The checked plan.
+
+    Raises
+    ------
+    PlanError
+        If a key is unknown, missing or has a value of the wrong type or outside the
+        allowed values, if two analyses share a name, or if a formula does not follow
+        the plan grammar.
+
+    Examples
+    --------
+    >>> plan = parse_plan({"seed": 1, "data": {"example": True},
+    ...                    "output": {"tables": ["data_summary"], "figures": []}})
+    >>> plan.data.example, plan.output.tables
+    (True, ('data_summary',))
+    """
+    top = ("title", "seed", "data", "scoring", "analysis", "output")
+    _unknown_keys(spec, top, "the plan")
+    seed = _get(spec, "seed", int, "the plan", required=True)
+    if not 0 <= seed < 2**32:
+        raise PlanError(f"the plan's seed must be a whole number from 0 to 2**32 - 1; got {seed}.")
+    raw_analyses = _get(spec, "analysis", list, "the plan", default=[])
+    analyses = tuple(_parse_analysis(a, i) for i, a in enumerate(raw_analyses))
+    names = [a.name for a in analyses]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise PlanError(f"analysis names must be unique; repeated: {', '.join(dupes)}.")
+    scale, max_missing = _parse_scoring(spec.get("scoring", {}))
+    digest = sha256 or hashlib.sha256(
+        json.dumps(spec, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()
+    return Plan(
+        name=name, sha256=digest,
+        title=_get(spec, "title", str, "the plan", default=name),
+        seed=seed, data=_parse_data(spec.get("data"), Path(base)),
+        scale=scale, max_missing=max_missing, analyses=analyses,
+        output=_parse_output(spec.get("output", {})),
+    )
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and check the analysis plan in the TOML file ``path``.
+
+    Parameters
+    ----------
+    path
+        The plan file. Data paths in it are relative to its folder.
+
+    Returns
+    -------
+    Plan
+        The checked plan, with the sha256 of the file's bytes.
+
+    Raises
+    ------
+    DataFileError
+        If the file does not exist.
+    PlanError
+        If it is not valid TOML or not a valid plan (see :func:`parse_plan`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.toml").write_text("seed = 7\\n[data]\\nexample = true\\n")
+    >>> load_plan(folder / "plan.toml").seed
+    7
+    """
+    path = Path(str(path))
+    if not path.is_file():
+        raise DataFileError(f"plan file not found: {path}")
+    raw = path.read_bytes()
+    try:
+        spec = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise PlanError(f"{path.name} is not a valid TOML file: {err}") from None
+    return parse_plan(spec, base=path.parent, name=path.name,
+                      sha256=hashlib.sha256(raw).hexdigest())

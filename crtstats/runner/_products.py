@@ -1,0 +1,132 @@
+"""Building the tables and figures a plan asks for, with the public builders of crtstats.
+
+Each table or figure name in ``[output]`` maps to one public function of
+:mod:`crtstats.tables` or :mod:`crtstats.plots` and the run objects it takes. A name
+whose function this version of crtstats lacks stops the run with a
+:class:`~crtstats.exceptions.PlanError` (see :mod:`crtstats.runner._capability`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from crtstats.exceptions import PlanError
+from crtstats.runner._capability import capability, has_capability
+
+__all__ = ["FIGURE_TITLES", "TABLE_TITLES", "RunObjects", "build_figure", "build_table",
+           "data_summary"]
+
+TABLE_TITLES = {
+    "data_summary": "Input data",
+    "consort_flow": "Flow of teams and service users through the trial",
+    "baseline": "Baseline characteristics by arm",
+    "fidelity_by_arm": "Fidelity by arm and review",
+    "effects": "Effects of the programme: primary and sensitivity analyses",
+    "item_change": "Change in fidelity item scores by arm",
+}
+
+FIGURE_TITLES = {
+    "trajectories": "Team fidelity totals by review and arm",
+    "domain_profile": "Fidelity domain scores by arm and review",
+    "forest": "Effects of the programme (95% confidence intervals)",
+    "caterpillar": "Team random effects with 95% intervals (primary fidelity model)",
+}
+
+
+@dataclass(frozen=True)
+class RunObjects:
+    """What the tables and figures are built from."""
+
+    trial: Any
+    tables: Mapping[str, pd.DataFrame]
+    scores: pd.DataFrame | None
+    effects: pd.DataFrame
+    fits: Mapping[str, Any]
+    suppress_below: int
+
+
+def data_summary(files: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per input table: file name, rows, columns and the first 12 hex of its sha256."""
+    return pd.DataFrame({
+        "table": list(files),
+        "file": [f.path.name for f in files.values()],
+        "rows": [f.n_rows for f in files.values()],
+        "columns": [f.data.shape[1] for f in files.values()],
+        "sha256": [f.sha256[:12] for f in files.values()],
+    })
+
+
+def _summary_table(objects: RunObjects, files: Mapping[str, Any]) -> Any:
+    tables_module = "crtstats.tables"
+    table_type = capability(tables_module, "Table", wanted_by="the data_summary table")
+    column = capability(tables_module, "Column", wanted_by="the data_summary table")
+    frame = data_summary(files)
+    columns = [column("Table", ("table",), "text"), column("File", ("file",), "text"),
+               column("Rows", ("rows",), "integer"), column("Columns", ("columns",), "integer"),
+               column("sha256 (first 12)", ("sha256",), "text")]
+    return table_type(frame, columns, title=TABLE_TITLES["data_summary"])
+
+
+def _needs(value: Any, what: str, name: str) -> Any:
+    if value is None:
+        raise PlanError(f"[output] tables/figures: {name!r} needs {what}, which this trial "
+                        "or plan does not provide; remove it from [output].")
+    return value
+
+
+def _call(function: Callable[..., Any], args: tuple[Any, ...], objects: RunObjects) -> Any:
+    kwargs: dict[str, Any] = {}
+    if "suppress_below" in inspect.signature(function).parameters:
+        kwargs["suppress_below"] = objects.suppress_below
+    return function(*args, **kwargs)
+
+
+def build_table(name: str, objects: RunObjects, files: Mapping[str, Any]) -> Any:
+    """Build the table ``name`` of ``[output] tables`` from the run's objects.
+
+    Raises
+    ------
+    PlanError
+        If its builder is missing from this version of crtstats, or the trial lacks
+        what it needs (e.g. fidelity data for ``fidelity_by_arm``).
+    """
+    wanted_by = f"[output] table {name!r}"
+    if name == "data_summary":
+        if not has_capability("crtstats.tables", "Table"):
+            return data_summary(files)  # written as CSV only, by crtstats.io.write_csv
+        return _summary_table(objects, files)
+    function = capability("crtstats.tables", name, wanted_by=wanted_by)
+    if name in ("consort_flow", "baseline"):
+        args: tuple[Any, ...] = (_needs(objects.trial, "validated trial data", name),)
+    elif name == "fidelity_by_arm":
+        args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
+    elif name == "effects":
+        args = (objects.effects,)
+    else:
+        args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
+    return _call(function, args, objects)
+
+
+def build_figure(name: str, objects: RunObjects, ax: Any) -> Any:
+    """Draw the figure ``name`` of ``[output] figures`` on ``ax``.
+
+    Raises
+    ------
+    PlanError
+        If its plot function is missing from this version of crtstats, or the run
+        lacks what it needs.
+    """
+    function = capability("crtstats.plots", name, wanted_by=f"[output] figure {name!r}")
+    if name in ("trajectories", "domain_profile"):
+        scores = _needs(objects.scores, "fidelity scores", name)
+        return function(scores, objects.tables["teams"], ax=ax)
+    if name == "forest":
+        return function(objects.effects, ax=ax)
+    fit = next((f for f in objects.fits.values() if getattr(f, "random_effects", None)
+                is not None), None)
+    return function(_needs(fit, "a mixed model with random effects", name), ax=ax)

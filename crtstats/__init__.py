@@ -23,9 +23,8 @@ from crtstats.exceptions import (
     SchemaValidationError,
     SeparationWarning,
 )
-from crtstats.analysis import analyse_fidelity
 from crtstats.io import TableFile, read_table
-from crtstats.models import ContrastResult, CRTResult, glmm, ols
+from crtstats.models import ContrastResult, CRTResult, ols
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
 
@@ -52,11 +51,9 @@ __all__ = [
     "SeparationWarning",
     "TableFile",
     "__version__",
-    "analyse_fidelity",
     "cronbach_alpha",
     "datasets",
     "fidelity_change",
-    "glmm",
     "ols",
     "rater_icc",
     "read_table",

@@ -23,6 +23,7 @@ from crtstats.exceptions import (
     SchemaValidationError,
     SeparationWarning,
 )
+from crtstats.analysis import analyse_fidelity
 from crtstats.io import TableFile, read_table
 from crtstats.models import ContrastResult, CRTResult, ols
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
@@ -51,6 +52,7 @@ __all__ = [
     "SeparationWarning",
     "TableFile",
     "__version__",
+    "analyse_fidelity",
     "cronbach_alpha",
     "datasets",
     "fidelity_change",

@@ -1,7 +1,7 @@
 # Reference values for crtstats.ols (classical, CR1, CR2) and the fidelity ANCOVA.
 #
 # Run from the repository root:  Rscript tests/reference/ols.R
-# Needs: clubSandwich, jsonlite (and lme4/pbkrtest for nothing here).
+# Needs: clubSandwich, jsonlite, lme4, lmerTest and pbkrtest (for the fidelity LMM).
 # Writes tests/reference/ols.json and the CSV files under tests/reference/data/ that
 # the tests read (the tests never need R).
 #
@@ -21,6 +21,7 @@
 suppressPackageStartupMessages({
   library(clubSandwich)
   library(jsonlite)
+  library(lmerTest)
 })
 invisible(Sys.setlocale("LC_COLLATE", "C"))  # factor levels in code-point order, as Python sorts
 
@@ -154,13 +155,44 @@ for (v in outcomes) {
   ref_ancova[[v]]$n_excluded <- nrow(wide) - nrow(dv)
 }
 
+# ---- fidelity LMM (the other half of crtstats.analyse_fidelity) ---------------------
+# total (or domain mean) ~ arm * review + stratum + (1 | team_id), REML, arm effect at
+# 6m and 12m with Kenward-Roger df (lmerTest::contest -> pbkrtest).
+long <- merge(fid[, c("team_id", "review", outcomes)], teams[, c("team_id", "arm", "stratum")],
+              by = "team_id")
+long$review <- factor(long$review, levels = c("baseline", "6m", "12m"))
+long$arm <- factor(long$arm, levels = c("control", "intervention"))
+long$stratum <- factor(long$stratum)
+ref_lmm <- list()
+for (v in outcomes) {
+  fit <- lmer(as.formula(sprintf("%s ~ arm * review + stratum + (1 | team_id)", v)),
+              data = long, REML = TRUE,
+              control = lmerControl(optimizer = "bobyqa",
+                                    optCtrl = list(rhobeg = 2e-3, rhoend = 1e-12)))
+  vc <- as.data.frame(VarCorr(fit))
+  effects <- list()
+  for (r in c("6m", "12m")) {
+    L <- setNames(rep(0, length(fixef(fit))), names(fixef(fit)))
+    L[c("armintervention", paste0("armintervention:review", r))] <- 1
+    ct <- contest(fit, matrix(L, nrow = 1), joint = FALSE, ddf = "Kenward-Roger")
+    effects[[paste0("arm effect at ", r)]] <- list(
+      estimate = ct$Estimate, se = ct$`Std. Error`, df = ct$df, pvalue = ct$`Pr(>|t|)`)
+  }
+  ref_lmm[[v]] <- list(
+    formula = sprintf("%s ~ arm * review + stratum + (1 | team_id)", v),
+    nobs = nobs(fit), n_clusters = length(unique(long$team_id[!is.na(long[[v]])])),
+    icc = vc$vcov[1] / sum(vc$vcov), effects = effects
+  )
+}
+
 result <- list(
   generated_by = "tests/reference/ols.R",
   r_version = R.version.string,
   clubSandwich_version = as.character(packageVersion("clubSandwich")),
   datasets = list(mortality = ref_mortality, unequal = ref_unequal,
                   admissions = ref_admissions),
-  ancova = ref_ancova
+  ancova = ref_ancova,
+  fidelity_lmm = ref_lmm
 )
 write_json(result, file.path(out_dir, "ols.json"), digits = NA, auto_unbox = TRUE,
            pretty = TRUE)

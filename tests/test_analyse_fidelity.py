@@ -1,0 +1,228 @@
+"""crtstats.analyse_fidelity: effects against R, roles, exclusions and input checks.
+
+Reference values: ``tests/reference/ols.R`` (``ancova`` and ``fidelity_lmm`` in
+``ols.json``), lm + clubSandwich for the ANCOVA and lmer + lmerTest/pbkrtest for the
+LMM, on the shipped example trial with totals and domain means computed in R by the
+same rule (no score when an item is missing).
+
+Tolerances:
+
+- ANCOVA (closed form): estimates and SEs 1e-6 relative, df 1e-4, p 1e-6 absolute, as
+  for ``crtstats.ols`` itself.
+- LMM: the same tolerances (estimates and SEs 1e-6 relative, KR df 1e-4, p 1e-6
+  absolute), and ICC 1e-6 absolute. Both sides maximise the REML likelihood
+  numerically (lme4 with bobyqa at rhoend 1e-12, crtstats with its own root finder);
+  observed differences are about 1e-9 in estimates and ICC and 2e-7 in df, so the
+  tolerances leave a margin while still catching any real error in the model or the
+  contrast.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crtstats
+from crtstats import (
+    BoundaryFitWarning,
+    InvalidParameterError,
+    ModelSpecificationError,
+    ProrationWarning,
+)
+from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
+
+REF = json.loads((Path(__file__).resolve().parent / "reference" / "ols.json").read_text())
+TRIAL = crtstats.datasets.load_example()
+OUTCOMES = ["total", "referrals_access_mean", "content_delivery_mean",
+            "staffing_procedures_mean", "location_timing_mean"]
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    return crtstats.score_fidelity(TRIAL.fidelity)
+
+
+@pytest.fixture(scope="module")
+def result(scores: pd.DataFrame) -> AnalysisResult:
+    return crtstats.analyse_fidelity(scores, TRIAL.teams)
+
+
+def rows(res: AnalysisResult, outcome: str, analysis: str) -> pd.DataFrame:
+    eff = res.effects
+    return eff[(eff["outcome"] == outcome) & (eff["analysis"] == analysis)].set_index(
+        "estimand"
+    )
+
+
+# -- against R -------------------------------------------------------------------------
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_ancova_arm_effect_matches_lm_clubsandwich(result: AnalysisResult, outcome: str) -> None:
+    ref = REF["ancova"][outcome]
+    k = ref["coef_names"].index("armintervention")
+    row = rows(result, outcome, "ANCOVA 12m (CR2)").loc["arm effect at 12m"]
+    assert row["estimate"] == pytest.approx(ref["coef"][k], rel=1e-6)
+    half_width = (row["conf_high"] - row["conf_low"]) / 2
+    fit = result.results[f"{outcome}: ANCOVA 12m (CR2)"]
+    assert float(fit.std_errors.iloc[k]) == pytest.approx(ref["CR2"]["se"][k], rel=1e-6)
+    assert row["df"] == pytest.approx(ref["CR2"]["df"][k], abs=1e-4)
+    assert row["pvalue"] == pytest.approx(ref["CR2"]["pvalue"][k], abs=1e-6)
+    assert half_width > 0
+    assert row["nobs"] == ref["nobs"] == row["n_clusters"]
+    assert (row["df_method"], row["cov_type"]) == ("bell-mccaffrey", "CR2")
+    assert np.isnan(row["icc"])
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_lmm_arm_effects_match_lmertest_kenward_roger(
+    result: AnalysisResult, outcome: str
+) -> None:
+    ref = REF["fidelity_lmm"][outcome]
+    got = rows(result, outcome, "LMM arm x review (KR)")
+    assert list(got.index) == ["arm effect at 6m", "arm effect at 12m"]
+    fit = result.results[f"{outcome}: LMM arm x review (KR)"]
+    for estimand, want in ref["effects"].items():
+        row = got.loc[estimand]
+        review = estimand.rsplit(" ", 1)[1]
+        con = fit.contrast({"arm[T.intervention]": 1.0,
+                            f"arm[T.intervention]:review[T.{review}]": 1.0})
+        assert row["estimate"] == pytest.approx(want["estimate"], rel=1e-6)
+        assert con.estimate == row["estimate"]
+        assert con.std_error == pytest.approx(want["se"], rel=1e-6)
+        assert row["df"] == pytest.approx(want["df"], abs=1e-4)
+        assert row["pvalue"] == pytest.approx(want["pvalue"], abs=1e-6)
+        assert row["icc"] == pytest.approx(ref["icc"], abs=1e-6)
+        assert (row["nobs"], row["n_clusters"]) == (ref["nobs"], ref["n_clusters"])
+        assert row["df_method"] == "kenward-roger"
+
+
+def test_classical_ancova_matches_lm(scores: pd.DataFrame) -> None:
+    res = crtstats.analyse_fidelity(scores, TRIAL.teams, ancova_cov_type="classical",
+                                    outcomes=["total"])
+    ref = REF["ancova"]["total"]
+    k = ref["coef_names"].index("armintervention")
+    row = rows(res, "total", "ANCOVA 12m (classical)").loc["arm effect at 12m"]
+    assert row["df"] == ref["classical"]["df"][k]
+    assert row["pvalue"] == pytest.approx(ref["classical"]["pvalue"][k], abs=1e-6)
+    assert row["df_method"] == "residual"
+
+
+# -- the frame and its labels ----------------------------------------------------------
+def test_effects_frame_has_the_contract_columns_and_roles(result: AnalysisResult) -> None:
+    eff = result.effects
+    assert tuple(eff.columns) == EFFECT_COLUMNS
+    assert list(eff["outcome"].unique()) == OUTCOMES
+    assert len(eff) == 3 * len(OUTCOMES)
+    assert set(eff.loc[eff["analysis"].str.startswith("LMM"), "role"]) == {"primary"}
+    assert set(eff.loc[eff["analysis"].str.startswith("ANCOVA"), "role"]) == {"sensitivity"}
+    assert set(eff["scale"]) == {"difference"}
+    assert (eff["conf_low"] < eff["estimate"]).all() and (eff["estimate"] < eff["conf_high"]).all()
+    assert set(result.results) == {
+        f"{o}: {a}" for o in OUTCOMES for a in ("LMM arm x review (KR)", "ANCOVA 12m (CR2)")
+    }
+
+
+def test_method_ancova_makes_the_ancova_primary_and_lists_it_first(
+    scores: pd.DataFrame, result: AnalysisResult
+) -> None:
+    res = crtstats.analyse_fidelity(scores, TRIAL.teams, method="ancova", outcomes=["total"])
+    assert list(res.effects["role"]) == ["primary", "sensitivity", "sensitivity"]
+    assert res.effects["analysis"].iloc[0] == "ANCOVA 12m (CR2)"
+    same = result.effects[result.effects["outcome"] == "total"]
+    np.testing.assert_allclose(
+        np.sort(res.effects["estimate"].to_numpy()), np.sort(same["estimate"].to_numpy())
+    )
+
+
+# -- exclusions are counted ------------------------------------------------------------
+def test_example_exclusions_are_reported(result: AnalysisResult, scores: pd.DataFrame) -> None:
+    notes = "\n".join(result.notes)
+    assert result.notes[0] == "reviews scored: baseline 25, 6m 24, 12m 25."
+    n_missing = int(scores["total"].isna().sum())
+    assert f"total, LMM arm x review (KR): {n_missing} review(s) without a value" in notes
+    lacking = REF["ancova"]["total"]["n_excluded"]
+    assert f"total, ANCOVA: {lacking} team(s) without both a baseline and a 12m" in notes
+
+
+def test_missing_12m_and_6m_reviews_are_handled(scores: pd.DataFrame) -> None:
+    drop = (scores["team_id"].isin(["T03", "T10"]) & (scores["review"] == "12m")) | (
+        scores["review"].eq("6m") & scores["team_id"].isin(["T01", "T02", "T05"])
+    )
+    res = crtstats.analyse_fidelity(scores[~drop], TRIAL.teams, outcomes=["total"])
+    notes = "\n".join(res.notes)
+    assert "['T03', 'T08', 'T10']" in notes  # T08 lacks a baseline total in the example
+    ancova = rows(res, "total", "ANCOVA 12m (CR2)").loc["arm effect at 12m"]
+    assert ancova["nobs"] == 22
+    lmm_rows = rows(res, "total", "LMM arm x review (KR)")
+    assert lmm_rows["nobs"].iloc[0] == int(scores.loc[~drop, "total"].notna().sum())
+
+
+def test_no_6m_reviews_at_all_gives_only_the_12m_effect(scores: pd.DataFrame) -> None:
+    res = crtstats.analyse_fidelity(scores[scores["review"] != "6m"], TRIAL.teams,
+                                    outcomes=["total"])
+    assert list(rows(res, "total", "LMM arm x review (KR)").index) == ["arm effect at 12m"]
+    assert any("no 6m reviews; no effect at 6m" in n for n in res.notes)
+
+
+def test_teams_without_scores_and_prorated_totals_are_noted() -> None:
+    with pytest.warns(ProrationWarning):
+        prorated = crtstats.score_fidelity(TRIAL.fidelity, max_missing=1)
+    some = prorated[prorated["team_id"] != "T25"]
+    res = crtstats.analyse_fidelity(some, TRIAL.teams, outcomes=["total"])
+    notes = "\n".join(res.notes)
+    assert "1 team(s) in the teams table have no scores: ['T25']" in notes
+    assert f"{int(some['prorated'].sum())} review total(s) were prorated" in notes
+
+
+def test_boundary_fit_warns_and_is_noted() -> None:
+    # within each team the three reviews deviate by (-1, 0, 1): team means carry no
+    # variation beyond arm and stratum, so the REML team variance is zero
+    teams = TRIAL.teams
+    frame = teams[["team_id"]].merge(pd.DataFrame({"review": ["baseline", "6m", "12m"]}),
+                                     how="cross")
+    effect = frame["team_id"].map(teams.set_index("team_id")["arm"].eq("intervention"))
+    wiggle = frame["review"].map({"baseline": -1.0, "6m": 0.0, "12m": 1.0})
+    step = frame["team_id"].str[1:].astype(int) % 2 * 2.0 - 1.0
+    frame["total"] = 120.0 + 5.0 * effect.astype(float) + wiggle * step
+    with pytest.warns(BoundaryFitWarning):
+        res = crtstats.analyse_fidelity(frame, teams, outcomes=["total"])
+    assert any("variance was estimated as zero" in n for n in res.notes)
+
+
+# -- input checks ----------------------------------------------------------------------
+def test_bad_options_are_named(scores: pd.DataFrame) -> None:
+    with pytest.raises(InvalidParameterError, match="method must be one of 'lmm', 'ancova'"):
+        crtstats.analyse_fidelity(scores, TRIAL.teams, method="gee")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="ancova_cov_type must be one of"):
+        crtstats.analyse_fidelity(
+            scores, TRIAL.teams, ancova_cov_type="CR1"  # type: ignore[arg-type]
+        )
+
+
+def test_unknown_review_team_and_duplicates_are_errors(scores: pd.DataFrame) -> None:
+    bad = scores.copy()
+    bad["review"] = bad["review"].replace({"6m": "month 6"})
+    with pytest.raises(ModelSpecificationError, match=r"review.*\['month 6'\]"):
+        crtstats.analyse_fidelity(bad, TRIAL.teams)
+    with pytest.raises(ModelSpecificationError, match=r"team_id \['T25'\].*does not list"):
+        crtstats.analyse_fidelity(scores, TRIAL.teams[TRIAL.teams["team_id"] != "T25"])
+    with pytest.raises(ModelSpecificationError, match="more than one row"):
+        crtstats.analyse_fidelity(pd.concat([scores, scores.iloc[:1]]), TRIAL.teams)
+    with pytest.raises(ModelSpecificationError, match=r"no column\(s\) \['stratum'\]"):
+        crtstats.analyse_fidelity(scores, TRIAL.teams.drop(columns="stratum"))
+    arms = TRIAL.teams.assign(arm=TRIAL.teams["arm"].replace({"control": "usual care"}))
+    with pytest.raises(ModelSpecificationError, match=r"arm.*\['usual care'\]"):
+        crtstats.analyse_fidelity(scores, arms)
+
+
+def test_inputs_are_not_modified(scores: pd.DataFrame) -> None:
+    before_s, before_t = scores.copy(), TRIAL.teams.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        crtstats.analyse_fidelity(scores, TRIAL.teams, outcomes=["location_timing_mean"])
+    pd.testing.assert_frame_equal(scores, before_s)
+    pd.testing.assert_frame_equal(TRIAL.teams, before_t)

@@ -28,6 +28,8 @@ from crtstats.io import TableFile, read_table
 from crtstats.models import ContrastResult, CRTResult, ols
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
+from crtstats.schema import validate
+from crtstats.trial import TrialData, load_trial
 
 try:
     __version__ = version("crtstats")
@@ -51,6 +53,7 @@ __all__ = [
     "SchemaValidationError",
     "SeparationWarning",
     "TableFile",
+    "TrialData",
     "__version__",
     "analyse_fidelity",
     "cronbach_alpha",
@@ -58,7 +61,9 @@ __all__ = [
     "fidelity_change",
     "ols",
     "rater_icc",
+    "load_trial",
     "read_table",
     "run",
     "score_fidelity",
+    "validate",
 ]

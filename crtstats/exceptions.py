@@ -84,6 +84,7 @@ class ReasonCode(StrEnum):
     EXPOSURE = "exposure"  # exposure not positive
     TOO_FEW_TEAMS = "too_few_teams"  # fewer than two teams in an arm
     EMPTY_TABLE = "empty_table"  # a table with no rows
+    DUPLICATE_COLUMN = "duplicate_column"  # two columns of one table share a name
 
 
 #: The columns of every ``failure_cases`` frame, in order.

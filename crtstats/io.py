@@ -1,24 +1,53 @@
-"""Reading trial tables from CSV, Parquet and Excel with the dtypes their schema declares."""
+"""Reading trial tables from CSV, Parquet and Excel with the dtypes their schema declares.
+
+Reading never changes a value the schema cannot represent: a column whose every value
+can be read as its declared type gets that dtype (``string`` for text and dates,
+``Int64`` for integers, ``Float64`` for numbers, ``boolean`` for booleans); a column
+with any unreadable value is kept as text so that :func:`crtstats.validate` can report
+each unreadable value with its row, column and value.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crtstats._options import check_option
 from crtstats._resources import schema_dir
-from crtstats.exceptions import DataFileError
+from crtstats.exceptions import DataFileError, ReasonCode
 
-__all__ = ["TABLES", "TableFile", "load_schema", "read_table", "write_csv"]
+__all__ = [
+    "TABLES",
+    "Conversion",
+    "TableFile",
+    "convert_column",
+    "declared_dtype",
+    "load_schema",
+    "read_table",
+    "write_csv",
+]
 
 #: The tables of the data model.
 TABLES = ("teams", "fidelity", "admissions", "service_use")
+
+#: pandas dtype of each Frictionless field type (dates are kept as ISO 8601 text).
+_PANDAS_TYPES = {"string": "string", "integer": "Int64", "number": "Float64",
+                 "boolean": "boolean", "date": "string"}
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TRUE = ("true", "True", "TRUE", "1")
+_FALSE = ("false", "False", "FALSE", "0")
+# integers beyond 2**53 cannot be read exactly through a float
+_MAX_EXACT = 2.0**53
 
 
 @cache
@@ -34,6 +63,223 @@ def load_schema(table: str) -> dict[str, Any]:
     check_option("table", table, TABLES)
     copy: dict[str, Any] = json.loads(json.dumps(_load_schema(table)))
     return copy
+
+
+def declared_dtype(field: dict[str, Any]) -> str:
+    """The pandas dtype that a Frictionless field's ``type`` is read as."""
+    try:
+        return _PANDAS_TYPES[field["type"]]
+    except KeyError:
+        raise DataFileError(
+            f"schema field {field.get('name')!r} has type {field.get('type')!r}; crtstats "
+            f"reads {', '.join(_PANDAS_TYPES)}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A column read as its declared type.
+
+    ``values`` has the declared dtype, with ``<NA>`` where the value was missing or
+    unreadable; ``problems`` holds, per row, ``None`` or the :class:`ReasonCode` of an
+    unreadable value (``type`` or ``not_integer``).
+    """
+
+    values: pd.Series
+    problems: pd.Series
+
+    @property
+    def ok(self) -> bool:
+        """True when every value was missing or readable."""
+        return not bool(self.problems.notna().any())
+
+
+def _is_object(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind == "O"
+
+
+def _missing_mask(values: pd.Series, missing: tuple[str, ...]) -> pd.Series:
+    mask = values.isna()
+    if _is_object(values.dtype) or isinstance(values.dtype, pd.StringDtype):
+        mask = mask | values.isin(list(missing))
+    return mask.astype(bool)
+
+
+def _kinds(values: pd.Series) -> pd.Series:
+    """Classify the values of an object column: str, int, float, bool, date or other."""
+
+    def kind(v: Any) -> str:
+        if isinstance(v, bool | np.bool_):
+            return "bool"
+        if isinstance(v, str):
+            return "str"
+        if isinstance(v, int | np.integer):
+            return "int"
+        if isinstance(v, float | np.floating):
+            return "float"
+        if isinstance(v, dt.date):
+            return "date"
+        return "other"
+
+    return values.map(kind).astype(object)
+
+
+def _numbers(values: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numeric values (Float64) and a mask of present values that are not numbers."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return pd.Series(pd.NA, index=values.index, dtype="Float64"), ~missing
+    if pd.api.types.is_numeric_dtype(dtype):
+        return values.astype("Float64"), pd.Series(False, index=values.index)
+    kinds = _kinds(values) if _is_object(dtype) else None
+    if kinds is None:  # text
+        text = values.astype("string").mask(missing)
+        num = pd.to_numeric(text, errors="coerce").astype("Float64")
+        return num, ~missing & num.isna()
+    numeric = kinds.isin(["int", "float"])
+    text_like = kinds == "str"
+    num = pd.Series(pd.NA, index=values.index, dtype="Float64")
+    if numeric.any():
+        num[numeric] = pd.to_numeric(values[numeric].astype(float)).astype("Float64")
+    if text_like.any():
+        num[text_like] = pd.to_numeric(
+            values[text_like].astype("string"), errors="coerce"
+        ).astype("Float64")
+    bad = ~missing & ~(numeric | text_like)
+    return num, bad | (~missing & text_like & num.isna())
+
+
+def _to_integer(values: pd.Series, missing: pd.Series) -> Conversion:
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    ):
+        return Conversion(values.astype("Int64"), pd.Series(None, index=values.index,
+                                                            dtype=object))
+    num, unreadable = _numbers(values, missing)
+    with np.errstate(invalid="ignore"):
+        filled = num.fillna(0.0).to_numpy(dtype=float)
+        finite = np.isfinite(filled) & (np.abs(filled) < _MAX_EXACT)
+        whole = finite & (filled == np.floor(np.where(finite, filled, 0.0)))
+    unreadable = unreadable | (~missing & ~unreadable & ~finite)
+    not_whole = ~missing & ~unreadable & ~whole
+    problems = pd.Series(None, index=values.index, dtype=object)
+    problems[unreadable.to_numpy()] = ReasonCode.TYPE
+    problems[not_whole.to_numpy()] = ReasonCode.NOT_INTEGER
+    good = (~missing & problems.isna()).to_numpy()
+    out = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    out[good] = filled[good].astype(np.int64)
+    return Conversion(out, problems)
+
+
+def _to_number(values: pd.Series, missing: pd.Series) -> Conversion:
+    num, unreadable = _numbers(values, missing)
+    filled = num.fillna(0.0).to_numpy(dtype=float)
+    unreadable = unreadable | (~missing & ~np.isfinite(filled))
+    problems = pd.Series(None, index=values.index, dtype=object)
+    problems[unreadable.to_numpy()] = ReasonCode.TYPE
+    return Conversion(num.mask(missing | unreadable), problems)
+
+
+def _to_string(values: pd.Series, missing: pd.Series) -> Conversion:
+    problems = pd.Series(None, index=values.index, dtype=object)
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return Conversion(values.astype("string").mask(missing), problems)
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return Conversion(values.astype("string").mask(missing), problems)
+    if not _is_object(dtype):
+        problems[(~missing).to_numpy()] = ReasonCode.TYPE
+        return Conversion(pd.Series(pd.NA, index=values.index, dtype="string"), problems)
+    kinds = _kinds(values)
+    ok = missing | kinds.isin(["str", "int"])
+    problems[(~ok).to_numpy()] = ReasonCode.TYPE
+    text = values.where(ok & ~missing).map(lambda v: v if pd.isna(v) else str(v))
+    return Conversion(text.astype("string"), problems)
+
+
+def _to_date(values: pd.Series, missing: pd.Series) -> Conversion:
+    """ISO 8601 dates as text: YYYY-MM-DD, or a date-time at midnight."""
+    obj = values.astype(object)
+    kinds = _kinds(obj)
+
+    def iso(v: Any) -> Any:
+        if isinstance(v, str):
+            if _DATE.fullmatch(v) is None:
+                return None
+            try:
+                dt.date.fromisoformat(v)
+            except ValueError:
+                return None
+            return v
+        if isinstance(v, dt.datetime):
+            return v.date().isoformat() if v.time() == dt.time() and v.tzinfo is None else None
+        return v.isoformat() if isinstance(v, dt.date) else None
+
+    present = ~missing & kinds.isin(["str", "date"])
+    text = obj.where(present).map(lambda v: None if pd.isna(v) else iso(v))
+    problems = pd.Series(None, index=values.index, dtype=object)
+    problems[(~missing & text.isna()).to_numpy()] = ReasonCode.TYPE
+    return Conversion(text.astype("string"), problems)
+
+
+def _to_boolean(values: pd.Series, missing: pd.Series) -> Conversion:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return Conversion(values.astype("boolean"),
+                          pd.Series(None, index=values.index, dtype=object))
+    text = values.astype(object).map(lambda v: v if isinstance(v, str) else None)
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(_TRUE).to_numpy()] = True
+    out[text.isin(_FALSE).to_numpy()] = False
+    problems = pd.Series(None, index=values.index, dtype=object)
+    problems[(~missing & out.isna()).to_numpy()] = ReasonCode.TYPE
+    return Conversion(out, problems)
+
+
+_CONVERTERS = {"string": _to_string, "integer": _to_integer, "number": _to_number,
+               "date": _to_date, "boolean": _to_boolean}
+
+
+def convert_column(
+    values: pd.Series, field: dict[str, Any], *, missing_values: tuple[str, ...] = ("",)
+) -> Conversion:
+    """Read one column as the type its schema field declares, flagging unreadable values.
+
+    Parameters
+    ----------
+    values
+        The column, of any dtype.
+    field
+        The Frictionless field (its ``type`` decides the conversion).
+    missing_values
+        Text values that mean "missing" (the schema's ``missingValues``).
+
+    Returns
+    -------
+    Conversion
+        The converted column and, per row, the reason a value could not be read.
+
+    Notes
+    -----
+    Text and dates become ``string``; integers become ``Int64`` (a number written with
+    a decimal point is accepted when it is whole, ``3.0``; ``2.5`` is ``not_integer``);
+    numbers become ``Float64`` (finite only); booleans accept ``true``/``false`` in the
+    Frictionless spellings and ``1``/``0``. Whole numbers in a text field become their
+    decimal text; other non-text values in a text field are ``type`` problems.
+    Missing values are ``NaN``, ``None``, ``<NA>`` and the listed ``missing_values``.
+
+    Examples
+    --------
+    >>> conv = convert_column(pd.Series(["1", "x", "", "2.5"]), {"type": "integer"})
+    >>> conv.values.tolist()
+    [1, <NA>, <NA>, <NA>]
+    >>> {row: str(reason) for row, reason in conv.problems.dropna().items()}
+    {1: 'type', 3: 'not_integer'}
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    missing = _missing_mask(values, missing_values)
+    declared_dtype(field)  # an unknown type is a schema error
+    return _CONVERTERS[field["type"]](values, missing)
 
 
 @dataclass(frozen=True)
@@ -55,19 +301,56 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_PANDAS_TYPES = {"string": "string", "integer": "Int64", "number": "Float64",
-                 "boolean": "boolean", "date": "string"}
+def _with_header(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Use the first row as the header, refusing a file with repeated column names."""
+    if raw.shape[0] == 0:
+        raise DataFileError(f"{path.name} is empty: it has no header row.")
+    names = [str(v).strip("\ufeff") if not pd.isna(v) else "" for v in raw.iloc[0]]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataFileError(
+            f"{path.name} has repeated column name(s) {repeated}; give every column a "
+            "unique name."
+        )
+    data = raw.iloc[1:].reset_index(drop=True)
+    data.columns = pd.Index(names, dtype=object)
+    return data
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
+    try:
+        if suffix in (".csv", ".txt"):
+            raw = pd.read_csv(path, dtype=str, header=None, keep_default_na=False,
+                              engine="pyarrow", encoding="utf-8")
+            return _with_header(raw, path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".xlsx", ".xlsm"):
+            raw = pd.read_excel(path, header=None, dtype=object)
+            return _with_header(raw, path)
+    except DataFileError:
+        raise
+    except Exception as err:  # every parser error becomes one clear message
+        raise DataFileError(
+            f"{path.name} cannot be read as {suffix[1:]}: {err}. Check that it is a "
+            "UTF-8 file with the same number of fields on every line."
+        ) from None
     raise DataFileError(f"{path.name}: unknown file type {suffix!r}; use .csv, .parquet or .xlsx.")
+
+
+def _infer_extra(values: pd.Series, missing: tuple[str, ...]) -> pd.Series:
+    """A column the schema does not declare: integer, number or text, as its values allow."""
+    for kind in ("integer", "number"):
+        conv = convert_column(values, {"type": kind}, missing_values=missing)
+        present = ~_missing_mask(values, missing)
+        if conv.ok and bool(present.any()):
+            return conv.values
+    if _is_object(values.dtype) or isinstance(values.dtype, pd.StringDtype):
+        conv = convert_column(values, {"type": "string"}, missing_values=missing)
+        if conv.ok:
+            return conv.values
+    return values
 
 
 def read_table(path: str | Path, *, table: str) -> TableFile:
@@ -76,7 +359,8 @@ def read_table(path: str | Path, *, table: str) -> TableFile:
     Parameters
     ----------
     path
-        A ``.csv``, ``.parquet`` or ``.xlsx`` file.
+        A ``.csv`` (UTF-8, with or without a byte-order mark; any line endings),
+        ``.parquet`` or ``.xlsx`` file whose first row names the columns.
     table
         One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
 
@@ -88,24 +372,51 @@ def read_table(path: str | Path, *, table: str) -> TableFile:
     Raises
     ------
     DataFileError
-        If the file does not exist or cannot be parsed.
+        If the file does not exist, cannot be parsed, has a line with too few or too
+        many fields, or repeats a column name.
+
+    Notes
+    -----
+    Identifiers and other text are read as text, so ``007`` stays ``007``. Every
+    declared column whose values can all be read as the declared type gets its dtype
+    (:func:`convert_column`); a column with any unreadable value (``"n/a"`` in an
+    integer column) is kept as text for :func:`crtstats.validate` to report value by
+    value. Columns the schema does not declare become ``Int64``, ``Float64`` or
+    ``string``, whichever holds all their values. No row is dropped or reordered and
+    no value is trimmed or recased.
+
+    Examples
+    --------
+    Like ``readr::read_csv(path, col_types = cols(team_id = "c", ...))`` in R:
+
+    >>> from crtstats.datasets import example_paths
+    >>> teams = read_table(example_paths()["teams"], table="teams")
+    >>> teams.n_rows, str(teams.data["team_id"].dtype)
+    (25, 'string')
     """
     check_option("table", table, TABLES)
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{table} file not found: {path}")
     raw = _read_raw(path)
-    missing = set(_load_schema(table).get("missingValues", [""]))
-    data = raw.copy()
-    for field in _load_schema(table)["fields"]:
-        name = field["name"]
-        if name not in data.columns:
+    schema = _load_schema(table)
+    missing = tuple(schema.get("missingValues", [""]))
+    fields = {f["name"]: f for f in schema["fields"]}
+    data = {}
+    for name in raw.columns:
+        col = raw[name]
+        if name not in fields:
+            data[name] = _infer_extra(col, missing)
             continue
-        col = data[name].astype("string")
-        col = col.mask(col.isin(missing))
-        dtype = _PANDAS_TYPES[field["type"]]
-        data[name] = pd.to_numeric(col).astype(dtype) if dtype in ("Int64", "Float64") else col
-    return TableFile(data=data, table=table, path=path, sha256=_sha256(path), n_rows=len(data))
+        conv = convert_column(col, fields[name], missing_values=missing)
+        if conv.ok:
+            data[name] = conv.values
+        else:  # keep the file's values for validation to report one by one
+            keep = col if _is_object(col.dtype) else col.astype("string")
+            data[name] = keep.mask(_missing_mask(col, missing))
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw)))
+    return TableFile(data=frame, table=table, path=path, sha256=_sha256(path),
+                     n_rows=len(frame))
 
 
 def write_csv(data: pd.DataFrame, path: str | Path) -> Path:

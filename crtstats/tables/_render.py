@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,8 +19,14 @@ __all__ = ["render_csv", "render_html", "render_latex", "render_markdown"]
 
 
 # -- Markdown ---------------------------------------------------------------------------
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    """Escape what Markdown would read as markup: backslash, pipe, star, and a ``<``
+    that could open an HTML tag (``<5`` and ``< 0.001`` stay as they are)."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    return _TAG_START.sub("\\\\<", text)
 
 
 def render_markdown(table: Table) -> str:
@@ -102,6 +109,7 @@ _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 
 

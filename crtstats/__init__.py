@@ -25,7 +25,7 @@ from crtstats.exceptions import (
 )
 from crtstats.analysis import analyse_fidelity
 from crtstats.io import TableFile, read_table
-from crtstats.models import ContrastResult, CRTResult, ols
+from crtstats.models import ContrastResult, CRTResult, glmm, ols
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
 from crtstats.schema import validate
@@ -59,6 +59,7 @@ __all__ = [
     "cronbach_alpha",
     "datasets",
     "fidelity_change",
+    "glmm",
     "ols",
     "rater_icc",
     "load_trial",

@@ -21,8 +21,13 @@ def _case(row: Any, column: str, value: Any, check: str, code: ReasonCode) -> di
             "check": check, "reason_code": code}
 
 
+def _is_numeric(column: pd.Series) -> bool:
+    dtype = column.dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
 def _column_values(column: pd.Series) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The column as float64 (NaN = missing) and TYPE cases for unreadable cells."""
+    """A non-numeric column as float64 (NaN = missing) and TYPE cases for bad cells."""
     name = str(column.name)
     empty = column.isna().to_numpy()
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -38,20 +43,38 @@ def _column_values(column: pd.Series) -> tuple[np.ndarray, list[dict[str, Any]]]
     return values, cases
 
 
-def _range_cases(values: np.ndarray, column: pd.Series, key: ScaleKey) -> list[dict[str, Any]]:
-    name = str(column.name)
+def _item_matrix(fidelity: pd.DataFrame, key: ScaleKey) -> tuple[np.ndarray,
+                                                                   list[dict[str, Any]]]:
+    """Item scores as a float64 matrix in key order, and TYPE cases; absent columns NaN."""
+    scores = np.full((len(fidelity), key.n_items), np.nan)
+    position = [j for j, name in enumerate(key.columns) if name in fidelity.columns]
+    numeric = [j for j in position if _is_numeric(fidelity[key.columns[j]])]
+    if numeric:
+        block = fidelity[[key.columns[j] for j in numeric]]
+        scores[:, numeric] = block.to_numpy(dtype=float, na_value=np.nan)
+    cases: list[dict[str, Any]] = []
+    for j in sorted(set(position) - set(numeric)):
+        scores[:, j], type_cases = _column_values(fidelity[key.columns[j]])
+        cases += type_cases
+    return scores, cases
+
+
+def _range_cases(scores: np.ndarray, fidelity: pd.DataFrame,
+                 key: ScaleKey) -> list[dict[str, Any]]:
     with np.errstate(invalid="ignore"):
         checks = (
-            (np.isfinite(values) & (values != np.round(values)),
+            (np.isfinite(scores) & (scores != np.round(scores)),
              "item score is a whole number", ReasonCode.NOT_INTEGER),
-            (values < key.item_min, f"item score >= {key.item_min}", ReasonCode.MINIMUM),
-            (values > key.item_max, f"item score <= {key.item_max}", ReasonCode.MAXIMUM),
+            (scores < key.item_min, f"item score >= {key.item_min}", ReasonCode.MINIMUM),
+            (scores > key.item_max, f"item score <= {key.item_max}", ReasonCode.MAXIMUM),
         )
-    return [
-        _case(int(i), name, column.iloc[i], f"{check} (scale {key.key})", code)
-        for failed, check, code in checks
-        for i in np.flatnonzero(failed)
-    ]
+    cases = []
+    for failed, check, code in checks:
+        for i, j in zip(*np.nonzero(failed), strict=True):
+            name = key.columns[j]
+            cases.append(_case(int(i), name, fidelity[name].iloc[i],
+                               f"{check} (scale {key.key})", code))
+    return cases
 
 
 def _version_cases(fidelity: pd.DataFrame, key: ScaleKey) -> list[dict[str, Any]]:
@@ -96,18 +119,13 @@ def check_item_scores(fidelity: pd.DataFrame, key: ScaleKey) -> np.ndarray:
     if repeated:
         raise InvalidParameterError(f"fidelity has repeated column names {repeated}; "
                                     "give every column a unique name.")
-    cases: list[dict[str, Any]] = []
-    scores = np.full((len(fidelity), key.n_items), np.nan)
-    for name in (*ID_COLUMNS, *key.columns):
-        if name not in fidelity.columns:
-            cases.append(_case(pd.NA, name, pd.NA, f"column present (scale {key.key})",
-                               ReasonCode.MISSING_COLUMN))
-    for j, name in enumerate(key.columns):
-        if name in fidelity.columns:
-            values, type_cases = _column_values(fidelity[name])
-            cases += type_cases + _range_cases(values, fidelity[name], key)
-            scores[:, j] = values
-    cases += _version_cases(fidelity, key)
+    cases = [
+        _case(pd.NA, name, pd.NA, f"column present (scale {key.key})",
+              ReasonCode.MISSING_COLUMN)
+        for name in (*ID_COLUMNS, *key.columns) if name not in fidelity.columns
+    ]
+    scores, type_cases = _item_matrix(fidelity, key)
+    cases += type_cases + _range_cases(scores, fidelity, key) + _version_cases(fidelity, key)
     if cases:
         cases.sort(key=lambda c: (-1 if c["row"] is pd.NA else c["row"], str(c["column"])))
         raise SchemaValidationError.from_cases(cases, subject=f"fidelity items ({key.key})")

@@ -225,6 +225,9 @@ def rater_icc(
     ICC1 is tested with ``F = MSB / MSW`` on ``(n-1, n(k-1))`` df, the others with
     ``F = MSB / MSE`` on ``(n-1, (n-1)(k-1))`` df; intervals follow Shrout and Fleiss
     (1979), with the Satterthwaite-type df for ICC2 and ICC2k of McGraw and Wong (1996).
+    Those two intervals are approximate: with very few targets the ICC2k limits, a
+    transform of ICC2's, can fall on the wrong side of the estimate (psych agrees).
+    Negative estimates are reported as computed, not truncated at 0.
 
     References
     ----------

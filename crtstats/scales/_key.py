@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,7 @@ class ScaleKey:
     bands: tuple[tuple[str, float], ...]
     proration: str
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         """The item columns in item order."""
         return tuple(item.column for item in self.items)

@@ -163,18 +163,19 @@ def score_fidelity(
     n_scored = np.sum(~np.isnan(scores), axis=1)
     allowed = key.n_items - n_scored <= max_missing
     total = _prorated_sum(scores, allowed)
-    out = fidelity.loc[:, list(ID_COLUMNS)].copy()
-    out["total"] = total
-    out["mean_item"] = total / key.n_items
-    out["n_items_scored"] = n_scored.astype(np.int64)
-    out["prorated"] = (n_scored < key.n_items) & ~np.isnan(total)
-    out["band"] = pd.array(assign_band(total, key).to_numpy(dtype=object), dtype="string")
+    columns: dict[str, object] = {name: fidelity[name].array for name in ID_COLUMNS}
+    columns["total"] = total
+    columns["mean_item"] = total / key.n_items
+    columns["n_items_scored"] = n_scored.astype(np.int64)
+    columns["prorated"] = (n_scored < key.n_items) & ~np.isnan(total)
+    columns["band"] = pd.array(assign_band(total, key).to_numpy(dtype=object), dtype="string")
     position = {column: j for j, column in enumerate(key.columns)}
     for domain in key.domains:
         block = scores[:, [position[c] for c in domain.columns]]
         domain_sum = _prorated_sum(block, allowed)
-        out[f"{domain.key}_sum"] = domain_sum
-        out[f"{domain.key}_mean"] = domain_sum / len(domain.columns)
+        columns[f"{domain.key}_sum"] = domain_sum
+        columns[f"{domain.key}_mean"] = domain_sum / len(domain.columns)
+    out = pd.DataFrame(columns, index=fidelity.index)
     n_prorated = int(out["prorated"].sum())
     if n_prorated:
         rows = np.flatnonzero(out["prorated"].to_numpy()).tolist()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from crtstats import datasets
+from crtstats import datasets, plots, tables
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
@@ -29,6 +29,7 @@ from crtstats.models import ContrastResult, CRTResult, glmm, ols
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
 from crtstats.schema import validate
+from crtstats.tables import Table
 from crtstats.trial import TrialData, load_trial
 
 try:
@@ -52,6 +53,7 @@ __all__ = [
     "ScaleKeyError",
     "SchemaValidationError",
     "SeparationWarning",
+    "Table",
     "TableFile",
     "TrialData",
     "__version__",
@@ -61,10 +63,12 @@ __all__ = [
     "fidelity_change",
     "glmm",
     "ols",
+    "plots",
     "rater_icc",
     "load_trial",
     "read_table",
     "run",
     "score_fidelity",
+    "tables",
     "validate",
 ]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import crtstats
 from crtstats import FewClustersWarning, InvalidParameterError, ModelSpecificationError
 from crtstats.models._cr2 import sym_power
+from crtstats.models._design import build_design
 
 
 def clustered_frame(seed: int, n_clusters: int = 6, max_size: int = 6) -> pd.DataFrame:
@@ -35,6 +36,21 @@ def clustered_frame(seed: int, n_clusters: int = 6, max_size: int = 6) -> pd.Dat
 
 
 FORMULA = "y ~ arm + x"
+
+
+def cr2_cov_direct(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """CR2 covariance from the n x n matrix I - H (no shortcuts)."""
+    bread = np.linalg.inv(X.T @ X)
+    ih = np.eye(X.shape[0]) - X @ bread @ X.T
+    resid = ih @ y
+    meat = np.zeros((X.shape[1], X.shape[1]))
+    for j in np.unique(groups):
+        rows = np.flatnonzero(groups == j)
+        aj = sym_power(ih[np.ix_(rows, rows)], -0.5)
+        score = X[rows].T @ aj @ resid[rows]
+        meat += np.outer(score, score)
+    out: np.ndarray = bread @ meat @ bread
+    return out
 
 
 def cr2_df_direct(X: np.ndarray, groups: np.ndarray, c: np.ndarray) -> float:
@@ -146,6 +162,28 @@ def test_cr2_df_match_a_direct_transcription(seed: int) -> None:
         assert res.df_values[k] == pytest.approx(cr2_df_direct(X, groups, c), rel=1e-10)
     c = np.array([0.0, 1.0, -0.5])
     assert res.contrast(c).df == pytest.approx(cr2_df_direct(X, groups, c), rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("formula", "zero_cluster"),
+    [
+        ("y ~ arm + x", False),  # clusters of 1 to 6 rows
+        ("y ~ x + cluster", False),  # cluster fixed effects: every I - H_jj is singular
+        ("y ~ 0 + x", True),  # a cluster whose rows of X are all zero
+    ],
+)
+def test_cr2_matches_the_n_by_n_formulas(formula: str, zero_cluster: bool) -> None:
+    data = clustered_frame(16, n_clusters=7)
+    if zero_cluster:
+        data.loc[data["cluster"] == "c03", "x"] = 0.0
+    res = crtstats.ols(formula, data, cluster="cluster", cov_type="CR2")
+    design = build_design(formula, data, cluster="cluster")
+    y, X, groups = design.y, design.X, design.groups
+    np.testing.assert_allclose(res.cov_values, cr2_cov_direct(X, y, groups),
+                               rtol=1e-9, atol=1e-14)
+    for k in range(X.shape[1]):
+        want = cr2_df_direct(X, groups, np.eye(X.shape[1])[k])
+        assert res.df_values[k] == pytest.approx(want, rel=1e-9)
 
 
 def test_cr2_single_coefficient_contrast_equals_its_df() -> None:

@@ -108,6 +108,23 @@ def test_forest_difference_and_ratio_scales() -> None:
     ax = forest(ratio)
     _render(ax)
     assert ax.get_xscale() == "log" and ax.lines[0].get_xdata()[0] == 1.0
+    ticks = {t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True)}
+    assert {"0.5", "1"} <= ticks  # plain numbers, not powers of ten
+    assert not any("e" in t or "10^" in t for t in ticks if t)
+
+
+def test_forest_wraps_long_labels_to_fit_a_constrained_figure() -> None:
+    long = effects_frame().assign(
+        analysis="Bed days per service user: GLMM (negative binomial)",
+        estimand="bed days per service user, intervention vs control")
+    figure = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = forest(long, ax=figure.subplots())
+    _render(ax)  # a label too wide for the figure would warn here, an error in tests
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert all(max(len(part) for part in label.split("\n")) <= 40 for label in labels)
+    assert labels[0].replace("\n", " ") == (
+        "fidelity total: Bed days per service user: GLMM (negative binomial) (bed days per "
+        "service user, intervention vs control)")
 
 
 def test_forest_refuses_mixed_scales() -> None:

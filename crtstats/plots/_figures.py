@@ -7,8 +7,10 @@ state is touched); its axes are returned and ``ax.figure`` is the figure.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -29,6 +31,9 @@ from crtstats.tables._effects import RATIO_SCALES, collect_effects
 from crtstats.tables._fidelity import domain_keys
 
 __all__ = ["caterpillar", "domain_profile", "forest", "trajectories"]
+
+#: Row labels longer than this many characters are wrapped onto further lines.
+_LABEL_WIDTH = 40
 
 #: Arm colours (seaborn's colour-blind palette), fixed so every figure agrees.
 ARM_COLOURS = dict(zip(ARMS, sns.color_palette("colorblind", 2).as_hex(), strict=True))
@@ -217,6 +222,16 @@ def _forest_frame(effects: Any) -> pd.DataFrame:
     return frame
 
 
+def _plain_log_axis(ax: Axes) -> None:
+    """Log x axis with ticks written as plain numbers (0.5, 1, 2), not powers of ten."""
+    ax.set_xscale("log")
+    plain = mticker.FuncFormatter(lambda value, _pos: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    low, high = ax.get_xlim()
+    narrow = high / low < 20  # label the 2..9 ticks only when there are few decades
+    ax.xaxis.set_minor_formatter(plain if narrow else mticker.NullFormatter())
+
+
 def forest(effects: Any, ax: Axes | None = None) -> Axes:
     """Forest plot of effects: one row per effect with its confidence interval.
 
@@ -232,7 +247,8 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
     -------
     matplotlib.axes.Axes
         Estimates as points with horizontal interval bars, top to bottom in the
-        order given, labelled "outcome: analysis (estimand)"; a reference line at 0
+        order given, labelled "outcome: analysis (estimand)" (wrapped at 40
+        characters); a reference line at 0
         for differences, or at 1 on a log axis for odds and rate ratios.
 
     Raises
@@ -265,7 +281,10 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
     In R: ``forestplot::forestplot()`` or ``ggplot() + geom_pointrange()``.
     """
     frame = _forest_frame(effects)
-    ax = _axes(ax, size=(6.4, 1.2 + 0.45 * len(frame)))
+    labels = [textwrap.fill(f"{o}: {a} ({e})", width=_LABEL_WIDTH) for o, a, e in
+              zip(frame["outcome"], frame["analysis"], frame["estimand"], strict=True)]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    ax = _axes(ax, size=(7.0, 1.2 + 0.3 * lines + 0.2 * len(frame)))
     y = np.arange(len(frame))[::-1].astype(float)
     est = frame["estimate"].astype(float).to_numpy()
     low = frame["conf_low"].astype(float).to_numpy()
@@ -274,12 +293,10 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
     ax.axvline(1.0 if ratio else 0.0, color="0.5", linestyle="--", linewidth=1)
     ax.errorbar(est, y, xerr=np.vstack([est - low, high - est]), fmt="o", color="0.15",
                 ecolor="0.15", capsize=3)
-    labels = [f"{o}: {a} ({e})" for o, a, e in
-              zip(frame["outcome"], frame["analysis"], frame["estimand"], strict=True)]
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.6, len(frame) - 0.4)
     if ratio:
-        ax.set_xscale("log")
+        _plain_log_axis(ax)
     scales = sorted(set(frame["scale"].astype(str)))
     ax.set_xlabel(f"{' / '.join(scales).capitalize()} (95% CI)")
     return ax

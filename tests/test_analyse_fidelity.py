@@ -219,6 +219,14 @@ def test_unknown_review_team_and_duplicates_are_errors(scores: pd.DataFrame) -> 
         crtstats.analyse_fidelity(scores, arms)
 
 
+@pytest.mark.parametrize("outcomes", [[], ["total", "total"]])
+def test_outcomes_must_be_a_nonempty_list_without_repeats(
+    scores: pd.DataFrame, outcomes: list[str]
+) -> None:
+    with pytest.raises(ModelSpecificationError, match="outcomes must name at least one"):
+        crtstats.analyse_fidelity(scores, TRIAL.teams, outcomes=outcomes)
+
+
 def test_inputs_are_not_modified(scores: pd.DataFrame) -> None:
     before_s, before_t = scores.copy(), TRIAL.teams.copy()
     with warnings.catch_warnings():

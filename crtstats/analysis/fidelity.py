@@ -266,9 +266,10 @@ def analyse_fidelity(
     InvalidParameterError
         If ``method`` or ``ancova_cov_type`` is not an allowed value.
     ModelSpecificationError
-        If a required column is absent, a review or arm value is unknown, a team or
-        (team, review) repeats, scores name a team the teams table lacks, or a model
-        cannot be fitted (e.g. an arm with fewer than two teams).
+        If ``outcomes`` is empty or repeats a column, a required column is absent, a
+        review or arm value is unknown, a team or (team, review) repeats, scores name a
+        team the teams table lacks, or a model cannot be fitted (e.g. an arm with fewer
+        than two teams).
 
     Warns
     -----
@@ -322,6 +323,10 @@ def analyse_fidelity(
     check_option("method", method, get_args(FidelityMethod))
     check_option("ancova_cov_type", ancova_cov_type, get_args(FidelityAncovaCov))
     names = list(outcomes) if outcomes is not None else _default_outcomes(scores)
+    if not names or len(set(names)) != len(names):
+        raise ModelSpecificationError(
+            f"outcomes must name at least one score column, each once; got {names}."
+        )
     frame, notes = _long_frame(scores, teams, names)
     roles = {"lmm": "primary", "ancova": "sensitivity"}
     if method == "ancova":

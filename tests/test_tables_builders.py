@@ -87,6 +87,9 @@ def small_trial() -> SimulatedTrial:
                           service_use=TRIAL.service_use)
 
 
+SMALL = small_trial()
+
+
 def regenerate() -> None:
     """Rewrite this module's golden files (run by hand; see the module docstring)."""
     for name, build in BUILDERS.items():
@@ -241,8 +244,6 @@ def test_no_person_count_below_threshold_is_ever_shown(threshold: int) -> None:
         assert not ((ns > 0) & (ns < threshold)).any()
 
 
-SMALL = small_trial()
-
 
 def test_person_identifiers_never_reach_a_table() -> None:
     ids = set(TRIAL.admissions["person_id"].astype(str))
@@ -340,6 +341,16 @@ def test_consort_flow_without_admissions_uses_service_use() -> None:
     pre = expected[expected["period"] == "pre"].groupby("arm")["n_users"].sum()
     assert users.iloc[0]["control"] == pre["control"]
     assert users.iloc[0]["stage"] == "in the pre period (team totals)"
+
+
+def test_builders_accept_trial_data_from_load_trial() -> None:
+    from crtstats import load_trial
+
+    trial = load_trial(teams=TRIAL.teams, fidelity=TRIAL.fidelity,
+                       admissions=TRIAL.admissions, service_use=TRIAL.service_use)
+    assert consort_flow(trial).to_markdown() == consort_flow(TRIAL).to_markdown()
+    assert baseline(trial, suppress_below=8).to_markdown() == baseline(
+        TRIAL, suppress_below=8).to_markdown()
 
 
 def test_builders_need_a_trial_with_teams() -> None:

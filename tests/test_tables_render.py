@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -104,9 +105,10 @@ def test_ci_text_contains_its_rounded_parts(est: float, below: float, above: flo
     text = format_ci(est, est - below, est + above, d)
     lo, hi = format_number(est - below, d), format_number(est + above, d)
     assert text == f"{format_number(est, d)} ({lo} to {hi})"
-    assert float(lo) <= float(format_number(est, d)) + 10 ** -d  # interval brackets estimate
-    assert float(format_number(est, d)) <= float(hi) + 10 ** -d
-    assert "-0." + "0" * d + " " not in text + " " or d == 0
+    # rounding keeps the order of the limits and the estimate
+    assert float(lo) <= float(format_number(est, d)) <= float(hi)
+    # never a negative zero such as "-0.00" or "-0"
+    assert not re.search(r"(?<![\d.])-0(\.0*)?(?![\d.])", text)
 
 
 # -- golden text formats ----------------------------------------------------------------
@@ -233,6 +235,36 @@ def test_column_groups_must_be_adjacent_and_known() -> None:
         Table(frame, cols, column_groups={"g": ["z"]})
     with pytest.raises(InvalidParameterError, match="distinct"):
         Table(frame, [Column("a", ("a",)), Column("a", ("b",))])
+
+
+def test_suppressed_cells_must_lie_in_the_data() -> None:
+    with pytest.raises(InvalidParameterError, match=r"row position\(s\) \[3\]"):
+        Table(pd.DataFrame({"x": [1.0]}), [Column("x", ("x",))], suppressed=[(3, "x")])
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=4), _TEXT)
+def test_any_text_survives_every_renderer(cells: list[tuple[str, str]], title: str) -> None:
+    frame = pd.DataFrame(cells, columns=["a", "b"])
+    table = Table(frame, [Column("A|<x>", ("a",), "text"), Column("B & %", ("b",), "text")],
+                  title=title)
+    shown = table.formatted().to_numpy().tolist()
+    # HTML: parsed text equals the formatted cells
+    root = lxml.html.fragment_fromstring(table.to_html())
+    parsed = [[td.text_content() for td in tr.findall("td")] for tr in root.findall("tbody/tr")]
+    assert parsed == shown
+    # CSV: read back exactly
+    rows = list(csv.reader(io.StringIO(table.to_csv())))
+    assert rows[1:] == shown
+    # Markdown: every body line has exactly one cell per column (pipes are escaped)
+    body = table.to_markdown().split("\n")[(2 if title else 0) + 2:][: len(cells)]
+    for line in body:
+        assert len(re.findall(r"(?<!\\)\|", line)) == 3
+    # LaTeX: no unescaped special character reaches the tabular body
+    tex_body = table.to_latex().split("\\midrule\n")[1].split("\\bottomrule")[0]
+    assert not re.search(r"(?<!\\)[%#_&$^~]", tex_body.replace(" & ", " "))
 
 
 def test_summary_rows_need_a_known_statistic() -> None:

@@ -65,6 +65,33 @@ class Column:
     decimals_column
         Optional data column giving the decimal places row by row (where it is not
         missing), for columns that mix measures of different precision.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the style is unknown, the number of sources does not fit the style,
+        ``decimals`` is not a whole number >= 0, or ``statistic_column`` is given
+        without style ``summary`` (or missing with it).
+
+    Notes
+    -----
+    Formatting acts on text only. With ``d`` decimals a value ``x`` is written as
+    ``x`` rounded to ``d`` places (Python's correctly rounded ``f`` format), ``-0``
+    written as ``0``; a p-value below :math:`10^{-d}` as ``< 10^{-d}``; an interval as
+    ``low to high`` ("to" because a dash reads as a minus sign next to negative limits).
+
+    References
+    ----------
+    Cole TJ. Too many digits: the presentation of numerical data. Arch Dis Child
+    2015;100:608-9.
+
+    Examples
+    --------
+    >>> Column("Estimate (95% CI)", ("estimate", "conf_low", "conf_high"), "ci").render(
+    ...     {"estimate": 0.9712, "conf_low": -1.0204, "conf_high": 2.9688}, na_rep="")
+    '0.97 (-1.02 to 2.97)'
+
+    In R: ``gtsummary::style_number()``, ``style_pvalue()`` and ``glue`` do this job.
     """
 
     label: str
@@ -171,11 +198,28 @@ class Table:
     na_rep
         Text shown for a missing value.
 
+    Returns
+    -------
+    Table
+        An immutable-by-convention table: ``data`` returns a copy, and the renderers
+        are pure functions of the table.
+
     Raises
     ------
     InvalidParameterError
         If a column reads a data column that does not exist, a group names unknown or
-        non-adjacent columns, labels repeat, or ``data`` holds a person identifier.
+        non-adjacent columns, names repeat, a suppressed cell is outside the data, or
+        ``data`` holds a person identifier.
+
+    Notes
+    -----
+    Rendering is deterministic: the same table gives byte-identical output in every
+    format (no dates or random ids; the Word file has fixed timestamps).
+
+    References
+    ----------
+    Campbell MK, et al. Consort 2010 statement: extension to cluster randomised
+    trials. BMJ 2012;345:e5661.
 
     Examples
     --------
@@ -250,6 +294,12 @@ class Table:
                 f"have; the data has {sorted(known)}."
             )
         self._check_groups(labels)
+        outside = sorted(r for r, _ in self.suppressed if not 0 <= r < len(self._data))
+        if outside:
+            raise InvalidParameterError(
+                f"suppressed cells name row position(s) {outside}; the data has "
+                f"{len(self._data)} rows (positions 0 to {len(self._data) - 1})."
+            )
 
     def _check_groups(self, labels: list[str]) -> None:
         taken: set[str] = set()

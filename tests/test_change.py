@@ -102,3 +102,12 @@ def test_bad_input_is_named() -> None:
         crtstats.fidelity_change(pd.concat([scores, scores.iloc[:1]]))
     with pytest.raises(InvalidParameterError, match="DataFrame"):
         crtstats.fidelity_change(scores.to_dict())  # type: ignore[arg-type]
+
+
+def test_ordered_categorical_reviews_work() -> None:
+    data = table([("A", "baseline", 3), ("A", "6m", 4), ("B", "baseline", 2)])
+    data["review"] = pd.Categorical(data["review"], categories=["baseline", "6m", "12m"],
+                                    ordered=True)
+    change = crtstats.fidelity_change(crtstats.score_fidelity(data), to_review="6m")
+    assert change["status"].tolist() == ["complete", "missing_to_review"]
+    assert change["total_change"].tolist()[0] == 39.0

@@ -297,3 +297,13 @@ def test_second_scale_from_its_key_file_only() -> None:
     with pytest.raises(SchemaValidationError) as err:
         crtstats.score_fidelity(data.assign(q3=[5, 0, 0, 0]), scale=str(DEMO_KEY))
     assert err.value.failure_cases["reason_code"].tolist() == [ReasonCode.MAXIMUM]
+
+
+def test_scores_the_fidelity_table_of_a_loaded_trial() -> None:
+    from crtstats.trial import load_trial
+
+    trial = load_trial(**datasets.example_paths())
+    scores = crtstats.score_fidelity(trial.fidelity)
+    expected = crtstats.score_fidelity(datasets.load_example().fidelity)
+    pd.testing.assert_series_equal(scores["total"], expected["total"])
+    assert scores["team_id"].tolist() == trial.fidelity["team_id"].tolist()

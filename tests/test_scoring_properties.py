@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import crtstats
-from crtstats.exceptions import ProrationWarning
+from crtstats.exceptions import ProrationWarning, SchemaValidationError
 
 ITEMS = [f"item_{i:02d}" for i in range(1, 40)]
 
@@ -23,10 +25,11 @@ def as_table(scores: np.ndarray) -> pd.DataFrame:
     return data
 
 
-def score(data: pd.DataFrame, max_missing: int = 0) -> pd.DataFrame:
+def score(data: pd.DataFrame, max_missing: int = 0,
+          scale: str | PathLike[str] = "core_crt_v2") -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ProrationWarning)  # proration is asserted on below
-        return crtstats.score_fidelity(data, max_missing=max_missing)
+        return crtstats.score_fidelity(data, max_missing=max_missing, scale=scale)
 
 
 @st.composite
@@ -107,3 +110,28 @@ def test_permuting_rows_permutes_the_output(case: tuple[np.ndarray, int], rnd: o
     shuffled = table.iloc[order]
     pd.testing.assert_frame_equal(score(shuffled, max_missing),
                                   score(table, max_missing).iloc[order])
+
+
+DEMO_KEY = Path(__file__).resolve().parent / "scales" / "demo_scale_v1.yaml"
+_CELLS = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 8), st.floats(allow_nan=True),
+    st.text(max_size=4), st.sampled_from(["3", " 2", "4.0", "1e0", "NA", "", "inf"]),
+)
+
+
+@given(st.lists(st.lists(_CELLS, min_size=6, max_size=6), min_size=1, max_size=5),
+       st.integers(0, 5))
+def test_scoring_any_cells_raises_only_validation_errors(rows: list[list[object]],
+                                                         max_missing: int) -> None:
+    data = pd.DataFrame(rows, columns=[f"q{i}" for i in range(1, 7)], dtype=object)
+    data.insert(0, "review", "pre")
+    data.insert(0, "team_id", [f"T{i}" for i in range(len(data))])
+    try:
+        result = score(data.copy(), max_missing=max_missing, scale=DEMO_KEY)
+    except SchemaValidationError as err:
+        cases = err.failure_cases
+        assert len(cases) > 0 and cases["row"].notna().all()
+        assert set(cases["column"]) <= set(data.columns)
+        return
+    total = result["total"].dropna()
+    assert total.between(0, 24).all()

@@ -211,8 +211,8 @@ def test_non_convergence_is_warned(monkeypatch: pytest.MonkeyPatch,
                                    trial: pd.DataFrame) -> None:
     real = _glmm.maximise
 
-    def stalled(problem, phi0):  # type: ignore[no-untyped-def]
-        out = real(problem, phi0)
+    def stalled(problem, phi0, hess_inv0):  # type: ignore[no-untyped-def]
+        out = real(problem, phi0, hess_inv0)
         return type(out)(**{**out.__dict__, "converged": False, "decrement": 0.5})
 
     monkeypatch.setattr(_glmm, "maximise", stalled)

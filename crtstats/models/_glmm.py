@@ -207,7 +207,7 @@ def glmm(
             "the optimiser stopped; merge or drop the terms, or analyse at cluster level.",
             SeparationWarning,
         ))
-    outcome = maximise(problem, glm_start(problem))
+    outcome = maximise(problem, *glm_start(problem))
     result = _build_result(
         formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, messages
     )

@@ -85,6 +85,10 @@ def separated_columns(X: np.ndarray, y: np.ndarray, upper: np.ndarray | None) ->
     both = at_low & at_high  # binomial rows with zero trials carry no information
     at_low, at_high = at_low & ~both, at_high & ~both
     sign = np.where(at_high, 1.0, 0.0) - np.where(at_low, 1.0, 0.0)
+    # identical (constraint, row) pairs add nothing to the programme: keep one of each
+    keys = np.column_stack([sign, interior, X])
+    _, first = np.unique(keys, axis=0, return_index=True)
+    X, sign, interior = X[first], sign[first], interior[first]
     ineq = sign != 0
     a_ub = -(sign[ineq, None] * X[ineq]) if np.any(ineq) else None
     b_ub = np.zeros(int(np.sum(ineq))) if np.any(ineq) else None

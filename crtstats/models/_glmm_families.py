@@ -45,8 +45,10 @@ class ModeTerms:
 
 def family_terms(
     family: FamilyName, eta: np.ndarray, y: np.ndarray, m: np.ndarray, theta: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Log-density without constants, its first ``eta``-derivative and ``d l / d alpha``.
+
+    ``d l / d alpha`` is ``None`` for the families without a dispersion parameter.
 
     Notes
     -----
@@ -57,12 +59,14 @@ def family_terms(
     (theta + mu)``.
     """
     if family == "binomial":
-        l0 = y * eta - m * np.logaddexp(0.0, eta)
-        l1 = y - m * special.expit(eta)
-        return l0, l1, np.zeros_like(l0)
+        # one exp and one log1p: log(1 + e^eta) = max(eta, 0) + log1p(e^-|eta|)
+        e = np.exp(-np.abs(eta))
+        l0 = y * eta - m * (np.maximum(eta, 0.0) + np.log1p(e))
+        l1 = y - m * np.where(eta >= 0.0, 1.0, e) / (1.0 + e)
+        return l0, l1, None
     if family == "poisson":
         mu = np.exp(eta)
-        return y * eta - mu, y - mu, np.zeros_like(mu)
+        return y * eta - mu, y - mu, None
     log_theta = np.log(theta)
     log_tm = np.logaddexp(log_theta, eta)  # log(theta + mu)
     q = special.expit(eta - log_theta)  # mu / (theta + mu)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial import hermite_e
-from scipy import sparse, special
+from scipy import sparse
 
 from crtstats.models._glmm_families import FamilyName, family_terms, mode_terms, row_constant
 
@@ -48,7 +48,8 @@ class GLMMProblem:
     n_groups: int
     nodes: np.ndarray
     log_weights: np.ndarray
-    indicator: sparse.csr_matrix
+    starts: np.ndarray  # first row of each cluster (rows are sorted by cluster)
+    indicator: sparse.csr_matrix  # G x n, one 1 per column
     const: np.ndarray = field(repr=False)  # eta- and theta-free row constants (binomial, Poisson)
 
     @property
@@ -70,7 +71,8 @@ class GLMMProblem:
     def group_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum rows within clusters: ``(n,)`` to ``(G,)``, ``(n, k)`` to ``(G, k)``."""
         if values.ndim == 1:
-            return np.bincount(self.groups, weights=values, minlength=self.n_groups)
+            out: np.ndarray = np.add.reduceat(values, self.starts)
+            return out
         return np.asarray(self.indicator @ values)
 
 
@@ -84,20 +86,26 @@ def make_problem(
     n_groups: int,
     nagq: int,
 ) -> GLMMProblem:
-    """Bundle the data with the ``nagq``-point Gauss-Hermite rule."""
+    """Bundle the data, sorted by cluster, with the ``nagq``-point Gauss-Hermite rule.
+
+    Every cluster code ``0..n_groups-1`` must occur in ``groups``.
+    """
+    order = np.argsort(groups, kind="stable")
+    y, m, X, offset, groups = y[order], m[order], X[order], offset[order], groups[order]
+    starts = np.searchsorted(groups, np.arange(n_groups))
     if nagq == 1:
         nodes, weights = np.zeros(1), np.ones(1)
     else:
         nodes, weights = hermite_e.hermegauss(nagq)
         weights = weights / np.sqrt(2.0 * np.pi)
     n = y.shape[0]
-    indicator = sparse.csr_matrix(
-        (np.ones(n), (groups, np.arange(n))), shape=(n_groups, n)
-    )
-    const = row_constant(family, y, m, 1.0)[0] if family != "negative_binomial" else np.zeros(n)
+    indicator = sparse.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
+    const = (row_constant(family, y, m, 1.0)[0] if family != "negative_binomial"
+             else np.zeros(n))
     return GLMMProblem(
         family=family, y=y, m=m, X=X, offset=offset, groups=groups, n_groups=n_groups,
-        nodes=nodes, log_weights=np.log(weights), indicator=indicator, const=const,
+        nodes=nodes, log_weights=np.log(weights), starts=starts, indicator=indicator,
+        const=const,
     )
 
 
@@ -155,7 +163,8 @@ def evaluate(
         const, const_a = problem.const, np.zeros(0)
     a = (problem.log_weights + problem.group_sum(l0) + problem.group_sum(const)[:, None]
          - 0.5 * bk**2 + 0.5 * z**2)
-    lse = special.logsumexp(a, axis=1)
+    top = np.max(a, axis=1)
+    lse = top + np.log(np.sum(np.exp(a - top[:, None]), axis=1))
     value = -float(np.sum(np.log(s) + lse))
     if not gradient:
         return Evaluation(value, None, b, s, ok)
@@ -181,6 +190,7 @@ def evaluate(
     if problem.family == "negative_binomial":
         db_alpha = sigma * problem.group_sum(mt.l1a) / curv
         dd_alpha = -sigma**2 * (problem.group_sum(mt.l2a) + s3 * sigma * db_alpha)
+        assert la is not None
         g_alpha = float(
             np.sum(pi * problem.group_sum(la)) + np.sum(const_a)
             + np.sum(big_b * db_alpha + big_c * dsd * dd_alpha)

@@ -200,7 +200,7 @@ def _tidy(failures: pd.DataFrame, built: BuiltSchema) -> pd.DataFrame:
         ["row", "_pos"], na_position="first", kind="stable"
     )
     return failures.drop(columns="_pos").drop_duplicates(
-        ["table", "row", "column", "reason_code"]
+        ["table", "row", "column", "reason_code", "check"]
     ).reset_index(drop=True)
 
 

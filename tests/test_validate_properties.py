@@ -1,0 +1,127 @@
+"""Property tests: validate on arbitrary frames returns the frame or raises
+SchemaValidationError, never anything else, and never changes what it returns."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+from crtstats.exceptions import FAILURE_COLUMNS, ReasonCode, SchemaValidationError
+from crtstats.io import TABLES, load_schema
+from crtstats.schema import validate
+
+CODES = {code.value for code in ReasonCode}
+
+# values of every kind a messy spreadsheet or a careless script can produce
+scalars = st.one_of(
+    st.none(),
+    st.just(np.nan),
+    st.just(pd.NA),
+    st.sampled_from([np.inf, -np.inf, 0.5, -1.0, 1e300]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=6),
+    st.sampled_from(["", " ", "T01", "T01 ", "007", "pre", "follow_up", "intervention",
+                     "Control", "baseline", "6m", "1", "5", "3.0", "2.5", "n/a",
+                     "2014-03-01", "2014-02-30", "\ufeffT1", "é", "\u00a0"]),
+)
+
+
+@st.composite
+def columns(draw: st.DrawFn, table: str) -> list[Any]:
+    names = [f["name"] for f in load_schema(table)["fields"]]
+    chosen = draw(st.lists(st.sampled_from(names), max_size=len(names)))  # may repeat
+    extra = draw(st.lists(st.one_of(st.text(max_size=4), st.integers(0, 3)), max_size=2))
+    return chosen + extra
+
+
+@st.composite
+def arbitrary_frames(draw: st.DrawFn) -> tuple[str, pd.DataFrame]:
+    table = draw(st.sampled_from(TABLES))
+    names = draw(columns(table))
+    n = draw(st.integers(min_value=0, max_value=6))
+    data = {}
+    for i, _ in enumerate(names):
+        values = draw(st.lists(scalars, min_size=n, max_size=n))
+        dtype = draw(st.sampled_from([object, None, "string", "Int64", "Float64", float]))
+        try:
+            data[i] = pd.Series(values, dtype=dtype)
+        except (TypeError, ValueError, OverflowError, RuntimeWarning):
+            data[i] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    frame.columns = pd.Index(names, dtype=object)
+    return table, frame
+
+
+@st.composite
+def plausible_service_use(draw: st.DrawFn) -> pd.DataFrame:
+    """Frames that are often valid, so the success branch is exercised too."""
+    n = draw(st.integers(min_value=1, max_value=5))
+    teams = draw(st.lists(st.sampled_from(["A", "B", "007", "Ω"]), min_size=n, max_size=n))
+    periods = draw(st.lists(st.sampled_from(["pre", "follow_up"]), min_size=n, max_size=n))
+    counts = st.lists(st.one_of(st.integers(0, 50), st.sampled_from(["3", 4.0, -1])),
+                      min_size=n, max_size=n)
+    return pd.DataFrame({"team_id": teams, "period": periods, "n_users": draw(counts),
+                         "admissions": draw(counts), "bed_days": draw(counts)})
+
+
+def same_value(before: Any, after: Any, kind: str) -> bool:
+    """The value returned is the value given, read as the declared type."""
+    if pd.isna(after):
+        return bool(pd.isna(before)) or before == ""
+    if kind == "string" or kind == "date":
+        return str(before) == str(after) or (
+            hasattr(before, "date") and str(before.date()) == str(after))
+    return math.isclose(float(before), float(after))
+
+
+def check_returned(df: pd.DataFrame, out: pd.DataFrame, table: str) -> None:
+    assert out.index.equals(df.index)
+    assert list(out.columns) == list(df.columns)
+    types = {f["name"]: f["type"] for f in load_schema(table)["fields"]}
+    for name in df.columns:
+        if name not in types:
+            pd.testing.assert_series_equal(out[name], df[name])
+            continue
+        for before, after in zip(df[name], out[name], strict=True):
+            assert same_value(before, after, types[name]), (name, before, after)
+
+
+def check_error(err: SchemaValidationError, df: pd.DataFrame) -> None:
+    cases = err.failure_cases
+    assert list(cases.columns) == list(FAILURE_COLUMNS)
+    assert len(cases) > 0
+    assert set(cases["reason_code"]) <= CODES
+    rows = cases["row"].dropna()
+    assert ((rows >= 0) & (rows < len(df))).all()
+
+
+@given(arbitrary_frames())
+def test_validate_returns_or_raises_schema_error(case: tuple[str, pd.DataFrame]) -> None:
+    table, df = case
+    note(repr(df))
+    before = df.copy()
+    try:
+        out = validate(df, table=table)
+    except SchemaValidationError as err:
+        check_error(err, df)
+    else:
+        check_returned(df, out, table)
+    pd.testing.assert_frame_equal(df, before)  # the input is never modified
+
+
+@given(plausible_service_use())
+def test_plausible_frames_round_trip(df: pd.DataFrame) -> None:
+    try:
+        out = validate(df, table="service_use")
+    except SchemaValidationError as err:
+        check_error(err, df)
+        return
+    check_returned(df, out, "service_use")
+    assert str(out["n_users"].dtype) == "Int64"

@@ -219,6 +219,12 @@ def test_unknown_review_team_and_duplicates_are_errors(scores: pd.DataFrame) -> 
         crtstats.analyse_fidelity(scores, arms)
 
 
+def test_ancova_without_12m_reviews_is_a_clear_error(scores: pd.DataFrame) -> None:
+    with pytest.raises(ModelSpecificationError, match=r"at least two teams per arm.*'control': 0"):
+        crtstats.analyse_fidelity(scores[scores["review"] != "12m"], TRIAL.teams,
+                                  outcomes=["total"])
+
+
 @pytest.mark.parametrize("outcomes", [[], ["total", "total"]])
 def test_outcomes_must_be_a_nonempty_list_without_repeats(
     scores: pd.DataFrame, outcomes: list[str]

@@ -188,7 +188,12 @@ def _ancova_frame(frame: pd.DataFrame, outcome: str) -> tuple[pd.DataFrame, list
 def _fit_ancova(frame: pd.DataFrame, outcome: str, cov_type: FidelityAncovaCov) -> _Fitted:
     """Team-level ANCOVA of the 12-month value on arm, baseline and stratum."""
     data, notes = _ancova_frame(frame, outcome)
-    data["arm"] = data["arm"].cat.remove_unused_categories()
+    per_arm = data["arm"].value_counts().reindex(list(ARM_LEVELS), fill_value=0)
+    if (per_arm < 2).any():
+        raise ModelSpecificationError(
+            f"{outcome}: the ANCOVA needs at least two teams per arm with both a baseline "
+            f"and a 12m value; found {per_arm.to_dict()}. Check the reviews in scores."
+        )
     label = f"ANCOVA 12m ({cov_type})"
     formula = f"{outcome}_12m ~ arm + {outcome}_baseline{_stratum_term(data)}"
     result = ols(formula, data, cluster="team_id", cov_type=cov_type)

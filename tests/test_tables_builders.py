@@ -353,6 +353,16 @@ def test_builders_accept_trial_data_from_load_trial() -> None:
         TRIAL, suppress_below=8).to_markdown()
 
 
+def test_labels_fall_back_to_keys_without_a_scale_key() -> None:
+    from crtstats.tables._common import scale_labels
+
+    labels = scale_labels("no_such_scale")
+    assert labels.domain_label("referrals_access") == "Referrals access"
+    assert labels.item("item_07") == (7, "")
+    assert scale_labels().domain_label("referrals_access") == "Referrals and access"
+    assert scale_labels().item("item_07") == (7, "early discharge")
+
+
 def test_builders_need_a_trial_with_teams() -> None:
     with pytest.raises(TypeError, match="teams DataFrame"):
         consort_flow(object())

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from crtstats._resources import schema_dir
 from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
+from crtstats.scales import available_scales, load_scale
 
 __all__ = [
     "ARMS",
@@ -123,8 +123,8 @@ class ScaleLabels:
     """Display names from a scale key: domain labels and item labels, in key order."""
 
     domains: tuple[tuple[str, str], ...]  # (key, label)
-    domain_items: dict[str, tuple[int, int]]  # key -> (first, last) item number
-    items: dict[str, tuple[int, str]]  # column -> (number, label)
+    item_domains: Mapping[int, str]  # item number -> domain key
+    items: Mapping[str, tuple[int, str]]  # column -> (number, label)
     bands: tuple[str, ...] = ()  # band names, ascending
 
     def domain_label(self, key: str) -> str:
@@ -140,31 +140,25 @@ class ScaleLabels:
 
     def domain_of(self, number: int) -> str | None:
         """The domain key holding item ``number``, if the key says."""
-        for key, (first, last) in self.domain_items.items():
-            if first <= number <= last:
-                return key
-        return None
+        return self.item_domains.get(number)
 
 
+@cache
 def scale_labels(scale: str = "core_crt_v2") -> ScaleLabels:
-    """Read display labels from ``data_schema/scales/<scale>.yaml``; empty if absent."""
-    path = schema_dir() / "scales" / f"{scale}.yaml"
-    if not path.is_file():
+    """Display labels from the scale key ``scale`` (via :func:`crtstats.scales.load_scale`).
+
+    A scale with no key file gives empty labels (domain keys are then shown as text);
+    a key file that exists but is malformed raises its ``ScaleKeyError``.
+    """
+    if scale not in available_scales():
         return ScaleLabels((), {}, {}, ())
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    domains, spans = [], {}
-    for d in raw.get("domains") or []:
-        key = str(d.get("key", ""))
-        domains.append((key, str(d.get("label") or key)))
-        if "first_item" in d and "last_item" in d:
-            spans[key] = (int(d["first_item"]), int(d["last_item"]))
-    items = {
-        str(i["column"]): (int(i["number"]), str(i.get("label") or ""))
-        for i in raw.get("items") or []
-        if "column" in i and "number" in i
-    }
-    bands = tuple(str(b["band"]) for b in raw.get("bands") or [] if "band" in b)
-    return ScaleLabels(tuple(domains), spans, items, bands)
+    key = load_scale(scale)
+    return ScaleLabels(
+        domains=tuple((d.key, d.label) for d in key.domains),
+        item_domains={i.number: i.domain for i in key.items},
+        items={i.column: (i.number, i.label) for i in key.items},
+        bands=key.band_names,
+    )
 
 
 def item_columns(frame: pd.DataFrame) -> list[str]:

@@ -129,6 +129,7 @@ def test_excluded_rows_are_counted_not_silent() -> None:
     data.loc[[0, 3], "x"] = np.nan
     res = crtstats.ols(FORMULA, data, cluster="cluster")
     assert res.info["n_excluded"] == 2
+    assert res.info["note"].startswith("2 row(s) excluded")
     assert res.nobs == len(data) - 2
 
 

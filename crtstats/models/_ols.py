@@ -115,7 +115,8 @@ def ols(
         ``model="ols"``; ``df_method`` is ``"residual"``, ``"clusters-1"`` or
         ``"bell-mccaffrey"``. For CR2, :meth:`CRTResult.contrast` computes the
         Satterthwaite df of each contrast. ``info`` holds ``n_excluded`` (rows left out
-        for missing values), ``df_resid``, ``sigma`` and the ``cluster`` column.
+        for missing values) with a plain ``note`` about them, ``df_resid``, ``sigma``
+        and the ``cluster`` column.
 
     Raises
     ------
@@ -217,6 +218,10 @@ def ols(
         contrast_df=contrast_df,
         info={
             "n_excluded": design.n_excluded,
+            "note": (
+                f"{design.n_excluded} row(s) excluded because the response, a covariate or "
+                "the cluster was missing." if design.n_excluded else "no rows excluded."
+            ),
             "df_resid": float(n - p),
             "sigma": float(np.sqrt(resid @ resid / (n - p))),
             "cluster": cluster,

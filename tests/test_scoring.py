@@ -307,3 +307,22 @@ def test_scores_the_fidelity_table_of_a_loaded_trial() -> None:
     expected = crtstats.score_fidelity(datasets.load_example().fidelity)
     pd.testing.assert_series_equal(scores["total"], expected["total"])
     assert scores["team_id"].tolist() == trial.fidelity["team_id"].tolist()
+
+
+def test_infinite_and_unreadable_cells_are_type_problems() -> None:
+    data = pd.DataFrame([review(3), review(3, team="T2")])
+    data["item_04"] = [np.inf, 3.0]
+    data["item_07"] = pd.array(["3", "n/a"], dtype="string")
+    with pytest.raises(SchemaValidationError) as err:
+        crtstats.score_fidelity(data)
+    cases = err.value.failure_cases
+    assert cases[["row", "column", "reason_code"]].values.tolist() == [
+        [0, "item_04", ReasonCode.TYPE], [1, "item_07", ReasonCode.TYPE]]
+
+
+def test_a_loaded_key_can_be_passed_directly() -> None:
+    key = load_scale(DEMO_KEY)
+    data = pd.DataFrame({"team_id": ["A"], "review": ["pre"], "q1": [4], "q2": [4],
+                         "q3": [4], "q4": [4], "q5": [4], "q6": [4]})
+    assert crtstats.score_fidelity(data, scale=key)["band"].tolist() == ["good"]
+    assert load_scale(key) is key

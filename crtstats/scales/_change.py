@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crtstats.exceptions import InvalidParameterError
-from crtstats.scales._key import load_scale
+from crtstats.scales._key import ScaleKey, load_scale
 from crtstats.scales._score import score_columns
 
 __all__ = ["CHANGE_STATUS", "fidelity_change"]
@@ -70,7 +70,7 @@ def fidelity_change(
     *,
     from_review: str = "baseline",
     to_review: str = "12m",
-    scale: str | PathLike[str] = "core_crt_v2",
+    scale: str | PathLike[str] | ScaleKey = "core_crt_v2",
 ) -> pd.DataFrame:
     """Per-team change in fidelity total, domain scores and band between two reviews.
 

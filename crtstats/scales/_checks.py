@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
+from crtstats.io import convert_column
 from crtstats.scales._key import ScaleKey
 
 __all__ = ["check_item_scores"]
@@ -27,15 +28,19 @@ def _is_numeric(column: pd.Series) -> bool:
 
 
 def _column_values(column: pd.Series) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """A non-numeric column as float64 (NaN = missing) and TYPE cases for bad cells."""
+    """A non-numeric column as float64 (NaN = missing) and TYPE cases for bad cells.
+
+    Text is read as :func:`crtstats.io.convert_column` reads a ``number`` field, so a
+    cell is a number here exactly when it is one for :func:`crtstats.validate`.
+    """
     name = str(column.name)
-    empty = column.isna().to_numpy()
     if pd.api.types.is_bool_dtype(column.dtype):
         values = np.full(len(column), np.nan)
-        bad = ~empty
+        bad = column.notna().to_numpy(dtype=bool)
     else:
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        bad = np.isnan(values) & ~empty
+        conversion = convert_column(column, {"name": name, "type": "number"})
+        values = conversion.values.to_numpy(dtype=float, na_value=np.nan)
+        bad = conversion.problems.notna().to_numpy(dtype=bool)
     cases = [
         _case(int(i), name, column.iloc[i], "item score is a number", ReasonCode.TYPE)
         for i in np.flatnonzero(bad)
@@ -53,6 +58,11 @@ def _item_matrix(fidelity: pd.DataFrame, key: ScaleKey) -> tuple[np.ndarray,
         block = fidelity[[key.columns[j] for j in numeric]]
         scores[:, numeric] = block.to_numpy(dtype=float, na_value=np.nan)
     cases: list[dict[str, Any]] = []
+    for i, j in zip(*np.nonzero(np.isinf(scores)), strict=True):
+        name = key.columns[j]
+        cases.append(_case(int(i), name, fidelity[name].iloc[i],
+                           "item score is a finite number", ReasonCode.TYPE))
+        scores[i, j] = np.nan
     for j in sorted(set(position) - set(numeric)):
         scores[:, j], type_cases = _column_values(fidelity[key.columns[j]])
         cases += type_cases
@@ -98,6 +108,13 @@ def check_item_scores(fidelity: pd.DataFrame, key: ScaleKey) -> np.ndarray:
     (``MINIMUM``, ``MAXIMUM``), and a ``scale_version`` naming another key (``ENUM``).
     Empty cells are missing items, not problems.
 
+    Parameters
+    ----------
+    fidelity
+        The wide fidelity table.
+    key
+        The scale key to check against.
+
     Returns
     -------
     numpy.ndarray
@@ -110,6 +127,15 @@ def check_item_scores(fidelity: pd.DataFrame, key: ScaleKey) -> np.ndarray:
         If ``fidelity`` is not a DataFrame or its column names repeat.
     SchemaValidationError
         With one failure case per problem (row = 0-based position).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from crtstats.scales import load_scale
+    >>> key = load_scale("core_crt_v2")
+    >>> row = {"team_id": "T1", "review": "baseline", **dict.fromkeys(key.columns, 3)}
+    >>> check_item_scores(pd.DataFrame([row]), key).sum()
+    np.float64(117.0)
     """
     if not isinstance(fidelity, pd.DataFrame):
         raise InvalidParameterError(

@@ -103,6 +103,11 @@ def _scales_dir() -> Path:
 def available_scales() -> tuple[str, ...]:
     """The names of the scale keys shipped in ``data_schema/scales/``.
 
+    Returns
+    -------
+    tuple of str
+        Key names (file stems), sorted; each can be passed to :func:`load_scale`.
+
     Examples
     --------
     >>> "core_crt_v2" in available_scales()
@@ -111,15 +116,16 @@ def available_scales() -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in _scales_dir().glob("*.yaml")))
 
 
-def load_scale(scale: str | PathLike[str]) -> ScaleKey:
+def load_scale(scale: str | PathLike[str] | ScaleKey) -> ScaleKey:
     """Load and check a scale key, by name or from a YAML file.
 
     Parameters
     ----------
     scale
         The name of a key shipped in ``data_schema/scales/`` (e.g. ``"core_crt_v2"``),
-        or the path of a key file of the same format (a name ending in ``.yaml`` or
-        ``.yml``, or any :class:`os.PathLike`).
+        the path of a key file of the same format (a name ending in ``.yaml`` or
+        ``.yml``, or any :class:`os.PathLike`), or an already loaded key (returned
+        as it is).
 
     Returns
     -------
@@ -143,6 +149,9 @@ def load_scale(scale: str | PathLike[str]) -> ScaleKey:
     Lloyd-Evans B, et al. (2016). Development of a measure of model fidelity for mental
     health Crisis Resolution Teams. BMC Psychiatry 16:427.
 
+    The key is plain YAML; in R, ``yaml::read_yaml("data_schema/scales/core_crt_v2.yaml")``
+    reads the same structure.
+
     Examples
     --------
     >>> key = load_scale("core_crt_v2")
@@ -151,6 +160,8 @@ def load_scale(scale: str | PathLike[str]) -> ScaleKey:
     >>> [d.key for d in key.domains]
     ['referrals_access', 'content_delivery', 'staffing_procedures', 'location_timing']
     """
+    if isinstance(scale, ScaleKey):
+        return scale
     if isinstance(scale, str) and not scale.lower().endswith((".yaml", ".yml")):
         if scale not in available_scales():
             raise ScaleKeyError(

@@ -18,6 +18,17 @@ __all__ = ["assign_band", "score_columns", "score_fidelity"]
 def score_columns(key: ScaleKey) -> list[str]:
     """The columns of :func:`score_fidelity`'s output for ``key``, in order.
 
+    Parameters
+    ----------
+    key
+        A loaded scale key.
+
+    Returns
+    -------
+    list of str
+        ``team_id, review, total, mean_item, n_items_scored, prorated, band``, then
+        ``<domain>_sum, <domain>_mean`` for each domain in key order.
+
     Examples
     --------
     >>> score_columns(load_scale("core_crt_v2"))[7:9]
@@ -32,7 +43,22 @@ def score_columns(key: ScaleKey) -> list[str]:
 def assign_band(total: np.ndarray, key: ScaleKey) -> pd.Series:
     """The band of each total: the last band whose lower bound is at most the total.
 
-    Returns a ``string`` Series, ``<NA>`` where the total is NaN.
+    Parameters
+    ----------
+    total
+        Totals (float; NaN where there is none).
+    key
+        The scale key whose ``bands`` are used.
+
+    Returns
+    -------
+    pandas.Series
+        A ``string`` Series of band names, ``<NA>`` where the total is NaN.
+
+    Notes
+    -----
+    With lower bounds ``b_1 < b_2 < ... < b_J`` the band of ``t`` is the ``j`` with
+    ``b_j <= t < b_{j+1}``; in R, ``cut(t, c(b, Inf), right = FALSE)``.
 
     Examples
     --------
@@ -79,7 +105,7 @@ def _prorated_sum(block: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 def score_fidelity(
     fidelity: pd.DataFrame,
     *,
-    scale: str | PathLike[str] = "core_crt_v2",
+    scale: str | PathLike[str] | ScaleKey = "core_crt_v2",
     max_missing: int = 0,
 ) -> pd.DataFrame:
     """Score fidelity reviews: total, mean item score, domain sums and means, band.
@@ -92,7 +118,8 @@ def score_fidelity(
         empty cells are missing items. Other columns are allowed and left out of
         the result. An optional ``scale_version`` column must name ``scale``.
     scale
-        The scale key: a name in ``data_schema/scales/`` or the path of a key file.
+        The scale key: a name in ``data_schema/scales/``, the path of a key file, or a
+        key loaded with :func:`crtstats.scales.load_scale`.
     max_missing
         The most missing items a review may have and still be scored, by proration.
         The default 0 gives no total to a review with any missing item.

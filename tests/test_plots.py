@@ -127,6 +127,23 @@ def test_forest_wraps_long_labels_to_fit_a_constrained_figure() -> None:
         "service user, intervention vs control)")
 
 
+def test_forest_takes_analysis_results_and_lists() -> None:
+    from crtstats.analysis import AnalysisResult
+
+    frame = effects_frame()
+    ax = forest([AnalysisResult(effects=frame.iloc[:1]), frame.iloc[1:]])
+    assert len(ax.get_yticklabels()) == 2
+
+
+def test_trajectories_when_controls_have_no_6m_review() -> None:
+    control = SCORES["team_id"].map(TRIAL.teams.set_index("team_id")["arm"]) == "control"
+    scores = SCORES[~(control & (SCORES["review"] == "6m")).to_numpy()]
+    ax = trajectories(scores, TRIAL.teams)
+    _render(ax)
+    means = [line for line in ax.lines if line.get_linewidth() > 2 and len(line.get_xdata())]
+    assert [list(line.get_xdata()) for line in means] == [[0.0, 2.0], [0.0, 1.0, 2.0]]
+
+
 def test_forest_refuses_mixed_scales() -> None:
     mixed = effects_frame()
     mixed.loc[1, ["scale", "estimate", "conf_low", "conf_high"]] = ["odds ratio", 0.7, 0.5, 1.0]

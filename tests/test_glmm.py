@@ -207,6 +207,25 @@ def test_boundary_is_warned() -> None:
     assert res.variance_components["cluster"] < 1e-8
 
 
+def test_negative_binomial_without_overdispersion_is_a_boundary_fit() -> None:
+    """Example service use: theta runs off to infinity (glmmTMB: 4e7, non-PD Hessian)."""
+    trial = crtstats.datasets.load_example()
+    use = trial.service_use.merge(trial.teams[["team_id", "arm"]], on="team_id")
+    use["log_users"] = np.log(use["n_users"])
+    kwargs = {"cluster": "team_id", "offset": "log_users"}
+    with pytest.warns(BoundaryFitWarning, match="dispersion is on its boundary"):
+        nb = crtstats.glmm("admissions ~ arm * period", use, family="negative_binomial",
+                           **kwargs)  # type: ignore[arg-type]
+    pois = crtstats.glmm("admissions ~ arm * period", use, family="poisson",
+                         **kwargs)  # type: ignore[arg-type]
+    assert nb.converged
+    assert nb.variance_components["dispersion"] > 1e6
+    # the NB2 likelihood tends to the Poisson one; tolerances allow for theta < infinity
+    np.testing.assert_allclose(nb.params, pois.params, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(nb.std_errors, pois.std_errors, rtol=1e-3)
+    assert nb.loglik == pytest.approx(pois.loglik, abs=1e-4)
+
+
 def test_non_convergence_is_warned(monkeypatch: pytest.MonkeyPatch,
                                    trial: pd.DataFrame) -> None:
     real = _glmm.maximise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -310,12 +310,13 @@ def _check_bw(bw: BetweenWithin, design: Design) -> None:
         )
 
 
-def _covariance(
-    hessian: np.ndarray, p: int, boundary: bool
-) -> tuple[np.ndarray, bool]:
-    """``beta`` block of the inverse Hessian; whether the Hessian was positive definite."""
-    keep = np.r_[np.arange(p), np.arange(p + 1, hessian.shape[0])] if boundary else None
-    h = hessian[np.ix_(keep, keep)] if keep is not None else hessian
+def _covariance(hessian: np.ndarray, p: int, fixed: list[int]) -> tuple[np.ndarray, bool]:
+    """``beta`` block of the inverse Hessian, holding the ``fixed`` parameters constant.
+
+    Returns the covariance and whether the (reduced) Hessian was positive definite.
+    """
+    keep = [j for j in range(hessian.shape[0]) if j not in fixed]
+    h = hessian[np.ix_(keep, keep)]
     try:
         np.linalg.cholesky(h)
         inv = np.linalg.inv(h)
@@ -323,6 +324,35 @@ def _covariance(
     except np.linalg.LinAlgError:
         inv = np.linalg.pinv(hessian[:p, :p])
         return 0.5 * (inv + inv.T), False
+
+
+def _boundaries(
+    phi: np.ndarray, p: int, y: np.ndarray, messages: list[tuple[str, type[CRTStatsWarning]]]
+) -> list[int]:
+    """Parameters on the boundary of their space (held fixed for ``cov``), with warnings.
+
+    ``sigma`` below lme4's singularity tolerance; NB2 ``theta`` above ``1e4`` times the
+    largest count (extra-Poisson variance ``mu^2 / theta`` below 0.01% of ``mu``).
+    """
+    fixed: list[int] = []
+    sigma = abs(float(phi[p]))
+    if sigma < _BOUNDARY_SIGMA:
+        fixed.append(p)
+        messages.append((
+            f"the cluster variance is estimated on the boundary (sigma = {sigma:.3g}, "
+            "variance 0): the fit is that of a GLM without clustering; report it as such "
+            "and consider a cluster-level analysis.",
+            BoundaryFitWarning,
+        ))
+    if phi.shape[0] > p + 1 and np.exp(phi[p + 1]) > 1e4 * max(1.0, float(np.max(y))):
+        fixed.append(p + 1)
+        messages.append((
+            f"the negative binomial dispersion is on its boundary (theta = "
+            f"{np.exp(phi[p + 1]):.3g}, no over-dispersion beyond Poisson): the fit is "
+            "that of a Poisson GLMM; use family='poisson'.",
+            BoundaryFitWarning,
+        ))
+    return fixed
 
 
 def _build_result(
@@ -340,15 +370,7 @@ def _build_result(
     phi = outcome.phi
     beta, sigma = phi[:p], abs(float(phi[p]))
     theta = float(np.exp(phi[p + 1])) if family == "negative_binomial" else None
-    boundary = sigma < _BOUNDARY_SIGMA
-    if boundary:
-        messages.append((
-            f"the cluster variance is estimated on the boundary (sigma = {sigma:.3g}, "
-            "variance 0): the fit is that of a GLM without clustering; report it as such "
-            "and consider a cluster-level analysis.",
-            BoundaryFitWarning,
-        ))
-    cov, pos_def = _covariance(outcome.hessian, p, boundary)
+    cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, messages))
     if not outcome.converged or not pos_def:
         messages.append((
             f"the optimiser did not converge (Newton decrement {outcome.decrement:.3g}, "
@@ -367,10 +389,6 @@ def _build_result(
     if theta is not None:
         components["dispersion"] = theta
     df = bw.df if ddf == "between-within" else np.full(p, np.inf)
-    levels = {
-        name: "cluster" if flag else "within"
-        for name, flag in zip(design.names, bw.cluster_level, strict=True)
-    }
     return CRTResult(
         model="glmm",
         formula=formula,
@@ -391,18 +409,33 @@ def _build_result(
         variance_components_values=components,
         random_effects_frame=ranef,
         contrast_df=lambda vec: float(np.min(df[np.asarray(vec) != 0])),
-        info={
-            "nagq": nagq,
-            "sigma": sigma,
-            "n_excluded": design.n_excluded,
-            "df_between": bw.df_between,
-            "df_within": bw.df_within,
-            "term_level": levels,
-            "loglik_saturated": saturated_loglik(
-                family, design.y, m, theta if theta is not None else 1.0
-            ),
-            "iterations": outcome.iterations,
-            "newton_decrement": outcome.decrement,
-        },
+        info=_info(family, design, outcome, bw, nagq, m),
     )
+
+
+def _info(
+    family: FamilyName,
+    design: Design,
+    outcome: FitOutcome,
+    bw: BetweenWithin,
+    nagq: int,
+    m: np.ndarray,
+) -> dict[str, Any]:
+    """Fit details kept in ``CRTResult.info``."""
+    p = len(design.names)
+    theta = float(np.exp(outcome.phi[p + 1])) if family == "negative_binomial" else 1.0
+    return {
+        "nagq": nagq,
+        "sigma": abs(float(outcome.phi[p])),
+        "n_excluded": design.n_excluded,
+        "df_between": bw.df_between,
+        "df_within": bw.df_within,
+        "term_level": {
+            name: "cluster" if flag else "within"
+            for name, flag in zip(design.names, bw.cluster_level, strict=True)
+        },
+        "loglik_saturated": saturated_loglik(family, design.y, m, theta),
+        "iterations": outcome.iterations,
+        "newton_decrement": outcome.decrement,
+    }
 

@@ -152,11 +152,25 @@ def test_baseline_summaries_match_r() -> None:
             ref["readmitted"] / ref["readmitted_n"], rel=RTOL)
 
 
+def test_baseline_fidelity_rows_match_r() -> None:
+    table = baseline(TRIAL, scores=scores())
+    for arm in ARMS:
+        ref = REF["fidelity_by_arm"][f"baseline/{arm}"]
+        for label, key in (("Fidelity total at baseline", "total"),
+                           ("Mean item score at baseline", "mean_item")):
+            got = row(table, label)
+            assert got[f"{arm}_n"] == ref[key]["n"]
+            np.testing.assert_allclose(got[[f"{arm}_value", f"{arm}_spread"]].astype(float),
+                                       [ref[key]["mean"], ref[key]["sd"]], rtol=RTOL)
+
+
 def test_fidelity_by_arm_matches_r() -> None:
     table = fidelity_by_arm(scores(), TRIAL.teams)
     data = table.data
     labels = {"total": "Total", "mean_item": "Mean item score",
               "referrals_access_mean": "Referrals and access (mean)",
+              "content_delivery_mean": "Content and delivery of care (mean)",
+              "staffing_procedures_mean": "Staffing and team procedures (mean)",
               "location_timing_mean": "Location and timing of care (mean)"}
     for key, ref in REF["fidelity_by_arm"].items():
         review, arm = key.split("/")

@@ -58,11 +58,11 @@ def test_model_entry_is_parsed() -> None:
 def test_files_resolve_against_plan_folder(tmp_path: Path) -> None:
     (tmp_path / "plan.toml").write_text(
         'seed = 3\n[data]\nteams = "data/teams.csv"\nadmissions = "data/adm.csv"\n'
-        '[data.columns.teams]\narm = "allocation"\n'
+        '[data.columns.teams]\nallocation = "arm"\n'
     )
     plan = load_plan(tmp_path / "plan.toml")
     assert plan.data.files["teams"] == tmp_path / "data" / "teams.csv"
-    assert plan.data.columns == {"teams": {"arm": "allocation"}}
+    assert plan.data.columns == {"teams": {"allocation": "arm"}}
 
 
 def test_plan_hash_is_of_the_file_bytes(tmp_path: Path) -> None:
@@ -87,16 +87,20 @@ def test_plan_hash_is_of_the_file_bytes(tmp_path: Path) -> None:
         ({"seed": 1, "data": {"teams": 3, "fidelity": "f.csv"}}, "teams must be a str"),
         ({"seed": 1, "data": {"example": True, "columns": {"team": {}}}}, "'team'"),
         (_plan(analysis=[{"name": "x", "role": "primary"}]), "exactly one of outcome"),
-        (_plan(analysis=[{"name": "x", "role": "primary", "outcome": "fidelity",
-                          "fitter": "lmm"}]), "exactly one of outcome"),
-        (_plan(analysis=[{"name": "X y", "role": "primary", "outcome": "fidelity"}]),
-         "lower-case"),
-        (_plan(analysis=[{"name": "x", "role": "main", "outcome": "fidelity"}]),
+        (_plan(analysis=[{"name": "x", "outcome": "fidelity", "fitter": "lmm"}]),
+         "exactly one of outcome"),
+        (_plan(analysis=[{"name": "X y", "outcome": "fidelity"}]), "lower-case"),
+        (_plan(analysis=[_gee(role="main")]),
          "role must be one of 'primary', 'sensitivity'; got 'main'"),
-        (_plan(analysis=[{"name": "x", "role": "primary", "outcome": "admited"}]),
-         "Did you mean 'admitted'"),
-        (_plan(analysis=[{"name": "x", "role": "primary", "outcome": "fidelity",
-                          "formula": "y ~ x"}]), "unknown key 'formula'"),
+        (_plan(analysis=[_gee(role=None) | {"role": "primary"}, _gee(name="g2") | {
+            "role": "x"}]), "got 'x'"),
+        (_plan(analysis=[{"name": "x", "fitter": "gee", "data": "admissions",
+                          "formula": "admitted ~ arm"}]), "needs the key 'role'"),
+        (_plan(analysis=[{"name": "x", "role": "primary", "outcome": "fidelity"}]),
+         "labels its own rows"),
+        (_plan(analysis=[{"name": "x", "outcome": "admited"}]), "Did you mean 'admitted'"),
+        (_plan(analysis=[{"name": "x", "outcome": "fidelity", "formula": "y ~ x"}]),
+         "unknown key 'formula'"),
         (_plan(analysis=[_gee(fitter="lme4")]), "fitter must be one of"),
         (_plan(analysis=[_gee(data="people")]), "data must be one of"),
         (_plan(analysis=[_gee(formula="admitted ~ eval(x)")]), "not an allowed transform"),

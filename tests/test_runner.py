@@ -67,7 +67,7 @@ def test_manifest_contents(two_runs: tuple[Path, Path]) -> None:
     assert manifest["plan"]["file"] == "core_trial.toml"
     assert manifest["plan"]["sha256"] == crtstats.runner.load_plan(PLAN).sha256
     assert manifest["inputs"]["teams"] == {
-        "file": "example_teams.csv", "rows": 25, "columns": 4,
+        "file": "example_teams.csv", "rows": 25,
         "sha256": crtstats.read_table(
             crtstats.datasets.example_paths()["teams"], table="teams").sha256,
     }

@@ -100,6 +100,7 @@ def _estimate(spec: AnalysisSpec, fit: Any, wanted_by: str) -> tuple[str, float,
     """(label, estimate, low, high, p, df) of the plan's estimand on the linear scale."""
     names = list(fit.param_names)
     weights = dict(spec.contrast)
+    default_label = None
     if not weights:
         term = spec.term
         if term is None:
@@ -109,12 +110,13 @@ def _estimate(spec: AnalysisSpec, fit: Any, wanted_by: str) -> tuple[str, float,
                                 f"term = \"...\" or contrast = {{...}}; the model has: "
                                 f"{', '.join(names)}.")
             term = arm[0]
+            default_label = "intervention vs control"
         weights = {term: 1.0}
     unknown = [t for t in weights if t not in names]
     if unknown:
         raise PlanError(f"{wanted_by}: the estimand names coefficient(s) {unknown} that the "
                         f"model does not have; it has: {', '.join(names)}.")
-    label = spec.estimand or " + ".join(
+    label = spec.estimand or default_label or " + ".join(
         t if w == 1 else f"{w:g} * {t}" for t, w in weights.items()
     )
     result = fit.contrast(weights, name=label)
@@ -168,7 +170,6 @@ def _run_named(
     check_keywords(function, options, wanted_by=wanted_by)
     result = function(*args, **fixed, **options)
     effects = result.effects.reindex(columns=list(EFFECT_COLUMNS))
-    effects["role"] = spec.role
     return effects, dict(result.results), tuple(result.notes), options, used_seed
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from crtstats.io import TableFile
-
 __all__ = [
     "MANIFEST_VERSION",
     "TIMESTAMP_FIELD",
@@ -81,12 +79,11 @@ def versions() -> dict[str, str]:
     return out
 
 
-def input_record(table: TableFile, mapped: Mapping[str, str] | None = None) -> dict[str, Any]:
+def input_record(
+    provenance: Mapping[str, Any], mapped: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The manifest entry of one input file: name, sha256, rows and column mapping."""
-    record: dict[str, Any] = {
-        "file": table.path.name, "sha256": table.sha256, "rows": table.n_rows,
-        "columns": table.data.shape[1],
-    }
+    record: dict[str, Any] = {key: provenance[key] for key in ("file", "sha256", "rows")}
     if mapped:
         record["column_mapping"] = dict(mapped)
     return record

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 
 from crtstats.io import write_csv
 from crtstats.runner._capability import capability
-from crtstats.runner._manifest import RecordedWarning
+from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import Plan
 from crtstats.runner._products import FIGURE_TITLES, TABLE_TITLES
 from crtstats.runner._report import ReportFigure, ReportTable, render_report
@@ -150,10 +150,14 @@ def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[st
 
 
 def write_results(
-    out: Path, *, plan: Plan, manifest: Mapping[str, Any], analyses: Sequence[Mapping[str, Any]],
-    tables: Mapping[str, Any], figures: Mapping[str, Any], warnings: Sequence[RecordedWarning],
-) -> None:
+    out: Path, *, plan: Plan, tables: Mapping[str, Any], figures: Mapping[str, Any],
+    warnings: list[RecordedWarning], manifest: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
     """Write the whole results folder through a staging folder, then move it into place.
+
+    Tables and figures are written first (their warnings join ``warnings``), then the
+    manifest (built by calling ``manifest``, so it lists every warning) and the report.
+    Returns the manifest.
 
     Raises
     ------
@@ -164,15 +168,21 @@ def write_results(
     """
     with Staging(out) as staging:
         report_tables = []
-        for name, table in tables.items():
-            html = _write_table(staging, name, table, plan.output.table_formats)
-            if html:
-                report_tables.append(ReportTable(name, TABLE_TITLES.get(name, name), html))
-        report_figures = [_write_figure(staging, name, figure, plan.output.figure_formats)
-                          for name, figure in figures.items()]
-        staging.write_text("manifest.json", dump_json(manifest))
+        report_figures = []
+        with record_warnings("writing", warnings):
+            for name, table in tables.items():
+                html = _write_table(staging, name, table, plan.output.table_formats)
+                if html:
+                    report_tables.append(ReportTable(name, TABLE_TITLES.get(name, name), html))
+            for name, figure in figures.items():
+                report_figures.append(
+                    _write_figure(staging, name, figure, plan.output.figure_formats))
+        written = manifest()
+        staging.write_text("manifest.json", dump_json(written))
+        analyses = [{**record, "name": name} for name, record in written["analyses"].items()]
         staging.write_text("report.html", render_report(
-            plan=plan, manifest=manifest, analyses=analyses, tables=report_tables,
+            plan=plan, manifest=written, analyses=analyses, tables=report_tables,
             figures=report_figures, warnings=warnings,
         ))
         staging.commit()
+    return written

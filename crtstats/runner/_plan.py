@@ -79,7 +79,8 @@ class DataSpec:
     files
         Table name -> path of its file, resolved against the plan's folder.
     columns
-        Table name -> {crtstats column name: column name in the file}.
+        Table name -> {column name in the file: crtstats column name}, the form
+        :func:`crtstats.load_trial` takes.
     """
 
     example: bool
@@ -92,11 +93,13 @@ class AnalysisSpec:
     """One ``[[analysis]]`` entry: a pre-specified primary or sensitivity analysis.
 
     Exactly one of ``outcome`` (a named trial analysis) and ``fitter`` (a model with a
-    formula on one of the runner's data frames) is set.
+    formula on one of the runner's data frames) is set. ``role`` is set for a model
+    entry; a named analysis labels its own rows (its ``method`` option picks the
+    primary one).
     """
 
     name: str
-    role: str
+    role: str | None
     label: str
     outcome: str | None = None
     fitter: str | None = None
@@ -216,10 +219,12 @@ def _parse_columns(raw: Any, where: str) -> dict[str, dict[str, str]]:
     for table, mapping in raw.items():
         inner = f"{where}.{table}"
         if not isinstance(mapping, dict):
-            raise PlanError(f"{inner} must be a table of crtstats-name = \"your-name\" pairs.")
-        for ours, theirs in mapping.items():
-            if not isinstance(theirs, str) or not theirs:
-                raise PlanError(f"{inner}: {ours} must name a column of your file; got {theirs!r}.")
+            raise PlanError(f"{inner} must be a table of \"your name\" = \"crtstats name\" "
+                            "pairs.")
+        for theirs, ours in mapping.items():
+            if not isinstance(ours, str) or not ours:
+                raise PlanError(f"{inner}: {theirs!r} must map to a crtstats column name; "
+                                f"got {ours!r}.")
         out[table] = dict(mapping)
     return out
 
@@ -288,10 +293,14 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         raise PlanError(f"{where} needs exactly one of outcome (a named trial analysis: "
                         f"{', '.join(OUTCOMES)}) and fitter (a model: {', '.join(FITTERS)}).")
     model_keys = ("fitter", "formula", "data", "where", "cluster", "estimand", "term",
-                  "contrast")
-    common = ("name", "role", "label", "options")
-    _unknown_keys(raw, common + (model_keys if has_fitter else ("outcome",)), where)
-    role = _choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
+                  "contrast", "role")
+    if not has_fitter and "role" in raw:
+        raise PlanError(f"{where}: a named trial analysis (outcome = ...) labels its own rows "
+                        "primary and sensitivity (see its method option); remove role.")
+    _unknown_keys(raw, ("name", "label", "options") + (model_keys if has_fitter else
+                                                        ("outcome",)), where)
+    role = (_choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
+            if has_fitter else None)
     options = _get(raw, "options", dict, where, default={})
     for key in options:
         if key in RESERVED_OPTIONS:

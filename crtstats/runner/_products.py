@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crtstats.exceptions import PlanError
@@ -50,14 +51,13 @@ class RunObjects:
     suppress_below: int
 
 
-def data_summary(files: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per input table: file name, rows, columns and the first 12 hex of its sha256."""
+def data_summary(provenance: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per input table: file name, rows and the first 12 hex of its sha256."""
     return pd.DataFrame({
-        "table": list(files),
-        "file": [f.path.name for f in files.values()],
-        "rows": [f.n_rows for f in files.values()],
-        "columns": [f.data.shape[1] for f in files.values()],
-        "sha256": [f.sha256[:12] for f in files.values()],
+        "table": list(provenance),
+        "file": [p["file"] for p in provenance.values()],
+        "rows": [int(p["rows"]) for p in provenance.values()],
+        "sha256": [str(p["sha256"])[:12] for p in provenance.values()],
     })
 
 
@@ -67,7 +67,7 @@ def _summary_table(objects: RunObjects, files: Mapping[str, Any]) -> Any:
     column = capability(tables_module, "Column", wanted_by="the data_summary table")
     frame = data_summary(files)
     columns = [column("Table", ("table",), "text"), column("File", ("file",), "text"),
-               column("Rows", ("rows",), "integer"), column("Columns", ("columns",), "integer"),
+               column("Rows", ("rows",), "integer"),
                column("sha256 (first 12)", ("sha256",), "text")]
     return table_type(frame, columns, title=TABLE_TITLES["data_summary"])
 
@@ -79,8 +79,10 @@ def _needs(value: Any, what: str, name: str) -> Any:
     return value
 
 
-def _call(function: Callable[..., Any], args: tuple[Any, ...], objects: RunObjects) -> Any:
-    kwargs: dict[str, Any] = {}
+def _call(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+    objects: RunObjects,
+) -> Any:
     if "suppress_below" in inspect.signature(function).parameters:
         kwargs["suppress_below"] = objects.suppress_below
     return function(*args, **kwargs)
@@ -101,19 +103,40 @@ def build_table(name: str, objects: RunObjects, files: Mapping[str, Any]) -> Any
             return data_summary(files)  # written as CSV only, by crtstats.io.write_csv
         return _summary_table(objects, files)
     function = capability("crtstats.tables", name, wanted_by=wanted_by)
+    kwargs: dict[str, Any] = {}
     if name in ("consort_flow", "baseline"):
         args: tuple[Any, ...] = (_needs(objects.trial, "validated trial data", name),)
+        if name == "baseline" and objects.scores is not None:
+            kwargs["scores"] = objects.scores
     elif name == "fidelity_by_arm":
         args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
     elif name == "effects":
+        if objects.effects.empty:
+            raise PlanError("[output] table 'effects' needs at least one [[analysis]] entry.")
         args = (objects.effects,)
     else:
-        args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
-    return _call(function, args, objects)
+        fidelity = _needs(objects.tables.get("fidelity"), "fidelity data", name)
+        args = (fidelity, objects.tables["teams"])
+    return _call(function, args, kwargs, objects)
 
 
-def build_figure(name: str, objects: RunObjects, ax: Any) -> Any:
-    """Draw the figure ``name`` of ``[output] figures`` on ``ax``.
+def _forest(function: Callable[..., Any], effects: pd.DataFrame, figure: Any) -> None:
+    """One forest panel per scale (differences and ratios cannot share an axis)."""
+    scales = list(dict.fromkeys(effects["scale"]))
+    # the forest labels rows "outcome: analysis (estimand)", wrapped at about 40 characters
+    text = (effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str) + " ("
+            + effects["estimand"].astype(str) + ")")
+    lines = np.maximum(1.0, np.ceil(text.str.len().to_numpy(dtype=float) / 36.0))
+    heights = [float(lines[(effects["scale"] == s).to_numpy()].sum()) + 1.0 for s in scales]
+    figure.set_size_inches(8.0, 0.8 + 0.3 * sum(heights) + 0.8 * len(scales))
+    axes = figure.subplots(len(scales), 1, squeeze=False,
+                           gridspec_kw={"height_ratios": heights})[:, 0]
+    for scale, ax in zip(scales, axes, strict=True):
+        function(effects.loc[effects["scale"] == scale], ax=ax)
+
+
+def build_figure(name: str, objects: RunObjects, figure: Any) -> None:
+    """Draw the figure ``name`` of ``[output] figures`` on the matplotlib ``figure``.
 
     Raises
     ------
@@ -122,11 +145,16 @@ def build_figure(name: str, objects: RunObjects, ax: Any) -> Any:
         lacks what it needs.
     """
     function = capability("crtstats.plots", name, wanted_by=f"[output] figure {name!r}")
+    if name == "forest":
+        if objects.effects.empty:
+            raise PlanError("[output] figure 'forest' needs at least one [[analysis]] entry.")
+        _forest(function, objects.effects, figure)
+        return
+    ax = figure.subplots()
     if name in ("trajectories", "domain_profile"):
         scores = _needs(objects.scores, "fidelity scores", name)
-        return function(scores, objects.tables["teams"], ax=ax)
-    if name == "forest":
-        return function(objects.effects, ax=ax)
+        function(scores, objects.tables["teams"], ax=ax)
+        return
     fit = next((f for f in objects.fits.values() if getattr(f, "random_effects", None)
                 is not None), None)
-    return function(_needs(fit, "a mixed model with random effects", name), ax=ax)
+    function(_needs(fit, "a mixed model with random effects", name), ax=ax)

@@ -106,8 +106,8 @@ def _manifest(
         "plan": {"file": plan.name, "sha256": plan.sha256, "title": plan.title},
         "data": {"example": plan.data.example, "validated": inputs.trial is not None,
                  "notes": list(inputs.notes)},
-        "inputs": {name: input_record(f, plan.data.columns.get(name))
-                   for name, f in inputs.files.items()},
+        "inputs": {name: input_record(p, plan.data.columns.get(name))
+                   for name, p in inputs.provenance.items()},
         "scoring": {"scale": plan.scale, "max_missing": plan.max_missing},
         "seeds": {"plan": plan.seed, "analyses": {n: r.seed for n, r in runs.items()}},
         "analyses": {name: _spec_record(r.spec, r) for name, r in runs.items()},
@@ -157,7 +157,7 @@ def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> di
     for name in plan.output.figures:
         with record_warnings(f"figure {name}", sink):
             figure = Figure(figsize=(7.0, 4.5), layout="constrained")
-            build_figure(name, objects, figure.subplots())
+            build_figure(name, objects, figure)
             figures[name] = figure
     return figures
 
@@ -235,7 +235,7 @@ def run(
         sink.extend(runs[spec.name].warnings)
     effects = _effects(runs)
     objects = RunObjects(
-        trial=inputs.trial, tables=frames, scores=scores, effects=effects,
+        trial=inputs.trial, tables=inputs.tables, scores=scores, effects=effects,
         fits={n: f for r in runs.values() for n, f in r.fits.items()},
         suppress_below=plan.output.suppress_below,
     )
@@ -243,13 +243,11 @@ def run(
     tables: dict[str, Any] = {}
     for name in plan.output.tables:
         with record_warnings(f"table {name}", sink):
-            tables[name] = build_table(name, objects, inputs.files)
+            tables[name] = build_table(name, objects, inputs.provenance)
     figures = _figures(plan, objects, sink)
-    manifest = _manifest(plan, inputs, runs, sink)
     say(f"writing {out}")
-    report_analyses = [{**manifest["analyses"][name], "name": name} for name in runs]
-    write_results(out, plan=plan, manifest=manifest, analyses=report_analyses, tables=tables,
-                  figures=figures, warnings=sink)
+    manifest = write_results(out, plan=plan, tables=tables, figures=figures, warnings=sink,
+                             manifest=lambda: _manifest(plan, inputs, runs, sink))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
                      effects=effects, tables=tables, figures=figures, manifest=manifest,
                      warnings=tuple(sink))

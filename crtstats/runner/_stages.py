@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crtstats.datasets import example_paths
@@ -32,8 +33,8 @@ class TrialInputs:
 
     Attributes
     ----------
-    files
-        Each input file with its provenance (sha256, rows), by table name.
+    provenance
+        Each input file's name, sha256 and row count, by table name.
     tables
         The validated tables by name (``service_use`` derived from ``admissions`` when
         only admissions were given and the trial derives it).
@@ -41,7 +42,7 @@ class TrialInputs:
         The :class:`~crtstats.TrialData` returned by :func:`crtstats.load_trial`.
     """
 
-    files: Mapping[str, TableFile]
+    provenance: Mapping[str, Mapping[str, Any]]
     tables: Mapping[str, pd.DataFrame]
     trial: Any = None
     notes: tuple[str, ...] = field(default=())
@@ -51,6 +52,10 @@ def _paths(plan: Plan) -> dict[str, Path]:
     if plan.data.example:
         return example_paths()
     return dict(plan.data.files)
+
+
+def _record(table: TableFile) -> dict[str, Any]:
+    return {"file": table.path.name, "sha256": table.sha256, "rows": table.n_rows}
 
 
 def _summary_only(plan: Plan) -> bool:
@@ -63,7 +68,7 @@ def needs_scores(plan: Plan) -> bool:
     """Whether anything in the plan uses the fidelity scores."""
     return (
         any(a.outcome == "fidelity" or a.source == "scores" for a in plan.analyses)
-        or bool({"fidelity_by_arm", "item_change"} & set(plan.output.tables))
+        or "fidelity_by_arm" in plan.output.tables
         or bool({"trajectories", "domain_profile"} & set(plan.output.figures))
     )
 
@@ -81,24 +86,22 @@ def load_inputs(plan: Plan) -> TrialInputs:
         If validation is not available in this version of crtstats.
     """
     paths = _paths(plan)
-    files = {name: read_table(path, table=name) for name, path in paths.items()}
     if not has_capability("crtstats", "load_trial") and _summary_only(plan):
+        files = {name: read_table(path, table=name) for name, path in paths.items()}
         note = ("The data were read but not validated: this version of crtstats has no "
                 "crtstats.load_trial.")
-        raw = {name: f.data for name, f in files.items()}
-        return TrialInputs(files=files, tables=raw, notes=(note,))
+        return TrialInputs(provenance={n: _record(f) for n, f in files.items()},
+                           tables={name: f.data for name, f in files.items()}, notes=(note,))
     load_trial = capability("crtstats", "load_trial", wanted_by="validating the data")
     columns = {t: dict(m) for t, m in plan.data.columns.items()}
-    trial = load_trial(**{name: path for name, path in paths.items()},
-                       columns=columns or None)
-    tables: dict[str, pd.DataFrame] = {}
-    for name in TABLES:
-        frame = getattr(trial, name, None)
-        if frame is None and name == "service_use":
-            frame = getattr(trial, "service_use_derived", None)
-        if frame is not None:
-            tables[name] = frame
-    return TrialInputs(files=files, tables=tables, trial=trial)
+    trial = load_trial(**paths, columns=columns or None)
+    tables = {name: frame for name in TABLES
+              if (frame := getattr(trial, name, None)) is not None}
+    notes = ("service_use was derived from admissions (counts per team and period).",) if (
+        getattr(trial, "service_use_derived", False)) else ()
+    provenance = {name: dict(trial.provenance[name]) for name in paths
+                  if name in trial.provenance}
+    return TrialInputs(provenance=provenance, tables=tables, trial=trial, notes=notes)
 
 
 def score(plan: Plan, inputs: TrialInputs) -> pd.DataFrame | None:
@@ -152,6 +155,8 @@ def analysis_frames(
     ``team_id``. ``review`` and ``period`` are ordered factors in time order (baseline,
     6m, 12m; pre, follow_up), so their first level is the reference; ``arm`` keeps its
     text values, so ``control`` (first in sorted order) is the reference.
+    ``service_use`` gains ``log_n_users``, the log of the exposure, for use as an
+    offset (validation has checked that ``n_users`` is positive).
     """
     teams = inputs.tables["teams"]
     frames = {"teams": teams}
@@ -160,4 +165,7 @@ def analysis_frames(
     for name in ("admissions", "service_use"):
         if name in inputs.tables:
             frames[name] = _time_order(_with_team_columns(inputs.tables[name], teams), name)
+    if "service_use" in frames and "log_n_users" not in frames["service_use"].columns:
+        users = frames["service_use"]["n_users"].astype("float64")
+        frames["service_use"]["log_n_users"] = np.log(users.to_numpy())
     return frames

@@ -378,7 +378,7 @@ def test_labels_fall_back_to_keys_without_a_scale_key() -> None:
 
 
 def test_builders_need_a_trial_with_teams() -> None:
-    with pytest.raises(TypeError, match="teams DataFrame"):
+    with pytest.raises(InvalidParameterError, match="teams DataFrame"):
         consort_flow(object())
 
 

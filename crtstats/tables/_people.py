@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crtstats.exceptions import InvalidParameterError
 from crtstats.tables._common import (
     ARMS,
     REVIEWS,
@@ -44,7 +45,7 @@ def _table_of(trial: Any, name: str) -> pd.DataFrame | None:
 def _teams(trial: Any) -> pd.DataFrame:
     teams = _table_of(trial, "teams")
     if teams is None:
-        raise TypeError(
+        raise InvalidParameterError(
             f"trial must have a teams DataFrame (a TrialData or the example trial); got "
             f"{type(trial).__name__} without one."
         )
@@ -129,8 +130,8 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
     SchemaValidationError
         If a table lacks a column the count needs.
     InvalidParameterError
-        If an arm is not ``control``/``intervention``, a team is unknown, or
-        ``suppress_below`` is not ``None`` or a whole number >= 2.
+        If ``trial`` has no ``teams`` table, an arm is not ``control``/``intervention``,
+        a team is unknown, or ``suppress_below`` is not ``None`` or a whole number >= 2.
 
     Notes
     -----
@@ -277,7 +278,8 @@ def baseline(
     SchemaValidationError
         If a table lacks a column the summary needs.
     InvalidParameterError
-        If an arm or team is unknown or ``suppress_below`` is invalid.
+        If ``trial`` has no ``teams`` table, an arm or team is unknown, or
+        ``suppress_below`` is invalid.
 
     Notes
     -----

@@ -151,10 +151,6 @@ def _cluster_summaries(data: pd.DataFrame, outcome: str | None, cluster: str,
 
 def _block_column(strata: str | None, pairs: str | None, table: pd.DataFrame,
                   treated: np.ndarray) -> str | None:
-    if strata is not None and pairs is not None:
-        raise InvalidParameterError(
-            "give strata or pairs, not both (pairs are the randomisation blocks)."
-        )
     if pairs is None:
         return strata
     counts = pd.DataFrame({"pair": table[pairs], "t": treated}).groupby("pair")["t"].agg(
@@ -256,6 +252,10 @@ def permutation_test(
         check_option("statistic", statistic, _BUILTINS)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise InvalidParameterError(f"n_resamples must be a positive integer; got {n_resamples!r}.")
+    if strata is not None and pairs is not None:
+        raise InvalidParameterError(
+            "give strata or pairs, not both (pairs are the randomisation blocks)."
+        )
     extra = [c for c in (strata, pairs) if c is not None]
     for col in (arm, cluster, *extra):
         if col not in data.columns:

@@ -171,6 +171,20 @@ def test_docx_reads_back_with_the_same_cells() -> None:
     assert grid[3:5] == shown[:2] and grid[6] == shown[2]
 
 
+def test_docx_page_turns_landscape_for_wide_tables() -> None:
+    from docx.enum.section import WD_ORIENT
+
+    narrow = Table(pd.DataFrame({"x": [1.0]}), [Column("x", ("x",))])
+    page = docx.Document(io.BytesIO(narrow.to_docx())).sections[0]
+    assert page.orientation == WD_ORIENT.PORTRAIT
+    wide = Table(pd.DataFrame({f"c{i}": [1.0] for i in range(8)}),
+                 [Column(f"c{i}", (f"c{i}",)) for i in range(8)])
+    page = docx.Document(io.BytesIO(wide.to_docx())).sections[0]
+    assert page.orientation == WD_ORIENT.LANDSCAPE
+    assert page.page_width is not None and page.page_height is not None
+    assert page.page_width > page.page_height
+
+
 def test_every_format_is_byte_identical_across_renders() -> None:
     for render in (*RENDERERS.values(), Table.to_docx):
         assert render(demo_table()) == render(demo_table())

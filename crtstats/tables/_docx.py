@@ -8,6 +8,7 @@ import zipfile
 from typing import TYPE_CHECKING, Any
 
 import docx
+from docx.enum.section import WD_ORIENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 
@@ -20,6 +21,8 @@ __all__ = ["render_docx"]
 FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: Fixed zip member time (the earliest a zip file can record).
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: Tables with more columns than this are laid out on a landscape page.
+_PORTRAIT_MAX_COLUMNS = 7
 
 
 def _set_cell(cell: Any, text: str, *, bold: bool = False, align: str = "left") -> None:
@@ -80,7 +83,8 @@ def _reproducible_zip(raw: bytes) -> bytes:
 def render_docx(table: Table) -> bytes:
     """A Word document holding the table: caption, header rows, sections, footnotes.
 
-    The document uses python-docx's default template and its ``Table Grid`` style;
+    The document uses python-docx's default template and its ``Table Grid`` style, on a
+    landscape page when the table has more than seven columns;
     core properties (author, dates, revision) and zip member times are fixed, so
     rendering the same table twice gives identical bytes.
     """
@@ -92,6 +96,11 @@ def render_docx(table: Table) -> bytes:
     props.created = FIXED_TIME
     props.modified = FIXED_TIME
     props.revision = 1
+    if len(table.columns) > _PORTRAIT_MAX_COLUMNS:
+        section = document.sections[0]
+        width, height = section.page_width, section.page_height
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = height, width
     if table.title:
         document.add_paragraph(table.title, style="Caption")
     doc_table = document.add_table(rows=_n_rows(table), cols=len(table.columns))

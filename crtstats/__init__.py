@@ -26,6 +26,16 @@ from crtstats.exceptions import (
 from crtstats.analysis import analyse_fidelity
 from crtstats.io import TableFile, read_table
 from crtstats.models import ContrastResult, CRTResult, glmm, ols
+from crtstats.models import (
+    ICCResult,
+    PermutationResult,
+    cluster_level,
+    design_effect,
+    gee,
+    icc,
+    lmm,
+    permutation_test,
+)
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
 from crtstats.schema import validate
@@ -62,9 +72,17 @@ __all__ = [
     "datasets",
     "fidelity_change",
     "glmm",
+    "gee",
+    "cluster_level",
+    "permutation_test",
+    "PermutationResult",
+    "icc",
+    "ICCResult",
+    "design_effect",
     "ols",
     "plots",
     "rater_icc",
+    "lmm",
     "load_trial",
     "read_table",
     "run",

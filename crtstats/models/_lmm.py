@@ -1,0 +1,346 @@
+"""``lmm``: random-intercept linear mixed model with small-sample inference.
+
+The fit works on per-cluster sufficient statistics (:mod:`crtstats.models._lmm_fit`);
+Kenward-Roger and Satterthwaite inference is computed from per-cluster quantities
+(:mod:`crtstats.models._lmm_ddf`). No n x n matrix is formed anywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from crtstats._options import check_option
+from crtstats.exceptions import (
+    BoundaryFitWarning,
+    ConvergenceWarning,
+    InvalidParameterError,
+    ModelSpecificationError,
+)
+from crtstats.models._design import Design, build_design
+from crtstats.models._lmm_ddf import (
+    VarianceGeometry,
+    between_within_df,
+    cluster_level_columns,
+    geometry,
+    kr_covariance,
+    kr_df,
+    satterthwaite_df,
+)
+from crtstats.models._lmm_fit import LmmFit, cluster_stats, fit_profiled
+from crtstats.models._result import CRTResult
+
+__all__ = ["DdfMethod", "lmm"]
+
+DdfMethod = Literal["kenward-roger", "satterthwaite", "between-within", "residual"]
+"""Denominator degrees of freedom available for :func:`lmm`."""
+
+_DDF_METHODS: tuple[str, ...] = get_args(DdfMethod)
+_RANK_TOL = 1e-7
+
+
+def _check_rank(design: Design) -> None:
+    """Raise if a column of X is (numerically) a combination of the columns before it."""
+    r_mat = np.linalg.qr(design.X, mode="r")
+    norms = np.linalg.norm(design.X, axis=0)
+    diag = np.abs(np.diag(r_mat))
+    aliased = [
+        name for name, d, nrm in zip(design.names, diag, norms, strict=True)
+        if nrm == 0.0 or d <= _RANK_TOL * nrm
+    ]
+    if aliased:
+        raise ModelSpecificationError(
+            f"the fixed-effects design is rank deficient: column(s) {aliased} are linear "
+            "combinations of the columns before them (or all zero). Remove the redundant "
+            "term(s) from the formula or merge the factor levels that never occur."
+        )
+
+
+def _is_categorical(col: pd.Series) -> bool:
+    if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
+        return True
+    if not pd.api.types.is_numeric_dtype(col):
+        return True
+    return int(col.nunique()) <= 2
+
+
+def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
+    """Fewer than two clusters, or a cluster-level factor level with fewer than two."""
+    if design.n_clusters < 2:
+        raise ModelSpecificationError(
+            f"lmm needs at least two clusters in {cluster!r}; the data used have "
+            f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
+            "rows with a fixed-effects model instead."
+        )
+    rhs = Formula(formula).rhs
+    variables = sorted(str(v) for v in rhs.required_variables)
+    frame = data.loc[design.used]
+    groups = pd.Series(design.groups, index=frame.index)
+    for name in variables:
+        if name not in frame.columns or not _is_categorical(frame[name]):
+            continue
+        col = frame[name].astype(str)
+        per_cluster = col.groupby(groups).nunique()
+        if int(per_cluster.max()) > 1:
+            continue  # varies within clusters: not a cluster-level term
+        counts = col.groupby(groups).first().value_counts()
+        small = counts[counts < 2]
+        if len(small):
+            shown = {str(k): int(v) for k, v in counts.sort_index().items()}
+            raise ModelSpecificationError(
+                f"the cluster-level term {name!r} has level(s) {list(small.index)} with "
+                f"fewer than two clusters (clusters per level: {shown}). An effect "
+                "estimated from a single cluster has no between-cluster variance to test "
+                "against; merge levels or drop the term."
+            )
+
+
+def _boundary_message(cluster: str) -> str:
+    return (
+        f"the between-cluster ({cluster!r}) variance was estimated as zero, so the fit is "
+        "on the boundary of the parameter space: the model has reduced to ordinary least "
+        "squares and its standard errors ignore any clustering. Report this plainly and "
+        "consider the cluster-level analysis (a t-test on cluster summaries) as the "
+        "primary or a sensitivity analysis."
+    )
+
+
+def _random_effects(design: Design, stats_fit: tuple[np.ndarray, np.ndarray, LmmFit]) -> (
+    pd.DataFrame
+):
+    n, r_sums, fit = stats_fit
+    h = fit.sigma2 + n * fit.tau
+    return pd.DataFrame(
+        {
+            "cluster": list(design.cluster_labels),
+            "estimate": fit.tau * r_sums / h,
+            "std_error": np.sqrt(fit.tau * fit.sigma2 / h),
+        }
+    )
+
+
+def _constant_df(value: float, vec: np.ndarray) -> float:
+    return value
+
+
+def _inference(
+    ddf: str, design: Design, fit: LmmFit, geo: VarianceGeometry
+) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], float], str]:
+    """Covariance, per-coefficient df, contrast df function and covariance label."""
+    p = design.X.shape[1]
+    eye = np.eye(p)
+    df_fn: Callable[[np.ndarray], float]
+    cov, cov_type = geo.phi, "model-based"
+    if ddf == "kenward-roger":
+        df_fn = partial(kr_df, geo)
+        cov, cov_type = kr_covariance(geo), "kenward-roger"
+    elif ddf == "satterthwaite":
+        df_fn = partial(satterthwaite_df, geo, boundary=fit.boundary)
+    elif ddf == "between-within":
+        _, df_fn = between_within_df(design.X, design.groups, design.n_clusters)
+    else:
+        df_fn = partial(_constant_df, float(design.nobs - p))
+    dfs = np.array([df_fn(eye[j]) for j in range(p)])
+    return cov, dfs, df_fn, cov_type
+
+
+def lmm(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    cluster: str,
+    reml: bool = True,
+    ddf: DdfMethod = "kenward-roger",
+) -> CRTResult:
+    """Fit a linear mixed model with a random intercept per cluster.
+
+    Parameters
+    ----------
+    formula
+        Fixed-effects formula, e.g. ``"total ~ arm * review + stratum"``. Text columns
+        become factors with sorted levels; use a pandas ``Categorical`` to set the
+        order (the first level is the reference).
+    data
+        One row per observation.
+    cluster
+        Column identifying the clusters (e.g. ``"team_id"``); one random intercept each.
+    reml
+        Restricted maximum likelihood (the default, as ``lme4::lmer``) or, if False,
+        maximum likelihood.
+    ddf
+        Denominator degrees of freedom: ``"kenward-roger"`` (default; also adjusts the
+        covariance, as ``pbkrtest::vcovAdj``), ``"satterthwaite"`` (as lmerTest),
+        ``"between-within"`` (clusters minus cluster-level coefficients for cluster-level
+        terms, rows minus clusters minus the other coefficients for the rest) or
+        ``"residual"`` (rows minus coefficients).
+
+    Returns
+    -------
+    CRTResult
+        ``model="lmm"`` with ``params``, ``std_errors``, ``df``, ``pvalues``,
+        ``conf_int()``, ``cov`` (Kenward-Roger adjusted when ``ddf="kenward-roger"``,
+        model-based otherwise), ``variance_components`` (``cluster``, ``residual``),
+        ``icc``, ``loglik`` (REML log-likelihood when ``reml=True``, as ``logLik`` in
+        lme4), ``random_effects`` (predicted cluster intercepts with conditional SDs,
+        as ``ranef(condVar = TRUE)``) and ``contrast()`` with the chosen df for any
+        linear combination. ``info`` holds ``n_excluded`` (rows left out for missing
+        values), a plain ``note`` about them, ``reml``, ``boundary``, ``theta`` (the
+        cluster SD relative to the residual SD, lme4's ``theta``) and
+        ``deviance`` (``-2 loglik``).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``ddf`` is not one of the four methods, ``reml`` is not a bool, or
+        Kenward-Roger is asked for with ``reml=False`` (it is defined for REML).
+    ModelSpecificationError
+        If the formula or columns are unusable, fewer than two clusters remain, a
+        cluster-level factor (such as arm) has a level with fewer than two clusters, the
+        design is rank deficient (the aliased columns are named), or there are no
+        residual degrees of freedom.
+
+    Warns
+    -----
+    BoundaryFitWarning
+        When the cluster variance is estimated as zero; the result is still valid.
+    ConvergenceWarning
+        If the one-dimensional root finder does not meet its tolerance.
+
+    Notes
+    -----
+    Model: ``y_i = X_i beta + 1 b_i + e_i`` for cluster ``i`` with ``n_i`` rows,
+    ``b_i ~ N(0, tau)``, ``e_i ~ N(0, sigma2 I)``, so
+    ``V_i = sigma2 (I + t J)`` with ``t = tau / sigma2``. For fixed ``t``,
+    ``A(t) = X' M^{-1} X = X'X - sum_i w_i s_i s_i'`` with ``w_i = t / (1 + n_i t)`` and
+    ``s_i = X_i' 1``; ``beta(t) = A^{-1} X' M^{-1} y`` and
+    ``r2(t) = y' M^{-1} y - beta' X' M^{-1} y``. Profiling out ``beta`` and ``sigma2``
+    gives the REML criterion (lme4's, Bates et al. 2015, eq. 41)
+
+    ``-2 l_R(t) = sum_i log(1 + n_i t) + log|A(t)| + (n - p)(1 + log(2 pi r2 / (n - p)))``
+
+    (ML: drop ``log|A|`` and use ``n`` for ``n - p``). It is minimised over ``t >= 0``
+    by a grid on the ICC and Brent's root finder on its derivative; each evaluation
+    costs ``O(G p^2)``. Then ``sigma2 = r2 / (n - p)``, ``tau = t sigma2``.
+
+    Kenward-Roger (1997): with ``Phi = (X'V^{-1}X)^{-1}``, ``G_1 = ZZ'``, ``G_2 = I``,
+    ``P_r = X'V^{-1}G_rV^{-1}X``, ``Q_rs = X'V^{-1}G_rV^{-1}G_sV^{-1}X`` and
+    ``W = 2 [tr(P G_r P G_s)]^{-1}`` (``P`` the REML projection), the adjusted
+    covariance is ``Phi_A = Phi + 2 Phi [sum_rs W_rs (Q_rs - P_r Phi P_s)] Phi`` and the
+    df of ``L beta`` follow from ``A_1 = sum W_rs tr(Theta Phi P_r Phi)
+    tr(Theta Phi P_s Phi)`` and ``A_2 = sum W_rs tr(Theta Phi P_r Phi Theta Phi P_s Phi)``,
+    ``Theta = L'(L Phi L')^{-1} L``, exactly as pbkrtest computes them (the ``R_rs``
+    terms vanish for this linear covariance structure).
+
+    Satterthwaite (as lmerTest): ``df = 2 (L Phi L')^2 / (g' A g)`` with
+    ``g_r = L Phi P_r Phi L'`` and ``A`` the inverse observed information of
+    ``(tau, sigma2)``. At the boundary only ``sigma2`` enters (see
+    ``docs/models-lmm.md``).
+
+    References
+    ----------
+    Bates D, Maechler M, Bolker B, Walker S (2015). Fitting linear mixed-effects models
+    using lme4. Journal of Statistical Software 67(1).
+    Kenward MG, Roger JH (1997). Small sample inference for fixed effects from
+    restricted maximum likelihood. Biometrics 53, 983-997.
+    Halekoh U, Hojsgaard S (2014). A Kenward-Roger approximation and parametric
+    bootstrap methods for tests in linear mixed models - the R package pbkrtest.
+    Journal of Statistical Software 59(9).
+    Kuznetsova A, Brockhoff PB, Christensen RHB (2017). lmerTest package: tests in
+    linear mixed effects models. Journal of Statistical Software 82(13).
+
+    Examples
+    --------
+    Fidelity totals of the example trial by arm and review; in R,
+    ``lmerTest::lmer(total ~ arm * review + stratum + (1 | team_id))`` with
+    ``summary(fit, ddf = "Kenward-Roger")``.
+
+    >>> import pandas as pd
+    >>> import crtstats
+    >>> trial = crtstats.datasets.load_example()
+    >>> fid = trial.fidelity.merge(trial.teams, on="team_id")
+    >>> fid["total"] = fid.filter(like="item_").astype(float).sum(axis=1, min_count=39)
+    >>> fid["review"] = pd.Categorical(fid["review"], ["baseline", "6m", "12m"])
+    >>> res = crtstats.lmm("total ~ arm * review + stratum", fid, cluster="team_id")
+    >>> res.n_clusters, res.df_method
+    (25, 'kenward-roger')
+    >>> at12 = res.contrast({"arm[T.intervention]": 1,
+    ...                      "arm[T.intervention]:review[T.12m]": 1}, name="arm at 12m")
+    >>> at12.df > 0
+    True
+    """
+    check_option("ddf", ddf, _DDF_METHODS)
+    if not isinstance(reml, bool):
+        raise InvalidParameterError(f"reml must be True or False; got {reml!r}.")
+    if ddf == "kenward-roger" and not reml:
+        raise InvalidParameterError(
+            "ddf='kenward-roger' is defined for REML fits; got reml=False. Use reml=True "
+            "(the default) or choose ddf='satterthwaite'."
+        )
+    if not isinstance(cluster, str):
+        raise ModelSpecificationError(f"cluster must be a column name; got {cluster!r}.")
+    design = build_design(formula, data, cluster=cluster)
+    _check_clusters(formula, data, design, cluster)
+    _check_rank(design)
+    p = design.X.shape[1]
+    if design.nobs - p < 1:
+        raise ModelSpecificationError(
+            f"{formula!r} has {p} coefficients but only {design.nobs} rows: no residual "
+            "degrees of freedom. Simplify the model."
+        )
+    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    fit = fit_profiled(stats, reml=reml)
+    messages: list[str] = []
+    if fit.boundary:
+        messages.append(_boundary_message(cluster))
+        warnings.warn(messages[-1], BoundaryFitWarning, stacklevel=2)
+    if not fit.converged:
+        messages.append("the REML/ML optimiser did not meet its tolerance; check the data.")
+        warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
+    if ddf == "between-within":
+        level = cluster_level_columns(design.X, design.groups, design.n_clusters)
+        if design.n_clusters - int(level.sum()) < 1:
+            raise ModelSpecificationError(
+                f"between-within df: {int(level.sum())} cluster-level coefficients but "
+                f"only {design.n_clusters} clusters, leaving no between-cluster df."
+            )
+    geo = geometry(stats, fit, reml=reml)
+    cov, dfs, df_fn, cov_type = _inference(ddf, design, fit, geo)
+    r_sums = stats.sy - stats.sx @ fit.beta
+    note = (
+        f"{design.n_excluded} row(s) excluded because the response, a covariate or the "
+        "cluster was missing." if design.n_excluded else "no rows excluded."
+    )
+    return CRTResult(
+        model="lmm",
+        formula=formula,
+        param_names=design.names,
+        param_values=fit.beta,
+        cov_values=cov,
+        df_values=dfs,
+        df_method=ddf,
+        cov_type=cov_type,
+        nobs=design.nobs,
+        n_clusters=design.n_clusters,
+        converged=fit.converged,
+        warnings=tuple(messages),
+        loglik=-0.5 * fit.deviance,
+        icc=fit.tau / (fit.tau + fit.sigma2),
+        variance_components_values={"cluster": fit.tau, "residual": fit.sigma2},
+        random_effects_frame=_random_effects(design, (stats.n, r_sums, fit)),
+        contrast_df=df_fn,
+        info={
+            "n_excluded": design.n_excluded,
+            "note": note,
+            "reml": reml,
+            "boundary": fit.boundary,
+            "theta": float(np.sqrt(fit.tau / fit.sigma2)),
+            "deviance": fit.deviance,
+            "cluster": cluster,
+        },
+    )

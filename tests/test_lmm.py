@@ -1,0 +1,201 @@
+"""Unit tests of crtstats.lmm: options, errors, warnings, the result's contents, and the
+per-cluster Kenward-Roger / Satterthwaite algebra against a direct dense computation.
+
+The dense computation below forms the n x n matrices of Kenward and Roger (1997) on a
+small data set; it is an independent route to the same quantities (the R comparison is
+in test_lmm_reference.py).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crtstats
+from crtstats.exceptions import (
+    BoundaryFitWarning,
+    InvalidParameterError,
+    ModelSpecificationError,
+)
+from crtstats.models._design import build_design
+from crtstats.models._lmm_ddf import geometry, kr_covariance
+from crtstats.models._lmm_fit import cluster_stats, fit_profiled
+
+
+def _trial(seed: int = 1, n_clusters: int = 10, sd_cluster: float = 1.5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(3, 9, n_clusters)
+    rows = []
+    for i, m in enumerate(sizes):
+        arm = "treated" if i % 2 else "control"
+        b = rng.normal(scale=sd_cluster)
+        for _ in range(m):
+            x = rng.normal()
+            y = 5.0 + (1.0 if arm == "treated" else 0.0) + 0.8 * x + b + rng.normal()
+            rows.append({"site": f"S{i:02d}", "arm": arm, "x": x, "y": y})
+    return pd.DataFrame(rows)
+
+
+def test_options_are_checked() -> None:
+    data = _trial()
+    with pytest.raises(InvalidParameterError, match="ddf must be one of"):
+        crtstats.lmm("y ~ arm", data, cluster="site", ddf="KR")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="reml must be True or False"):
+        crtstats.lmm("y ~ arm", data, cluster="site", reml="yes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="defined for REML"):
+        crtstats.lmm("y ~ arm", data, cluster="site", reml=False)
+    with pytest.raises(TypeError):
+        crtstats.lmm("y ~ arm", data, "site")  # type: ignore[misc]
+
+
+def test_one_cluster_is_an_error() -> None:
+    data = _trial().assign(site="S00")
+    with pytest.raises(ModelSpecificationError, match="at least two clusters.*have 1"):
+        crtstats.lmm("y ~ x", data, cluster="site")
+
+
+def test_arm_level_with_one_cluster_is_an_error() -> None:
+    data = _trial()
+    data.loc[data["site"] != "S01", "arm"] = "control"
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*\['treated'\].*'treated': 1"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_rank_deficient_design_names_the_aliased_column() -> None:
+    data = _trial().assign(x2=lambda d: 2.0 * d["x"])
+    with pytest.raises(ModelSpecificationError, match=r"rank deficient.*\['x2'\]"):
+        crtstats.lmm("y ~ arm + x + x2", data, cluster="site")
+
+
+def test_unknown_column_is_an_error() -> None:
+    with pytest.raises(ModelSpecificationError, match="no column"):
+        crtstats.lmm("y ~ dose", _trial(), cluster="site")
+
+
+def test_boundary_fit_warns_in_plain_words_and_returns_a_result() -> None:
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame({"site": np.repeat([f"K{i}" for i in range(8)], 6),
+                         "arm": np.tile(np.repeat([0, 1], 6), 4)})
+    data["y"] = rng.normal(size=len(data))
+    data["y"] -= data.groupby("site")["y"].transform("mean")  # no between-cluster spread
+    with pytest.warns(BoundaryFitWarning, match="estimated as zero.*cluster-level analysis"):
+        res = crtstats.lmm("y ~ arm", data, cluster="site")
+    assert res.variance_components["cluster"] == 0.0
+    assert res.info["boundary"] is True
+    assert any("estimated as zero" in w for w in res.warnings)
+    # at the boundary Satterthwaite keeps only the residual variance: df = n - p
+    with pytest.warns(BoundaryFitWarning):
+        sat = crtstats.lmm("y ~ arm", data, cluster="site", ddf="satterthwaite")
+    np.testing.assert_allclose(sat.df.to_numpy(), len(data) - 2, rtol=1e-10)
+    assert np.all(np.isfinite(res.df.to_numpy())) and np.all(res.std_errors > 0)
+
+
+def test_excluded_rows_are_counted_and_noted() -> None:
+    data = _trial()
+    data.loc[[0, 5], "y"] = np.nan
+    data.loc[7, "site"] = None
+    res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    assert res.info["n_excluded"] == 3
+    assert res.nobs == len(data) - 3
+    assert "3 row(s) excluded" in res.info["note"]
+    assert res.warnings == ()
+
+
+def test_result_vocabulary() -> None:
+    res = crtstats.lmm("y ~ arm + x", _trial(), cluster="site")
+    assert res.model == "lmm"
+    assert res.cov_type == "kenward-roger"
+    assert list(res.params.index) == ["Intercept", "arm[T.treated]", "x"]
+    ci = res.conf_int(0.9)
+    assert np.all(ci["lower"] < res.params) and np.all(res.params < ci["upper"])
+    assert set(res.variance_components.index) == {"cluster", "residual"}
+    assert res.icc is not None and 0.0 < res.icc < 1.0
+    one = res.contrast({"arm[T.treated]": 1.0})
+    np.testing.assert_allclose(one.estimate, res.params["arm[T.treated]"], rtol=1e-12)
+    np.testing.assert_allclose(one.df, res.df["arm[T.treated]"], rtol=1e-12)
+    np.testing.assert_allclose(one.std_error, res.std_errors["arm[T.treated]"], rtol=1e-12)
+    frame = res.to_frame()
+    assert list(frame["term"]) == list(res.params.index)
+    assert "kenward-roger" in res.summary()
+    assert res.random_effects is not None and len(res.random_effects) == res.n_clusters
+
+
+def test_kr_covariance_is_larger_than_model_based() -> None:
+    data = _trial(seed=4)
+    kr = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    mb = crtstats.lmm("y ~ arm + x", data, cluster="site", ddf="satterthwaite")
+    assert mb.cov_type == "model-based"
+    assert np.all(kr.std_errors.to_numpy() >= mb.std_errors.to_numpy())
+    np.testing.assert_allclose(kr.params.to_numpy(), mb.params.to_numpy(), rtol=1e-12)
+
+
+def test_between_within_and_residual_df() -> None:
+    data = _trial(seed=5)
+    bw = crtstats.lmm("y ~ arm + x", data, cluster="site", ddf="between-within")
+    n, g = bw.nobs, bw.n_clusters
+    # intercept and arm are cluster-level (2 columns), x varies within clusters
+    np.testing.assert_array_equal(bw.df.to_numpy(), [g - 2, g - 2, n - g - 1])
+    mixed = bw.contrast({"arm[T.treated]": 1.0, "x": 1.0})
+    assert mixed.df == g - 2
+    res = crtstats.lmm("y ~ arm + x", data, cluster="site", ddf="residual")
+    np.testing.assert_array_equal(res.df.to_numpy(), [n - 3] * 3)
+    assert res.contrast([0, 1, 1]).df == n - 3
+
+
+def test_ml_fit_has_larger_loglik_and_smaller_variances() -> None:
+    data = _trial(seed=6)
+    reml = crtstats.lmm("y ~ arm + x", data, cluster="site", ddf="satterthwaite")
+    ml = crtstats.lmm("y ~ arm + x", data, cluster="site", ddf="satterthwaite", reml=False)
+    assert ml.info["reml"] is False
+    assert ml.variance_components["residual"] < reml.variance_components["residual"]
+    assert ml.loglik is not None and reml.loglik is not None
+
+
+def _dense_kr(y: np.ndarray, X: np.ndarray, groups: np.ndarray, tau: float,
+              s2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kenward-Roger covariance and REML information computed with n x n matrices."""
+    z = (groups[:, None] == np.arange(groups.max() + 1)[None, :]).astype(float)
+    g_mats = [z @ z.T, np.eye(len(y))]
+    v = tau * g_mats[0] + s2 * g_mats[1]
+    vinv = np.linalg.inv(v)
+    phi = np.linalg.inv(X.T @ vinv @ X)
+    proj = vinv - vinv @ X @ phi @ X.T @ vinv
+    p_mats = [X.T @ vinv @ g @ vinv @ X for g in g_mats]
+    q_mats = [[X.T @ vinv @ gr @ vinv @ gs @ vinv @ X for gs in g_mats] for gr in g_mats]
+    info = np.array([[np.trace(proj @ gr @ proj @ gs) for gs in g_mats] for gr in g_mats])
+    w = 2.0 * np.linalg.inv(info)
+    u = sum(w[r, s] * (q_mats[r][s] - p_mats[r] @ phi @ p_mats[s])
+            for r in range(2) for s in range(2))
+    return phi + 2.0 * phi @ u @ phi, info
+
+
+def test_per_cluster_algebra_equals_dense_kenward_roger() -> None:
+    data = _trial(seed=7)
+    design = build_design("y ~ arm + x", data, cluster="site")
+    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    fit = fit_profiled(stats, reml=True)
+    geo = geometry(stats, fit, reml=True)
+    dense_cov, dense_info = _dense_kr(design.y, design.X, design.groups, fit.tau, fit.sigma2)
+    np.testing.assert_allclose(geo.trace_p, dense_info, rtol=1e-9)
+    np.testing.assert_allclose(kr_covariance(geo), dense_cov, rtol=1e-9)
+
+
+def test_fit_is_the_reml_optimum() -> None:
+    """The REML score vanishes at the estimate: nearby ratios give a worse criterion."""
+    data = _trial(seed=8)
+    design = build_design("y ~ arm + x", data, cluster="site")
+    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    fit = fit_profiled(stats, reml=True)
+    assert fit.converged and not fit.boundary
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    t_hat = fit.tau / fit.sigma2
+    from crtstats.models._lmm_fit import _profile
+
+    for factor in (0.99, 1.01):
+        assert _profile(stats, t_hat * factor, True).deviance > fit.deviance
+    np.testing.assert_allclose(res.loglik, -0.5 * fit.deviance, rtol=1e-14)

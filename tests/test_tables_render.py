@@ -18,6 +18,7 @@ import lxml.html
 import numpy as np
 import pandas as pd
 import pytest
+from docx.oxml.ns import qn
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -167,6 +168,9 @@ def test_docx_reads_back_with_the_same_cells() -> None:
     assert grid[1] == ["Measure", "n", "Mean (SD) or n (%)", "Estimate (95% CI)", "p", "df",
                        "Share"]
     assert grid[2] == ["Fidelity"] * 7  # a section row spans the table
+    repeats = [row._tr.trPr is not None and row._tr.trPr.find(qn("w:tblHeader")) is not None
+               for row in table.rows]
+    assert repeats[:3] == [True, True, False]  # header rows repeat on each page
     shown = demo_table().formatted().to_numpy().tolist()
     assert grid[3:5] == shown[:2] and grid[6] == shown[2]
 

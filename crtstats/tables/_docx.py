@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import docx
 from docx.enum.section import WD_ORIENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 from docx.shared import Pt
 
 if TYPE_CHECKING:
@@ -61,6 +63,14 @@ def _fill(doc_table: Any, table: Table) -> None:
             r += 1
 
 
+def _repeat_header(doc_table: Any, n_header: int) -> None:
+    """Mark the header rows to repeat at the top of each page (``w:tblHeader``)."""
+    for row in doc_table.rows[:n_header]:
+        flag = OxmlElement("w:tblHeader")
+        flag.set(qn("w:val"), "true")
+        row._tr.get_or_add_trPr().append(flag)
+
+
 def _n_rows(table: Table) -> int:
     sections = table.sections()
     groups = sum(1 for g, _ in sections if g is not None)
@@ -106,6 +116,7 @@ def render_docx(table: Table) -> bytes:
     doc_table = document.add_table(rows=_n_rows(table), cols=len(table.columns))
     doc_table.style = "Table Grid"
     _fill(doc_table, table)
+    _repeat_header(doc_table, len(table.header_rows()))
     for note in table.footnotes:
         paragraph = document.add_paragraph()
         paragraph.add_run(note).font.size = Pt(8)

@@ -89,3 +89,12 @@ def test_unknown_scale_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown scale 'core_v9'" in err
+
+
+def test_long_format_is_refused_with_a_hint(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("team_id,review,item,score\nT1,baseline,item_01,3\n")
+    assert main(["score", "--fidelity", str(path), "--out", str(tmp_path / "s.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "long format" in err and "wide format" in err

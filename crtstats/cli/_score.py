@@ -53,6 +53,7 @@ def _handle(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     data = read_table(args.fidelity, table="fidelity").data
+    _refuse_long_format(data, args.fidelity)
     if args.scale == _SCHEMA_SCALE:
         data = validate(data, table="fidelity")
     with warnings.catch_warnings(record=True) as caught:
@@ -65,3 +66,18 @@ def _handle(args: argparse.Namespace) -> int:
     print(f"crtstats: scored {len(scores)} review(s), {n_total} with a total "
           f"({int(scores['prorated'].sum())} prorated); wrote {args.out}")
     return 0
+
+
+def _refuse_long_format(data: Any, path: Path) -> None:
+    """Say plainly that a long-format file (one row per item) must be made wide first."""
+    from crtstats.exceptions import DataFileError
+    from crtstats.io import load_schema
+
+    spec = load_schema("fidelity").get("x-crtstats-long-format")
+    if spec and spec["key"] in data.columns and spec["value"] in data.columns:
+        raise DataFileError(
+            f"{path.name} is in long format (columns {spec['key']!r} and "
+            f"{spec['value']!r}); crtstats score reads the wide format, one row per team "
+            "and review with one column per item. Pivot it first, or load it with "
+            "crtstats.load_trial, which accepts both."
+        )

@@ -64,7 +64,7 @@ write.csv(raters_na, file.path(data_dir, "psych_icc_raters_missing.csv"),
 
 # ---- reference values ---------------------------------------------------------------
 alpha_ref <- function(x) {
-  a <- suppressWarnings(psych::alpha(x, warnings = FALSE))
+  a <- psych::alpha(x, warnings = FALSE)
   list(
     raw_alpha = a$total$raw_alpha, std_alpha = a$total$std.alpha,
     average_r = a$total$average_r,

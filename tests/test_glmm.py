@@ -200,6 +200,16 @@ def test_separation_is_warned(trial: pd.DataFrame) -> None:
     assert any("separation" in w for w in res.warnings)
 
 
+def test_separation_in_counts_is_warned(counts: pd.DataFrame) -> None:
+    """No admissions at all in control teams: the control rate is zero, arm -> +inf."""
+    zero = counts.assign(admissions=np.where(counts["arm"] == "control", 0,
+                                             counts["admissions"]))
+    with pytest.warns(SeparationWarning, match=r"arm\[T.intervention\]"):
+        res = crtstats.glmm("admissions ~ arm + period", zero, cluster="team_id",
+                            family="poisson", offset="log_users")
+    assert res.params["arm[T.intervention]"] > 5
+
+
 def test_boundary_is_warned() -> None:
     data = pd.read_csv(DATA / "glmm_flat01.csv")
     with pytest.warns(BoundaryFitWarning, match="sigma = "):

@@ -108,10 +108,14 @@ def maximise(problem: GLMMProblem, phi0: np.ndarray, hess_inv0: np.ndarray) -> F
     cache = {"b": start}
 
     def fun(phi: np.ndarray) -> tuple[float, np.ndarray]:
-        ev = evaluate(problem, phi, cache["b"])
-        if np.all(np.isfinite(ev.modes)):
-            cache["b"] = ev.modes
+        # trial points of the line search may overflow exp(eta); they are rejected
+        # because their value is not finite, and the final point is checked below
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ev = evaluate(problem, phi, cache["b"])
         assert ev.gradient is not None
+        if not (np.isfinite(ev.value) and np.all(np.isfinite(ev.gradient))):
+            return np.inf, np.zeros_like(phi)
+        cache["b"] = ev.modes
         return ev.value, ev.gradient
 
     res = optimize.minimize(
@@ -131,7 +135,8 @@ def maximise(problem: GLMMProblem, phi0: np.ndarray, hess_inv0: np.ndarray) -> F
             break
         t = 1.0
         while t > 1e-6:
-            trial = evaluate(problem, phi + t * step, ev.modes)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                trial = evaluate(problem, phi + t * step, ev.modes)
             if trial.value <= ev.value:
                 break
             t *= 0.5

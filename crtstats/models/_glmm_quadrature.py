@@ -50,7 +50,7 @@ class GLMMProblem:
     log_weights: np.ndarray
     starts: np.ndarray  # first row of each cluster (rows are sorted by cluster)
     indicator: sparse.csr_matrix  # G x n, one 1 per column
-    const: np.ndarray = field(repr=False)  # eta- and theta-free row constants (binomial, Poisson)
+    const: np.ndarray = field(repr=False)  # eta-free row constants (binomial, Poisson)
 
     @property
     def n_beta(self) -> int:
@@ -88,10 +88,23 @@ def make_problem(
 ) -> GLMMProblem:
     """Bundle the data, sorted by cluster, with the ``nagq``-point Gauss-Hermite rule.
 
-    Every cluster code ``0..n_groups-1`` must occur in ``groups``.
+    Every cluster code ``0..n_groups-1`` must occur in ``groups``. Binomial rows that
+    share cluster, covariates and offset are pooled into one row of summed successes
+    and trials, which leaves the log-likelihood and its derivatives unchanged (the
+    binomial coefficients of the original rows are kept in ``const``).
     """
+    const = (row_constant(family, y, m, 1.0)[0] if family != "negative_binomial"
+             else np.zeros(y.shape[0]))
+    if family == "binomial":
+        keys = np.column_stack([groups, offset, X])
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        k = first.shape[0]
+        y, m, const = (np.bincount(inverse, weights=v, minlength=k) for v in (y, m, const))
+        X, offset, groups = X[first], offset[first], groups[first]
     order = np.argsort(groups, kind="stable")
     y, m, X, offset, groups = y[order], m[order], X[order], offset[order], groups[order]
+    const = const[order]
     starts = np.searchsorted(groups, np.arange(n_groups))
     if nagq == 1:
         nodes, weights = np.zeros(1), np.ones(1)
@@ -100,8 +113,6 @@ def make_problem(
         weights = weights / np.sqrt(2.0 * np.pi)
     n = y.shape[0]
     indicator = sparse.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
-    const = (row_constant(family, y, m, 1.0)[0] if family != "negative_binomial"
-             else np.zeros(n))
     return GLMMProblem(
         family=family, y=y, m=m, X=X, offset=offset, groups=groups, n_groups=n_groups,
         nodes=nodes, log_weights=np.log(weights), starts=starts, indicator=indicator,

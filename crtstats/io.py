@@ -132,9 +132,12 @@ def _numbers(values: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Serie
     if pd.api.types.is_numeric_dtype(dtype):
         return values.astype("Float64"), pd.Series(False, index=values.index)
     kinds = _kinds(values) if _is_object(dtype) else None
-    if kinds is None:  # text
-        text = values.astype("string").mask(missing)
-        num = pd.to_numeric(text, errors="coerce").astype("Float64")
+    if kinds is None:  # text: parse each distinct value once
+        codes, uniques = pd.factorize(values.astype("string").mask(missing))
+        parsed = pd.to_numeric(pd.Series(uniques, dtype="string"), errors="coerce")
+        lookup = np.append(parsed.astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+                           np.nan)  # code -1 (missing) takes the last entry
+        num = pd.Series(lookup[codes], index=values.index, dtype="Float64")
         return num, ~missing & num.isna()
     numeric = kinds.isin(["int", "float"])
     text_like = kinds == "str"

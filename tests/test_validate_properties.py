@@ -4,6 +4,7 @@ SchemaValidationError, never anything else, and never changes what it returns.""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from crtstats.exceptions import FAILURE_COLUMNS, ReasonCode, SchemaValidationError
 from crtstats.io import TABLES, load_schema
 from crtstats.schema import validate
+from crtstats.schema._build import _full_match
 
 CODES = {code.value for code in ReasonCode}
 
@@ -125,3 +127,12 @@ def test_plausible_frames_round_trip(df: pd.DataFrame) -> None:
         return
     check_returned(df, out, "service_use")
     assert str(out["n_users"].dtype) == "Int64"
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.text(alphabet=" \t\u00a0\u3000x\x0bé",
+                                                        max_size=4)), min_size=1))
+def test_pattern_check_agrees_with_python_re(values: list[str]) -> None:
+    """The fast pattern check (Arrow's RE2 for plain ASCII) means what ``re`` means."""
+    pattern = load_schema("teams")["fields"][0]["constraints"]["pattern"]
+    got = _full_match(pattern)(pd.Series(values, dtype=object)).tolist()
+    assert got == [re.fullmatch(pattern, v) is not None for v in values]

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 
 from crtstats.exceptions import ReasonCode
 from crtstats.io import declared_dtype, load_schema
@@ -95,11 +98,37 @@ def _field_checks(field: dict[str, Any]) -> tuple[list[pa.Check], list[CheckInfo
         add(pa.Check.le(constraints["maximum"]), "maximum", f"<= {constraints['maximum']}")
     if "pattern" in constraints:
         pattern = constraints["pattern"]
-        compiled = re.compile(pattern)
-        add(pa.Check(lambda s: s.str.fullmatch(compiled.pattern).fillna(True).astype(bool)),
+        add(pa.Check(_full_match(pattern)),
             "pattern", f"{field.get('x-crtstats-pattern-description', 'a value')} "
             f"(pattern {pattern})")
     return checks, infos
+
+
+def _full_match(pattern: str) -> Callable[[pd.Series], pd.Series]:
+    """A check that each value matches ``pattern`` as a whole, with Python's ``re``.
+
+    Values of printable ASCII only (almost all identifiers) are matched by Arrow's RE2
+    engine, which agrees with ``re`` on such text and is many times faster; any other
+    value, or a pattern RE2 cannot compile, is matched by ``re`` itself.
+    """
+    compiled = re.compile(pattern)
+    anchored = f"^(?:{pattern})$"
+
+    def check(values: pd.Series) -> pd.Series:
+        text = values.astype("string[pyarrow]")
+        arrow = pyarrow.array(text.array)
+        plain = np.asarray(pc.fill_null(pc.match_substring_regex(arrow, r"^[ -~]*$"), False))
+        try:
+            fast = np.asarray(pc.fill_null(pc.match_substring_regex(arrow, anchored), True))
+        except pyarrow.ArrowInvalid:
+            plain = np.zeros(len(text), dtype=bool)
+            fast = np.ones(len(text), dtype=bool)
+        result = fast.astype(bool)
+        slow = np.flatnonzero(~plain & text.notna().to_numpy())
+        result[slow] = [compiled.fullmatch(v) is not None for v in text.iloc[slow]]
+        return pd.Series(result, index=values.index)
+
+    return check
 
 
 def _row_rule(rule: dict[str, Any]) -> Callable[[pd.DataFrame], pd.Series]:

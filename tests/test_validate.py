@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,21 @@ def test_schema_is_built_from_the_json_files() -> None:
             kinds = {"enum", "minimum", "maximum", "pattern"} & set(constraints)
             assert len(column.checks) == len(kinds)
     assert load_schema("teams")["fields"][0]["name"] == "team_id"
+
+
+def test_missing_column_names_a_near_miss(example: dict[str, pd.DataFrame]) -> None:
+    df = example["teams"].rename(columns={"arm": "Arm "})
+    cases = problems(df, "teams")
+    assert only(cases, "missing_column") == [(None, "arm", None)]
+    assert "found 'Arm '" in cases["check"].iloc[0]
+
+
+def test_unknown_column_where_the_schema_allows_no_others(
+    example: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crtstats.schema import _validate
+
+    strict = dataclasses.replace(build_schema("teams"), extra_columns=False)
+    monkeypatch.setattr(_validate, "build_schema", lambda table: strict)
+    df = example["teams"].assign(beds=12)
+    assert only(problems(df, "teams"), "unknown_column") == [(None, "beds", None)]

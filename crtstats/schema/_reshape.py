@@ -102,8 +102,8 @@ def pivot_long(df: pd.DataFrame, *, table: str) -> LongPivot:
                               ReasonCode.DUPLICATE_KEY))
     cell = cell.drop_duplicates(["g", "item"], keep="first")
     n_groups = int(group_id.max()) + 1 if len(group_id) else 0
-    key_rows = np.array([np.flatnonzero(group_id == g)[0] for g in range(n_groups)],
-                        dtype=np.int64)
+    # factorize numbers groups in order of first appearance: the first row of each
+    key_rows = np.unique(group_id, return_index=True)[1].astype(np.int64)
     other = [c for c in frame.columns if c not in (item_col, value_col)]
     problems += _inconsistent(frame, other, key, group_id, key_rows, table)
     wide = frame.loc[key_rows, other].reset_index(drop=True)
@@ -130,10 +130,11 @@ def _inconsistent(frame: pd.DataFrame, columns: list[Any], key: list[str],
             continue
         values = frame[col].astype(object)
         text = values.map(lambda v: "\x00<NA>" if pd.isna(v) else repr(v))
-        counts = text.groupby(group_id).transform(lambda s: s.map(s.value_counts()))
-        best = counts.groupby(group_id).transform("max")
-        modal = text.where(counts == best).groupby(group_id).transform("first")
-        for row in np.flatnonzero((text != modal).to_numpy()):
+        cells = pd.DataFrame({"g": group_id, "v": text.to_numpy()})
+        counts = cells.groupby(["g", "v"], sort=False)["v"].transform("size")
+        best = counts.groupby(cells["g"]).transform("max")
+        modal = cells["v"].where(counts == best).groupby(cells["g"]).transform("first")
+        for row in np.flatnonzero((cells["v"] != modal).to_numpy()):
             out.append(_case(table, int(row), str(col), values.iloc[row],
                              f"one {col} per {', '.join(key)}", ReasonCode.INCONSISTENT))
     return out

@@ -75,8 +75,18 @@ def _column_problems(frame: pd.DataFrame, built: BuiltSchema
     return pd.DataFrame(work, index=pd.RangeIndex(len(frame))), cases
 
 
-def _translate(err: pa_errors.SchemaErrors, work: pd.DataFrame, built: BuiltSchema
-               ) -> list[Any]:
+def _absent(name: str, given: list[Any]) -> str:
+    """The check text of a missing column, naming a column that differs only in spaces
+    or capitals, if there is one."""
+    near = [c for c in given if isinstance(c, str) and c != name
+            and c.strip().casefold() == name.casefold()]
+    if near:
+        return f"a required column is absent (found {near[0]!r}: rename it {name!r})"
+    return "a required column is absent"
+
+
+def _translate(err: pa_errors.SchemaErrors, work: pd.DataFrame, built: BuiltSchema,
+               given: list[Any]) -> list[Any]:
     """pandera's failure cases in crtstats' vocabulary (``FAILURE_COLUMNS``)."""
     table = built.table
     fc = err.failure_cases
@@ -87,7 +97,7 @@ def _translate(err: pa_errors.SchemaErrors, work: pd.DataFrame, built: BuiltSche
         rows = grp["index"]
         if check == "column_in_dataframe":
             for name in grp["failure_case"]:
-                out.append(_case(table, pd.NA, name, pd.NA, "a required column is absent",
+                out.append(_case(table, pd.NA, name, pd.NA, _absent(name, given),
                                  ReasonCode.MISSING_COLUMN))
             continue
         if check == "not_nullable":
@@ -173,7 +183,7 @@ def collect_problems(df: pd.DataFrame, *, table: str
     try:
         built.schema.validate(work, lazy=True)
     except pa_errors.SchemaErrors as err:
-        cases_all += _translate(err, work, built)
+        cases_all += _translate(err, work, built, list(df.columns))
     cases_all += _key_problems(work, built)
     cases_all += _table_rules(work, built)
     failures = _tidy(failure_frame(cases_all), built)

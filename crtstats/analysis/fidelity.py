@@ -24,7 +24,7 @@ import pandas as pd
 from crtstats._options import check_option
 from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
 from crtstats.exceptions import ModelSpecificationError
-from crtstats.models import ContrastResult, CRTResult, ols
+from crtstats.models import ContrastResult, CRTResult, lmm, ols
 
 __all__ = ["FidelityMethod", "FidelityAncovaCov", "REVIEW_ORDER", "analyse_fidelity"]
 
@@ -139,8 +139,6 @@ def _stratum_term(frame: pd.DataFrame) -> str:
 
 def _fit_lmm(frame: pd.DataFrame, outcome: str) -> _Fitted:
     """Repeated-measures LMM of one outcome; arm effect at each follow-up review."""
-    from crtstats.models._lmm import lmm  # imported here until crtstats.models exports it
-
     used = frame[frame[outcome].notna()].copy()
     notes = []
     n_missing = len(frame) - len(used)

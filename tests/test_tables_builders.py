@@ -286,6 +286,14 @@ def test_effects_groups_by_outcome_and_formats() -> None:
     assert shown.loc[3, "df"] == "inf"
 
 
+def test_effects_footnotes_follow_the_rows() -> None:
+    differences = effects(effects_frame().iloc[[0, 2]]).footnotes
+    assert differences == ("CI: confidence interval; ICC: intra-cluster correlation.",)
+    everything = effects(effects_frame()).footnotes
+    assert any("exponentiated" in n for n in everything)
+    assert any("df inf" in n for n in everything)
+
+
 def test_effects_accepts_analysis_results_and_several_frames() -> None:
     frame = effects_frame()
     table = effects(AnalysisResult(effects=frame.iloc[:2]), frame.iloc[2:])

@@ -148,7 +148,10 @@ def effects(*results: Any, decimals: int = 2, p_decimals: int = 3) -> Table:
         Column("Clusters", ("n_clusters",), "integer"),
         Column("Observations", ("nobs",), "integer"),
     ]
-    notes = ["Odds and rate ratios are exponentiated; CI: confidence interval; "
-             "ICC: intra-cluster correlation; df inf: z-based inference."]
+    notes = ["CI: confidence interval; ICC: intra-cluster correlation."]
+    if frame["scale"].astype(str).isin(RATIO_SCALES).any():
+        notes.append("Odds and rate ratios are exponentiated (no effect = 1).")
+    if np.isinf(frame["df"].astype(float)).any():
+        notes.append("df inf: inference from the normal distribution (z).")
     return Table(frame, columns, title="Estimated effects", row_group="outcome",
                  footnotes=notes)

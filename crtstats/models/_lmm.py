@@ -62,12 +62,32 @@ def _check_rank(design: Design) -> None:
         )
 
 
-def _is_categorical(col: pd.Series) -> bool:
-    if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
-        return True
-    if not pd.api.types.is_numeric_dtype(col):
-        return True
-    return int(col.nunique()) <= 2
+def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
+    """Level code per cluster and the level labels, if ``col`` is a cluster-level
+    categorical or binary variable (constant within every cluster); otherwise None."""
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if numeric and not isinstance(col.dtype, pd.CategoricalDtype):
+        values = np.asarray(col, dtype=float)[design.used]
+        if not _constant_within(values, design):
+            return None  # cheap test first: most numeric covariates vary within clusters
+        codes_all, levels = pd.factorize(col, sort=False)
+        if len(levels) > 2:
+            return None
+    else:
+        codes_all, levels = pd.factorize(col, sort=False)
+    codes = codes_all[design.used]
+    if not _constant_within(codes, design):
+        return None
+    first = np.zeros(design.n_clusters, dtype=np.intp)
+    first[design.groups] = codes
+    return first, [str(v) for v in levels]
+
+
+def _constant_within(values: np.ndarray, design: Design) -> bool:
+    """Whether ``values`` (one per used row) are constant within every cluster."""
+    first = np.empty(design.n_clusters, dtype=values.dtype)
+    first[design.groups] = values  # any row's value; equal to all of them iff constant
+    return bool(np.array_equal(first[design.groups], values))
 
 
 def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
@@ -78,27 +98,27 @@ def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: s
             f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
             "rows with a fixed-effects model instead."
         )
-    rhs = Formula(formula).rhs
-    variables = sorted(str(v) for v in rhs.required_variables)
-    frame = data.loc[design.used]
-    groups = pd.Series(design.groups, index=frame.index)
+    variables = sorted(str(v) for v in Formula(formula).rhs.required_variables)
     for name in variables:
-        if name not in frame.columns or not _is_categorical(frame[name]):
+        if name not in data.columns:
             continue
-        col = frame[name].astype(str)
-        per_cluster = col.groupby(groups).nunique()
-        if int(per_cluster.max()) > 1:
-            continue  # varies within clusters: not a cluster-level term
-        counts = col.groupby(groups).first().value_counts()
-        small = counts[counts < 2]
-        if len(small):
-            shown = {str(k): int(v) for k, v in counts.sort_index().items()}
-            raise ModelSpecificationError(
-                f"the cluster-level term {name!r} has level(s) {list(small.index)} with "
-                f"fewer than two clusters (clusters per level: {shown}). An effect "
-                "estimated from a single cluster has no between-cluster variance to test "
-                "against; merge levels or drop the term."
-            )
+        found = _cluster_level_codes(data[name], design)
+        if found is None:
+            continue
+        first, levels = found
+        counts = np.bincount(first, minlength=len(levels))
+        present = counts > 0  # levels seen only in excluded rows do not count
+        if np.all(counts[present] >= 2):
+            continue
+        order = sorted(np.flatnonzero(present), key=lambda k: levels[k])
+        shown = {levels[k]: int(counts[k]) for k in order}
+        small = [levels[k] for k in order if counts[k] < 2]
+        raise ModelSpecificationError(
+            f"the cluster-level term {name!r} has level(s) {small} with fewer than two "
+            f"clusters (clusters per level: {shown}). An effect estimated from a single "
+            "cluster has no between-cluster variance to test against; merge levels or "
+            "drop the term."
+        )
 
 
 def _boundary_message(cluster: str) -> str:

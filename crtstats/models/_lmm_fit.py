@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import optimize
 
 __all__ = ["ClusterStats", "LmmFit", "cluster_stats", "fit_profiled"]
 
@@ -63,7 +63,12 @@ def cluster_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray, n_groups: in
     for j in range(X.shape[1]):
         sx[:, j] = np.bincount(groups, weights=X[:, j], minlength=n_groups)
     sy = np.bincount(groups, weights=y, minlength=n_groups)
-    return ClusterStats(n=n, sx=sx, sy=sy, xtx=X.T @ X, xty=X.T @ y, yty=float(y @ y))
+    # einsum rather than BLAS: multithreaded BLAS dot products of long vectors stall on
+    # busy machines, and these are single passes over the rows anyway
+    return ClusterStats(
+        n=n, sx=sx, sy=sy, xtx=np.einsum("ij,ik->jk", X, X), xty=np.einsum("ij,i->j", X, y),
+        yty=float(np.einsum("i,i->", y, y)),
+    )
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,21 @@ class _Profile:
 
     t: float
     beta: np.ndarray
-    chol: np.ndarray  # lower Cholesky factor of A = X' M^{-1} X, M = I + t J
+    a_mat: np.ndarray  # A = X' M^{-1} X, M = I + t J
     rss: float  # r' M^{-1} r at beta
     deviance: float  # -2 log-likelihood (REML or ML), profiled
+
+
+def _criterion(
+    stats: ClusterStats, logdet_m: np.ndarray, logdet_a: np.ndarray, rss: np.ndarray,
+    reml: bool,
+) -> np.ndarray:
+    n, p = stats.nobs, stats.n_params
+    if reml:
+        out = logdet_m + logdet_a + (n - p) * (1.0 + _LOG_2PI + np.log(rss / (n - p)))
+    else:
+        out = logdet_m + n * (1.0 + _LOG_2PI + np.log(rss / n))
+    return np.asarray(out)
 
 
 def _profile(stats: ClusterStats, t: float, reml: bool) -> _Profile:
@@ -82,17 +99,28 @@ def _profile(stats: ClusterStats, t: float, reml: bool) -> _Profile:
     a_mat = stats.xtx - stats.sx.T @ (w[:, None] * stats.sx)
     b_vec = stats.xty - stats.sx.T @ (w * stats.sy)
     c_val = stats.yty - float(w @ stats.sy**2)
-    chol = linalg.cholesky(a_mat, lower=True)
-    beta = linalg.cho_solve((chol, True), b_vec)
+    chol = np.linalg.cholesky(a_mat)
+    beta = np.linalg.solve(a_mat, b_vec)
     rss = max(c_val - float(b_vec @ beta), np.finfo(float).tiny)
     logdet_m = float(np.log1p(stats.n * t).sum())
-    n, p = stats.nobs, stats.n_params
-    if reml:
-        logdet_a = 2.0 * float(np.log(np.diag(chol)).sum())
-        dev = logdet_m + logdet_a + (n - p) * (1.0 + _LOG_2PI + np.log(rss / (n - p)))
-    else:
-        dev = logdet_m + n * (1.0 + _LOG_2PI + np.log(rss / n))
-    return _Profile(t=t, beta=beta, chol=chol, rss=rss, deviance=float(dev))
+    logdet_a = 2.0 * float(np.log(np.diag(chol)).sum())
+    dev = float(_criterion(stats, np.array(logdet_m), np.array(logdet_a), np.array(rss), reml))
+    return _Profile(t=t, beta=beta, a_mat=a_mat, rss=rss, deviance=dev)
+
+
+def _profile_grid(stats: ClusterStats, ts: np.ndarray, reml: bool) -> np.ndarray:
+    """The profiled deviance at many ratios at once (batched p x p algebra)."""
+    w = ts[:, None] / (1.0 + stats.n[None, :] * ts[:, None])  # K x G
+    outer = stats.sx[:, :, None] * stats.sx[:, None, :]  # G x p x p
+    a_mats = stats.xtx[None] - np.tensordot(w, outer, axes=(1, 0))
+    b_vecs = stats.xty[None] - (w * stats.sy[None, :]) @ stats.sx
+    c_vals = stats.yty - w @ stats.sy**2
+    chol = np.linalg.cholesky(a_mats)
+    beta = np.linalg.solve(a_mats, b_vecs[:, :, None])[:, :, 0]
+    rss = np.maximum(c_vals - np.einsum("kp,kp->k", b_vecs, beta), np.finfo(float).tiny)
+    logdet_m = np.log1p(ts[:, None] * stats.n[None, :]).sum(axis=1)
+    logdet_a = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return _criterion(stats, logdet_m, logdet_a, rss, reml)
 
 
 def _score(stats: ClusterStats, t: float, reml: bool) -> float:
@@ -101,16 +129,21 @@ def _score(stats: ClusterStats, t: float, reml: bool) -> float:
     ``d dev / dt = tr(P_M J) - r' M^{-1} J M^{-1} r / sigma2_hat`` where ``P_M`` is
     ``M^{-1} - M^{-1} X A^{-1} X' M^{-1}`` for REML and ``M^{-1}`` for ML.
     """
-    prof = _profile(stats, t, reml)
+    w = t / (1.0 + stats.n * t)
+    weighted = w[:, None] * stats.sx
+    a_inv = np.linalg.inv(stats.xtx - stats.sx.T @ weighted)
+    beta = a_inv @ (stats.xty - weighted.T @ stats.sy)
     h = 1.0 + stats.n * t
-    resid_sums = stats.sy - stats.sx @ prof.beta
+    resid_sums = stats.sy - stats.sx @ beta
+    # r' M^{-1} r from the cluster sums of r: r'r - sum w_i R_i^2, with r'r expanded
+    rtr = stats.yty - 2.0 * float(beta @ stats.xty) + float(beta @ stats.xtx @ beta)
+    rss = max(rtr - float(w @ resid_sums**2), np.finfo(float).tiny)
     n, p = stats.nobs, stats.n_params
-    sigma2 = prof.rss / (n - p if reml else n)
+    sigma2 = rss / (n - p if reml else n)
     trace = float((stats.n / h).sum())
     if reml:
-        c_mat = stats.sx / h[:, None]
-        half = linalg.solve_triangular(prof.chol, c_mat.T, lower=True)
-        trace -= float((half**2).sum())
+        c_scaled = stats.sx / h[:, None]
+        trace -= float(np.sum(a_inv * (c_scaled.T @ c_scaled)))
     return trace - float(((resid_sums / h) ** 2).sum()) / sigma2
 
 
@@ -153,7 +186,7 @@ class LmmFit:
 def _bracket(stats: ClusterStats, reml: bool) -> tuple[float, float] | None:
     """A bracket of the best local minimum on the grid, or None when it is at t = 0."""
     grid = _ratio_grid()
-    devs = np.array([_profile(stats, t, reml).deviance for t in grid])
+    devs = _profile_grid(stats, grid, reml)
     k = int(np.argmin(devs))
     if k == 0 and _score(stats, 0.0, reml) >= 0.0:
         return None
@@ -179,7 +212,7 @@ def fit_profiled(stats: ClusterStats, *, reml: bool) -> LmmFit:
         s_low, s_high = _score(stats, low, reml), _score(stats, high, reml)
         if s_low < 0.0 < s_high:
             t_hat, info = optimize.brentq(
-                lambda t: _score(stats, t, reml), low, high, xtol=1e-300, rtol=1e-15,
+                lambda t: _score(stats, t, reml), low, high, xtol=1e-300, rtol=1e-13,
                 maxiter=200, full_output=True,
             )
             converged = bool(info.converged)
@@ -192,7 +225,7 @@ def fit_profiled(stats: ClusterStats, *, reml: bool) -> LmmFit:
     prof = _profile(stats, float(t_hat), reml)
     n, p = stats.nobs, stats.n_params
     sigma2 = prof.rss / (n - p if reml else n)
-    a_inv = linalg.cho_solve((prof.chol, True), np.eye(p))
+    a_inv = np.linalg.inv(prof.a_mat)
     return LmmFit(
         beta=prof.beta,
         tau=float(t_hat) * sigma2,

@@ -120,24 +120,47 @@ def make_problem(
     )
 
 
+def _log_integrand(
+    problem: GLMMProblem, eta0: np.ndarray, sigma: float, theta: float, b: np.ndarray
+) -> np.ndarray:
+    """``g(b)`` per cluster, without the row constants."""
+    l0 = family_terms(problem.family, eta0 + sigma * b[problem.groups], problem.y, problem.m,
+                      theta)[0]
+    out: np.ndarray = problem.group_sum(l0) - 0.5 * b**2
+    return out
+
+
 def conditional_modes(
     problem: GLMMProblem, eta0: np.ndarray, sigma: float, theta: float, start: np.ndarray
 ) -> tuple[np.ndarray, bool]:
-    """Maximise ``g(b)`` in every cluster by (step-limited) Newton's method.
+    """Maximise ``g(b)`` in every cluster by damped Newton's method.
 
-    ``g`` is strictly concave for all three families (``l'' < 0``), so Newton's method
-    with a step cap converges; returns the modes and whether they converged.
+    ``g`` is strictly concave for all three families (``l'' < 0``). Far from the mode a
+    full Newton step can overshoot when the curvature changes fast (large ``sigma``), so
+    steps longer than ``1e-3`` are halved, cluster by cluster, until ``g`` does not
+    decrease. Returns the modes and whether they converged.
     """
     b = start.copy()
     groups = problem.groups
+    current = _log_integrand(problem, eta0, sigma, theta, b)
     for _ in range(_MAX_INNER):
         terms = mode_terms(problem.family, eta0 + sigma * b[groups], problem.y, problem.m, theta)
         grad = sigma * problem.group_sum(terms.l1) - b
         curv = 1.0 - sigma**2 * problem.group_sum(terms.l2)
         step = np.clip(grad / curv, -_MAX_STEP, _MAX_STEP)
+        if np.max(np.abs(step)) > 1e-3:
+            for _ in range(40):
+                trial = _log_integrand(problem, eta0, sigma, theta, b + step)
+                worse = ~(trial >= current - 1e-12 * np.abs(current))
+                if not np.any(worse):
+                    break
+                step = np.where(worse, 0.5 * step, step)
+            current = trial
         b = b + step
         if np.max(np.abs(step)) < _INNER_TOL * max(1.0, float(np.max(np.abs(b)))):
             return b, True
+        if np.max(np.abs(step)) <= 1e-3:
+            current = _log_integrand(problem, eta0, sigma, theta, b)
     return b, False
 
 

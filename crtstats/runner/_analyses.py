@@ -13,20 +13,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import PlanError
 from crtstats.runner._capability import capability, check_keywords
+from crtstats.runner._effects import effect_row
 from crtstats.runner._formula import formula_columns
 from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import AnalysisSpec
 
 __all__ = ["AnalysisRun", "fit_analysis"]
-
-_RATIO_SCALES = {"logit": "odds ratio", "log": "rate ratio"}
-
 
 @dataclass(frozen=True)
 class AnalysisRun:
@@ -87,58 +84,15 @@ def _select_rows(frame: pd.DataFrame, spec: AnalysisSpec, wanted_by: str) -> pd.
 
 
 def _check_columns(spec: AnalysisSpec, frame: pd.DataFrame, wanted_by: str) -> None:
-    needed = [*formula_columns(str(spec.formula), where=wanted_by), spec.cluster]
+    if spec.formula is not None:
+        needed = [*formula_columns(spec.formula, where=wanted_by), spec.cluster]
+    else:
+        needed = [str(spec.options["outcome"]), spec.cluster]
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if missing:
-        raise PlanError(f"{wanted_by}: the formula or cluster names column(s) {missing} that "
-                        f"the {spec.source} data do not have; they have: "
+        raise PlanError(f"{wanted_by}: the plan names column(s) {missing} that the "
+                        f"{spec.source} data do not have; they have: "
                         f"{', '.join(map(str, frame.columns))}.")
-
-
-def _estimate(spec: AnalysisSpec, fit: Any, wanted_by: str) -> tuple[str, float, float,
-                                                                      float, float, float]:
-    """(label, estimate, low, high, p, df) of the plan's estimand on the linear scale."""
-    names = list(fit.param_names)
-    weights = dict(spec.contrast)
-    default_label = None
-    if not weights:
-        term = spec.term
-        if term is None:
-            arm = [n for n in names if n.startswith("arm")]
-            if len(arm) != 1:
-                raise PlanError(f"{wanted_by}: say which coefficient is the estimand with "
-                                f"term = \"...\" or contrast = {{...}}; the model has: "
-                                f"{', '.join(names)}.")
-            term = arm[0]
-            default_label = "intervention vs control"
-        weights = {term: 1.0}
-    unknown = [t for t in weights if t not in names]
-    if unknown:
-        raise PlanError(f"{wanted_by}: the estimand names coefficient(s) {unknown} that the "
-                        f"model does not have; it has: {', '.join(names)}.")
-    label = spec.estimand or default_label or " + ".join(
-        t if w == 1 else f"{w:g} * {t}" for t, w in weights.items()
-    )
-    result = fit.contrast(weights, name=label)
-    low, high = result.conf_int()
-    return label, result.estimate, low, high, result.pvalue, result.df
-
-
-def _effect_row(spec: AnalysisSpec, fit: Any, wanted_by: str) -> pd.DataFrame:
-    label, estimate, low, high, pvalue, df = _estimate(spec, fit, wanted_by)
-    scale = _RATIO_SCALES.get(str(getattr(fit, "link", "identity")), "difference")
-    if scale != "difference":
-        estimate, low, high = np.exp([estimate, low, high])
-    icc = getattr(fit, "icc", None)
-    row = {
-        "outcome": str(spec.formula).split("~", 1)[0].strip(), "analysis": spec.label,
-        "role": spec.role, "estimand": label, "scale": scale, "estimate": float(estimate),
-        "conf_low": float(low), "conf_high": float(high), "pvalue": float(pvalue),
-        "df": float(df), "df_method": fit.df_method, "cov_type": fit.cov_type,
-        "icc": float(icc) if icc is not None else np.nan, "icc_low": np.nan,
-        "icc_high": np.nan, "n_clusters": fit.n_clusters, "nobs": fit.nobs,
-    }
-    return pd.DataFrame([row], columns=list(EFFECT_COLUMNS))
 
 
 def _run_model(
@@ -146,14 +100,20 @@ def _run_model(
 ) -> tuple[pd.DataFrame, dict[str, Any], tuple[str, ...], dict[str, Any], int | None]:
     function = capability("crtstats", str(spec.fitter), wanted_by=wanted_by)
     options, used_seed = _with_seed(function, spec, seed)
+    if spec.formula is None:  # cluster_level, permutation_test: columns, not a formula
+        options.setdefault("arm", "arm")
     check_keywords(function, options, wanted_by=wanted_by)
     if spec.source is None or spec.source not in frames:
         raise PlanError(f"{wanted_by}: data = {spec.source!r} is not available for this "
                         f"trial; available: {', '.join(frames)}.")
     frame = _select_rows(frames[spec.source], spec, wanted_by)
     _check_columns(spec, frame, wanted_by)
-    fit = function(spec.formula, frame, cluster=spec.cluster, **options)
-    return _effect_row(spec, fit, wanted_by), {spec.name: fit}, (), options, used_seed
+    if spec.formula is None:
+        fit = function(frame, cluster=spec.cluster, **options)
+    else:
+        fit = function(spec.formula, frame, cluster=spec.cluster, **options)
+    row = effect_row(spec, fit, frame, wanted_by)
+    return row, {spec.name: fit}, (), options, used_seed
 
 
 def _run_named(

@@ -98,11 +98,15 @@ def fit_record(name: str, fit: Any) -> dict[str, Any]:
     """
     record: dict[str, Any] = {"fit": name, "result_type": type(fit).__name__}
     for attribute in ("model", "formula", "family", "link", "df_method", "cov_type",
-                      "nobs", "n_clusters", "converged", "method", "n_permutations",
-                      "exact", "seed"):
+                      "nobs", "n_clusters", "converged", "statistic", "n_resamples",
+                      "exact", "pvalue"):
         value = getattr(fit, attribute, None)
         if isinstance(value, str | int | float | bool):
             record[attribute] = value
+    if "df_method" not in record and hasattr(fit, "n_allocations"):  # a randomisation test
+        draws = "exact" if getattr(fit, "exact", False) else "Monte Carlo"
+        record.update(df_method=f"randomisation ({draws})", cov_type="none",
+                      n_allocations=int(fit.n_allocations))
     messages: Sequence[Any] = getattr(fit, "warnings", ()) or ()
     if messages:
         record["warnings"] = [str(m) for m in messages]

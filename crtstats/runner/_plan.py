@@ -60,6 +60,9 @@ FIGURES: tuple[str, ...] = get_args(FigureName)
 TABLE_FORMATS: tuple[str, ...] = get_args(TableFormat)
 FIGURE_FORMATS: tuple[str, ...] = get_args(FigureFormat)
 
+#: Fitters that take column names (``options.outcome``) instead of a formula.
+FORMULA_FREE = ("cluster_level", "permutation_test")
+
 #: Option names the runner supplies itself; a plan cannot set them in ``options``.
 RESERVED_OPTIONS = ("formula", "data", "cluster", "trial", "scores", "teams", "fidelity")
 
@@ -256,9 +259,24 @@ def _parse_data(raw: Any, base: Path) -> DataSpec:
     return DataSpec(example=False, files=files, columns=columns)
 
 
+def _formula_for(fitter: str, raw: dict[str, Any], where: str) -> str | None:
+    if fitter not in FORMULA_FREE:
+        return check_formula(_get(raw, "formula", str, where, required=True), where=where)
+    if "formula" in raw:
+        raise PlanError(f"{where}: {fitter} takes no formula; name the outcome column in "
+                        "options (options = { outcome = \"admitted\" }).")
+    if not isinstance(raw.get("options", {}).get("outcome"), str):
+        raise PlanError(f"{where}: {fitter} needs the outcome column in options "
+                        "(options = { outcome = \"admitted\" }).")
+    if fitter == "permutation_test" and ("term" in raw or "contrast" in raw):
+        raise PlanError(f"{where}: a permutation test reports its statistic; it takes no "
+                        "term or contrast.")
+    return None
+
+
 def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     fitter = _choice(raw["fitter"], FITTERS, "fitter", where)
-    formula = check_formula(_get(raw, "formula", str, where, required=True), where=where)
+    formula = _formula_for(fitter, raw, where)
     source = _choice(_get(raw, "data", str, where, required=True), SOURCES, "data", where)
     where_rows = _get(raw, "where", dict, where, default={})
     rows = {str(k): _option_value(v, f"where.{k}", where) for k, v in where_rows.items()}
@@ -303,7 +321,7 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
             if has_fitter else None)
     options = _get(raw, "options", dict, where, default={})
     for key in options:
-        if key in RESERVED_OPTIONS:
+        if key in RESERVED_OPTIONS or (has_outcome and key == "outcome"):
             raise PlanError(f"{where}: options.{key} is set by the runner from the plan; "
                             "remove it from options.")
     parsed_options = {str(k): _option_value(v, f"options.{k}", where) for k, v in options.items()}

@@ -148,7 +148,11 @@ def build_figure(name: str, objects: RunObjects, figure: Any) -> None:
     if name == "forest":
         if objects.effects.empty:
             raise PlanError("[output] figure 'forest' needs at least one [[analysis]] entry.")
-        _forest(function, objects.effects, figure)
+        with_interval = objects.effects.dropna(subset=["conf_low", "conf_high"])
+        if with_interval.empty:
+            raise PlanError("[output] figure 'forest' needs at least one effect with a "
+                            "confidence interval (randomisation tests have none).")
+        _forest(function, with_interval, figure)
         return
     ax = figure.subplots()
     if name in ("trajectories", "domain_profile"):

@@ -146,6 +146,7 @@ def test_example_exclusions_are_reported(result: AnalysisResult, scores: pd.Data
     assert f"total, LMM arm x review (KR): {n_missing} review(s) without a value" in notes
     lacking = REF["ancova"]["total"]["n_excluded"]
     assert f"total, ANCOVA: {lacking} team(s) without both a baseline and a 12m" in notes
+    assert result.notes[-1].startswith("icc is the team-level intra-cluster correlation")
 
 
 def test_missing_12m_and_6m_reviews_are_handled(scores: pd.DataFrame) -> None:

@@ -39,6 +39,10 @@ REVIEW_ORDER = ("baseline", "6m", "12m")
 ARM_LEVELS = ("control", "intervention")
 ARM_TERM = "arm[T.intervention]"
 LMM_LABEL = "LMM arm x review (KR)"
+ICC_NOTE = (
+    "icc is the team-level intra-cluster correlation of the LMM (tau / (tau + sigma^2), "
+    "conditional on arm, review and stratum); no interval is computed for it."
+)
 #: Below this many df a CR2 test may not hold its level (Tipton 2015).
 SMALL_DF = 4.0
 
@@ -344,5 +348,6 @@ def analyse_fidelity(
             rows += _effect_rows(outcome, fitted, roles[kind])
             results[f"{outcome}: {fitted.label}"] = fitted.result
             notes += fitted.notes
+    notes.append(ICC_NOTE)
     effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
     return AnalysisResult(effects=effects, results=results, notes=tuple(notes))

@@ -66,6 +66,12 @@ def test_bad_options_are_named(cbpp: pd.DataFrame, kwargs: dict[str, object],
         crtstats.glmm("incidence ~ period", cbpp, cluster="herd", **kwargs)  # type: ignore[arg-type]
 
 
+def test_cluster_must_be_a_column_name(cbpp: pd.DataFrame) -> None:
+    with pytest.raises(InvalidParameterError, match="cluster must name the column"):
+        crtstats.glmm("incidence ~ period", cbpp, cluster=None,  # type: ignore[arg-type]
+                      trials="size")
+
+
 def test_options_are_keyword_only(cbpp: pd.DataFrame) -> None:
     with pytest.raises(TypeError):
         crtstats.glmm("incidence ~ period", cbpp, "herd")  # type: ignore[misc]

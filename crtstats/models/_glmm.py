@@ -187,6 +187,11 @@ def glmm(
     True
     """
     _check_options(family, ddf, nagq, trials)
+    if not isinstance(cluster, str):
+        raise InvalidParameterError(
+            f"cluster must name the column of cluster (team) identifiers; got "
+            f"{_format_value(cluster)}."
+        )
     design = build_design(formula, data, cluster=cluster, offset=offset)
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)

@@ -261,6 +261,11 @@ def convert_column(
     Conversion
         The converted column and, per row, the reason a value could not be read.
 
+    Raises
+    ------
+    DataFileError
+        If the field's ``type`` is not one crtstats reads.
+
     Notes
     -----
     Text and dates become ``string``; integers become ``Int64`` (a number written with
@@ -270,8 +275,14 @@ def convert_column(
     decimal text; other non-text values in a text field are ``type`` problems.
     Missing values are ``NaN``, ``None``, ``<NA>`` and the listed ``missing_values``.
 
+    References
+    ----------
+    Frictionless Table Schema, field types, https://specs.frictionlessdata.io/table-schema/
+
     Examples
     --------
+    Like ``readr::parse_integer()`` in R, which also reports the values it cannot read:
+
     >>> conv = convert_column(pd.Series(["1", "x", "", "2.5"]), {"type": "integer"})
     >>> conv.values.tolist()
     [1, <NA>, <NA>, <NA>]
@@ -387,6 +398,11 @@ def read_table(path: str | Path, *, table: str) -> TableFile:
     value. Columns the schema does not declare become ``Int64``, ``Float64`` or
     ``string``, whichever holds all their values. No row is dropped or reordered and
     no value is trimmed or recased.
+
+    References
+    ----------
+    Frictionless Table Schema (field types, ``missingValues``),
+    https://specs.frictionlessdata.io/table-schema/
 
     Examples
     --------

@@ -51,6 +51,16 @@ class TrialData:
         Anything excluded while loading, one row per table and reason with the number
         of rows (columns ``table, reason, rows, detail``). Loading excludes nothing, so
         this is empty: invalid data raises instead.
+
+    Examples
+    --------
+    >>> import crtstats
+    >>> paths = crtstats.datasets.example_paths()
+    >>> trial = crtstats.load_trial(teams=paths["teams"], admissions=paths["admissions"])
+    >>> sorted(trial.tables()), trial.service_use_derived
+    (['admissions', 'service_use', 'teams'], True)
+    >>> trial.provenance["teams"]["rows"]
+    25
     """
 
     teams: pd.DataFrame
@@ -237,6 +247,11 @@ def load_trial(
     (``arm``, ``stratum``, ...) repeated in another table agrees with ``teams``.
     Within tables, the schemas give one row per key (one review per team and review),
     bed days 0 where not admitted, positive exposure and at least two teams per arm.
+
+    References
+    ----------
+    Frictionless Table Schema (foreign keys, primary keys),
+    https://specs.frictionlessdata.io/table-schema/
 
     Examples
     --------

@@ -186,3 +186,14 @@ def test_needs_teams_and_one_more_table(ex: dict[str, pd.DataFrame], tmp_path: P
         load_trial(teams=ex["teams"], fidelity=[1, 2])  # type: ignore[arg-type]
     with pytest.raises(crtstats.DataFileError):
         load_trial(teams=ex["teams"], fidelity=tmp_path / "missing.csv")
+
+
+def test_long_fidelity_from_a_csv_file(ex: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    path = tmp_path / "fidelity_long.csv"
+    long = long_fidelity(ex["fidelity"])
+    long.loc[3, "score"] = pd.NA
+    crtstats.io.write_csv(long, path)
+    trial = load_trial(teams=example_paths()["teams"], fidelity=path)
+    assert trial.fidelity is not None and trial.fidelity.shape == (74, 43)
+    assert trial.provenance["fidelity"]["rows"] == len(long)
+    assert int(trial.fidelity.filter(like="item_").isna().sum().sum()) == 5

@@ -157,6 +157,42 @@ def build_schema(table: str) -> BuiltSchema:
     are kept on the result (``key``, ``fields``) and checked by
     :func:`crtstats.validate` so that rows with an empty key part are reported once, as
     ``required``, not also as duplicates.
+
+    Parameters
+    ----------
+    table
+        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
+
+    Returns
+    -------
+    BuiltSchema
+        The pandera ``DataFrameSchema`` with the meaning of each of its checks.
+
+    Raises
+    ------
+    ValueError
+        If the schema file uses a constraint crtstats does not implement.
+
+    Notes
+    -----
+    Row rules are declared as ``{"if": {"field": f, "equals": a}, "then": {"field": g,
+    "equals": b}}``: a row fails when ``f == a`` and ``g != b`` (missing values pass,
+    they are reported by ``required`` where required).
+
+    References
+    ----------
+    pandera, https://pandera.readthedocs.io; Frictionless Table Schema,
+    https://specs.frictionlessdata.io/table-schema/
+
+    Examples
+    --------
+    The counterpart of a ``pointblank::create_agent()`` plan in R:
+
+    >>> built = build_schema("teams")
+    >>> list(built.schema.columns)
+    ['team_id', 'arm', 'stratum', 'pair_id', 'randomised_on']
+    >>> built.key
+    ('team_id',)
     """
     spec = load_schema(table)
     key = tuple(spec.get("primaryKey", []))

@@ -23,7 +23,7 @@ from crtstats.exceptions import (
     SchemaValidationError,
     SeparationWarning,
 )
-from crtstats.analysis import analyse_fidelity
+from crtstats.analysis import analyse_admissions, analyse_fidelity
 from crtstats.io import TableFile, read_table
 from crtstats.models import ContrastResult, CRTResult, glmm, ols
 from crtstats.models import (
@@ -67,6 +67,7 @@ __all__ = [
     "TableFile",
     "TrialData",
     "__version__",
+    "analyse_admissions",
     "analyse_fidelity",
     "cronbach_alpha",
     "datasets",

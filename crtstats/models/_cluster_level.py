@@ -202,7 +202,9 @@ def cluster_level(
         ``model="cluster_level"`` with the term ``"difference"`` (intervention minus
         control) and, for proportions and rates, ``"log_ratio"``, whose exponent is the
         ratio of (geometric mean) proportions or rates. The covariance between the two
-        terms is not estimated (NaN). ``info["clusters"]`` holds the cluster summaries.
+        terms is not estimated (NaN). ``info["clusters"]`` holds the cluster summaries:
+        ``observed``, ``size``, ``expected`` (two-stage), ``summary``, the residuals
+        compared (``diff_residual``, and ``log_ratio_value`` for the log ratio).
 
     Raises
     ------
@@ -290,6 +292,7 @@ def cluster_level(
                 f"{int(zero.sum())} cluster(s) with no events ({list(table.loc[zero, cluster])})"
                 ": 0.5 added to their totals for the log ratio."
             )
+        table["log_ratio_value"] = np.log(ratio)
         b, e = _two_group_t(np.log(ratio), treat, w)
         names.append("log_ratio")
         est.append(b)

@@ -12,6 +12,7 @@ from statsmodels.tools import sm_exceptions
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
+    BoundaryFitWarning,
     ConvergenceWarning,
     FewClustersWarning,
     ModelSpecificationError,
@@ -163,6 +164,10 @@ def gee(
         With fewer than 40 clusters and an uncorrected sandwich or a z test.
     ConvergenceWarning
         If the GEE iterations did not converge.
+    BoundaryFitWarning
+        If the exchangeable correlation is so negative that ``1 + (n_max - 1) alpha``,
+        the working covariance's eigenvalue along the cluster mean for the largest
+        cluster (relative to 1), is below 0.25.
 
     Notes
     -----
@@ -218,6 +223,16 @@ def gee(
     beta, alpha, scale, converged, texts = _fit_statsmodels(
         design, family, cov_struct, offset is not None
     )
+    n_max = int(design.cluster_sizes.max())
+    if cov_struct == "exchangeable" and 1.0 + (n_max - 1) * alpha < 0.25:
+        text = (
+            f"the exchangeable working correlation {alpha:.4g} is near its lower bound "
+            f"{-1.0 / (n_max - 1):.4g} for a cluster of {n_max}: the working covariance is "
+            "nearly singular and the fit leans on the largest clusters; consider "
+            "cov_struct='independence'."
+        )
+        texts.append(text)
+        warnings.warn(text, BoundaryFitWarning, stacklevel=2)
     covs = gee_sandwiches(
         design.X, design.y, design.groups, beta, family=family, alpha=alpha,
         offset=design.offset,

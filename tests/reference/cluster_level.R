@@ -104,5 +104,21 @@ obs <- stat(treated)
 out$permutation_stratified <- list(observed = obs, n_allocations = nrow(grid),
                                    pvalue = mean(abs(null) >= abs(obs) * (1 - 1e-12)))
 
+# team-level negative binomial rate models of analyse_admissions (crtstats'
+# negative_binomial_rate): MASS::glm.nb with offset log(n_users), adjusted for stratum
+# and the log pre-period rate (0.5 added to a zero pre-period count)
+suppressPackageStartupMessages(library(MASS))
+su$arm <- factor(su$arm, levels = c("control", "intervention"))
+for (count in c("admissions", "bed_days", "readmissions")) {
+  pre_rate <- su[[paste0("pre_", count, "_rate")]]
+  pre_count <- pre_rate * su$n_users_pre
+  su$log_pre <- log(ifelse(pre_count == 0, 0.5 / su$n_users_pre, pre_rate))
+  fit <- glm.nb(as.formula(paste(count, "~ arm + stratum + log_pre + offset(log(n_users))")),
+                data = su, control = glm.control(epsilon = 1e-12, maxit = 100))
+  out[[paste0("nb_", count)]] <- list(
+    coef = unname(coef(fit)), se = unname(sqrt(diag(vcov(fit)))), theta = fit$theta,
+    terms = names(coef(fit)))
+}
+
 write_json(out, "tests/reference/cluster_level.json", digits = NA, auto_unbox = TRUE,
            pretty = TRUE)

@@ -1,0 +1,462 @@
+"""The pre-specified admissions analyses of a CORE-style trial.
+
+Person level (follow-up service users, a 0/1 outcome such as ``admitted``):
+
+* primary: random-intercept logistic GLMM adjusted for stratum and the team's
+  pre-period proportion, between-within df (odds ratio);
+* sensitivity: GEE with exchangeable working correlation (independence if the
+  estimated correlation is negative) and the Kauermann-Carroll sandwich (marginal odds
+  ratio); the two-stage cluster-level analysis (risk ratio and
+  risk difference); a stratified randomisation test of the cluster-level ratio.
+
+Team level (follow-up admissions, bed days and readmissions per service user, from
+``service_use``):
+
+* primary: negative binomial (NB2) regression of the team's count with offset
+  ``log(n_users)``, adjusted for stratum and the log pre-period rate (rate ratio);
+* sensitivity: the two-stage cluster-level analysis of the rate (rate ratio) and its
+  stratified randomisation test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize
+
+from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
+from crtstats.exceptions import (
+    BoundaryFitWarning,
+    ConvergenceWarning,
+    ModelSpecificationError,
+)
+from crtstats.models import (
+    CRTResult,
+    ICCResult,
+    cluster_level,
+    gee,
+    glmm,
+    icc,
+    permutation_test,
+)
+from crtstats.models._design import build_design
+from crtstats.models._gee import cluster_level_columns
+
+__all__ = ["COUNT_OUTCOMES", "analyse_admissions", "negative_binomial_rate"]
+
+#: Team-level counts of ``service_use`` analysed as rates per service user.
+COUNT_OUTCOMES = {
+    "admissions": "admissions per user",
+    "bed_days": "bed days per user",
+    "readmissions": "readmissions per user",
+}
+ARM_TERM = "arm[T.intervention]"
+ESTIMAND = "intervention vs control, follow-up"
+
+
+class _Trial(Protocol):
+    teams: pd.DataFrame
+    admissions: pd.DataFrame | None
+    service_use: pd.DataFrame | None
+
+
+@dataclass
+class _Collector:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, CRTResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, outcome: str, analysis: str, role: str, scale: str, values: dict[str, Any]
+            ) -> None:
+        row = {"outcome": outcome, "analysis": analysis, "role": role, "estimand": ESTIMAND,
+               "scale": scale, "icc": np.nan, "icc_low": np.nan, "icc_high": np.nan}
+        row.update(values)
+        self.rows.append(row)
+
+    def add_fit(self, outcome: str, analysis: str, role: str, scale: str, res: CRTResult,
+                term: str, icc_res: ICCResult | None = None) -> None:
+        i = res.param_names.index(term)
+        ci = res.conf_int().to_numpy()[i]
+        point = {"estimate": float(res.param_values[i]), "conf_low": float(ci[0]),
+                 "conf_high": float(ci[1])}
+        if scale.endswith("ratio"):
+            point = {k: float(np.exp(v)) for k, v in point.items()}
+        values: dict[str, Any] = {
+            **point,
+            "pvalue": float(res.pvalues.to_numpy()[i]), "df": float(res.df_values[i]),
+            "df_method": res.df_method, "cov_type": res.cov_type,
+            "n_clusters": res.n_clusters, "nobs": res.nobs,
+        }
+        if icc_res is not None:
+            values.update(icc=icc_res.estimate, icc_low=icc_res.conf_low,
+                          icc_high=icc_res.conf_high)
+        self.add(outcome, analysis, role, scale, values)
+        self.results[f"{outcome}: {analysis}" + (f" ({scale})" if res.model ==
+                                                 "cluster_level" else "")] = res
+        self.notes += [f"{outcome}, {analysis}: {m}" for m in res.warnings]
+
+
+def _check_trial(trial: _Trial, outcome: str) -> pd.DataFrame:
+    adm = getattr(trial, "admissions", None)
+    for name, table in (("teams", getattr(trial, "teams", None)), ("admissions", adm)):
+        if table is None:
+            raise ModelSpecificationError(
+                f"the admissions analysis needs the {name} table; the trial has none."
+            )
+    if not isinstance(adm, pd.DataFrame):
+        raise ModelSpecificationError(f"admissions must be a DataFrame; got {type(adm)}.")
+    need = ["team_id", "period", outcome]
+    missing = [c for c in need if c not in adm.columns]
+    if missing:
+        raise ModelSpecificationError(
+            f"the admissions table has no column(s) {missing}; it has {list(adm.columns)}."
+        )
+    values = set(pd.unique(adm[outcome].dropna()))
+    if not values <= {0, 1}:
+        raise ModelSpecificationError(
+            f"outcome {outcome!r} must be 0/1 per service user; found values "
+            f"{sorted(values - {0, 1})[:5]}."
+        )
+    return adm
+
+
+def _person_frame(trial: _Trial, outcome: str, notes: list[str]) -> pd.DataFrame:
+    """Follow-up users with arm, stratum and the team's pre-period proportion."""
+    adm = _check_trial(trial, outcome)
+    teams = trial.teams[["team_id", "arm", "stratum"]]
+    pre = adm[adm["period"] == "pre"].groupby("team_id")[outcome].mean().rename("pre_prop")
+    fu = adm[adm["period"] == "follow_up"]
+    n_missing = int(fu[outcome].isna().sum())
+    if n_missing:
+        notes.append(f"{outcome}: {n_missing} follow-up service user(s) with a missing "
+                     "outcome are left out.")
+    fu = fu[fu[outcome].notna()]
+    absent = sorted(set(teams["team_id"]) - set(fu["team_id"]))
+    if absent:
+        notes.append(f"{outcome}: {len(absent)} team(s) with no follow-up service users are "
+                     f"left out: {absent}.")
+    frame = fu.merge(teams, on="team_id", how="left").merge(
+        pre.astype(float), on="team_id", how="left")
+    no_pre = sorted(frame.loc[frame["pre_prop"].isna(), "team_id"].unique())
+    if no_pre:
+        notes.append(f"{outcome}: {len(no_pre)} team(s) with no pre-period users have no "
+                     f"pre-period proportion and are left out of the adjusted analyses: "
+                     f"{no_pre}.")
+    frame[outcome] = frame[outcome].astype(float)
+    frame["arm"] = pd.Categorical(frame["arm"].astype(str), ["control", "intervention"])
+    return frame
+
+
+def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
+                     n_resamples: int, seed: int | None) -> None:
+    formula = f"{outcome} ~ arm + stratum + pre_prop"
+    icc_res = icc(frame, outcome=outcome, cluster="team_id", method="smith")
+    out.add_fit(outcome, "GLMM (between-within)", "primary", "odds ratio",
+                glmm(formula, frame, cluster="team_id", family="binomial"), ARM_TERM, icc_res)
+    label, res = _gee_fit(formula, frame, outcome, out.notes)
+    out.add_fit(outcome, label, "sensitivity", "odds ratio", res, ARM_TERM, icc_res)
+    adjusted = frame.dropna(subset=["pre_prop"])
+    cl = cluster_level(adjusted, outcome=outcome, arm="arm", cluster="team_id",
+                       covariates=["stratum", "pre_prop"])
+    for term, scale in (("log_ratio", "risk ratio"), ("difference", "risk difference")):
+        out.add_fit(outcome, "cluster-level two-stage", "sensitivity", scale, cl, term, icc_res)
+    _randomisation_row(cl, adjusted, outcome, "risk ratio", out, n_resamples, seed, icc_res)
+
+
+def _gee_fit(formula: str, frame: pd.DataFrame, outcome: str, notes: list[str]
+             ) -> tuple[str, CRTResult]:
+    """Exchangeable GEE, or independence when the exchangeable correlation is negative."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = gee(formula, frame, cluster="team_id", family="binomial")
+    alpha = float(res.info["alpha"])
+    if alpha >= 0:
+        for w in caught:
+            warnings.warn(w.message, stacklevel=3)
+        return "GEE exchangeable (Kauermann-Carroll)", res
+    notes.append(
+        f"{outcome}: the exchangeable working correlation was estimated as {alpha:.4g}; a "
+        "negative value is taken as zero, so the GEE uses the independence working "
+        "correlation."
+    )
+    res = gee(formula, frame, cluster="team_id", family="binomial", cov_struct="independence")
+    return "GEE independence (Kauermann-Carroll)", res
+
+
+def _randomisation_row(cl: CRTResult, data: pd.DataFrame, outcome: str, scale: str,
+                       out: _Collector, n_resamples: int, seed: int | None,
+                       icc_res: ICCResult | None = None) -> None:
+    """Stratified randomisation test of the two-stage cluster-level log ratio."""
+    clusters = cl.info["clusters"]
+    teams = data.groupby("team_id", sort=False)["stratum"].first()
+    frame = clusters[["team_id", "arm", "log_ratio_value"]].assign(
+        stratum=clusters["team_id"].map(teams).to_numpy(), value=lambda d: d["log_ratio_value"])
+    perm = permutation_test(frame, statistic="mean_difference", outcome="value", arm="arm",
+                            cluster="team_id", strata="stratum", n_resamples=n_resamples,
+                            seed=seed)
+    how = "exact" if perm.exact else f"Monte Carlo, {perm.n_resamples} draws"
+    values = {
+        "estimate": float(np.exp(perm.observed)), "conf_low": np.nan, "conf_high": np.nan,
+        "pvalue": perm.pvalue, "df": np.nan, "df_method": f"randomisation ({how})",
+        "cov_type": "none", "n_clusters": cl.n_clusters, "nobs": cl.nobs,
+    }
+    if icc_res is not None:
+        values.update(icc=icc_res.estimate, icc_low=icc_res.conf_low,
+                      icc_high=icc_res.conf_high)
+    out.add(outcome, "randomisation test (stratified)", "sensitivity", scale, values)
+    if not perm.exact:
+        out.notes.append(f"{outcome}, randomisation test: p from {perm.n_resamples} random "
+                         f"allocations (Monte Carlo SE {perm.mcse:.4f}).")
+
+
+def _team_frame(trial: _Trial, notes: list[str]) -> pd.DataFrame | None:
+    su = trial.service_use
+    if su is None:
+        notes.append("no service_use table: the team-level rate analyses are not run.")
+        return None
+    teams = trial.teams[["team_id", "arm", "stratum"]]
+    pre = su[su["period"] == "pre"].set_index("team_id")
+    fu = su[su["period"] == "follow_up"].merge(teams, on="team_id", how="left")
+    absent = sorted(set(teams["team_id"]) - set(fu["team_id"]))
+    if absent:
+        notes.append(f"service_use: {len(absent)} team(s) with no follow-up row are left out: "
+                     f"{absent}.")
+    for count in COUNT_OUTCOMES:
+        pre_count = fu["team_id"].map(pre[count]).astype(float)
+        zero = pre_count == 0
+        if zero.any():
+            notes.append(f"{count}: 0.5 added to the zero pre-period count of team(s) "
+                         f"{list(fu.loc[zero, 'team_id'])} for the log pre-period rate.")
+        rate = pre_count.where(~zero, 0.5) / fu["team_id"].map(pre["n_users"]).astype(float)
+        fu[f"log_pre_{count}_rate"] = np.log(rate)
+    fu["log_n_users"] = np.log(fu["n_users"].astype(float))
+    fu["arm"] = pd.Categorical(fu["arm"].astype(str), ["control", "intervention"])
+    for count in (*COUNT_OUTCOMES, "n_users"):
+        fu[count] = fu[count].astype(float)
+    return fu
+
+
+def _rate_analyses(team: pd.DataFrame, out: _Collector, n_resamples: int,
+                   seed: int | None) -> None:
+    for count, label in COUNT_OUTCOMES.items():
+        covariate = f"log_pre_{count}_rate"
+        data = team.dropna(subset=[covariate])
+        formula = f"{count} ~ arm + stratum + {covariate}"
+        nb = negative_binomial_rate(formula, data, exposure="n_users", cluster="team_id")
+        out.add_fit(label, "negative binomial (team level)", "primary", "rate ratio", nb,
+                    ARM_TERM)
+        cl = cluster_level(data, outcome=count, arm="arm", cluster="team_id",
+                           exposure="n_users", covariates=["stratum", covariate])
+        out.add_fit(label, "cluster-level two-stage", "sensitivity", "rate ratio", cl,
+                    "log_ratio")
+        _randomisation_row(cl, data, label, "rate ratio", out, n_resamples, seed)
+
+
+def negative_binomial_rate(
+    formula: str, data: pd.DataFrame, *, exposure: str, cluster: str
+) -> CRTResult:
+    """Negative binomial (NB2) regression of one count per cluster, with exposure.
+
+    Parameters
+    ----------
+    formula
+        E.g. ``"admissions ~ arm + stratum + log_pre_admissions_rate"``; every term is
+        cluster level (one row per cluster).
+    data
+        One row per cluster.
+    exposure
+        Column of the exposure; ``log(exposure)`` is the offset.
+    cluster
+        Column identifying the clusters (checked to be unique per row).
+
+    Returns
+    -------
+    CRTResult
+        ``model="negative_binomial"``, log link; ``info["theta"]`` is the NB2 shape.
+
+    Warns
+    -----
+    BoundaryFitWarning
+        When ``1 / theta`` is below 1e-6: no overdispersion, the Poisson limit.
+    ConvergenceWarning
+        When the fit did not converge cleanly.
+
+    Raises
+    ------
+    ModelSpecificationError
+        If a cluster has several rows, or no residual df remain.
+
+    Notes
+    -----
+    ``y_i ~ NB2(mu_i, theta)``, ``log mu_i = log(exposure_i) + x_i' beta``,
+    ``Var(y_i) = mu_i + mu_i^2 / theta``, fitted by maximum likelihood (IRLS for
+    ``beta`` within a bounded maximisation of the profile likelihood of ``theta``).
+    The covariance is the inverse expected information of ``beta``, ``(X' W X)^-1``
+    with ``W = diag(mu_i / (1 + mu_i / theta))``, as
+    ``MASS::glm.nb``; tests are t with ``G - p`` df (all terms are cluster level).
+
+    References
+    ----------
+    Venables WN, Ripley BD (2002). Modern Applied Statistics with S, 4th ed. Springer.
+
+    Examples
+    --------
+    >>> import numpy as np, crtstats
+    >>> su = crtstats.datasets.load_example().service_use
+    >>> fu = su[su["period"] == "follow_up"].astype({"admissions": float})
+    >>> res = negative_binomial_rate("admissions ~ 1", fu, exposure="n_users",
+    ...                              cluster="team_id")
+    >>> res.df_method, int(res.df.iloc[0])
+    ('residual', 24)
+
+    R: ``MASS::glm.nb(admissions ~ 1 + offset(log(n_users)), data = fu)``.
+    """
+    if data[cluster].duplicated().any():
+        raise ModelSpecificationError(
+            f"negative_binomial_rate needs one row per {cluster}; some repeat."
+        )
+    data = data.assign(_log_exposure=np.log(data[exposure].astype(float)))
+    design = build_design(formula, data, cluster=cluster, offset="_log_exposure")
+    n, p = design.X.shape
+    if n - p < 1:
+        raise ModelSpecificationError(f"{n} clusters leave no df for {p} coefficients.")
+    beta, theta, converged, messages = _fit_nb2(design.y, design.X, design.offset)
+    for text, category in messages:
+        warnings.warn(f"{formula!r}: {text}", category, stacklevel=2)
+    mu = np.exp(design.X @ beta + design.offset)
+    weights = mu / (1.0 + mu / theta)
+    cov = np.linalg.inv(design.X.T @ (weights[:, None] * design.X))
+    return CRTResult(
+        model="negative_binomial", formula=formula, param_names=design.names,
+        param_values=beta, cov_values=cov, df_values=np.full(p, float(n - p)),
+        df_method="residual", cov_type="model", nobs=n, n_clusters=n, converged=converged,
+        family="negative_binomial", link="log", warnings=tuple(t for t, _ in messages),
+        info={"theta": theta, "n_cluster_level": int(cluster_level_columns(
+            design.X, design.groups).sum()), "n_excluded": design.n_excluded},
+    )
+
+
+def _fit_nb2(y: np.ndarray, X: np.ndarray, offset: np.ndarray
+             ) -> tuple[np.ndarray, float, bool, list[tuple[str, type[Warning]]]]:
+    """ML estimates of NB2 ``beta`` and ``theta``: profile likelihood over ``log theta``.
+
+    For each ``theta`` the ``beta`` maximising the likelihood is an IRLS fit; the
+    profile is maximised over ``log(1 / theta)`` in ``[log 1e-8, log 1e3]``. Below
+    ``1 / theta = 1e-6`` there is no detectable overdispersion (the Poisson limit), which
+    is returned as a message with the warning class to issue.
+    """
+
+    def fit(log_alpha: float) -> Any:
+        family = sm.families.NegativeBinomial(alpha=float(np.exp(log_alpha)))
+        return sm.GLM(y, X, family=family, offset=offset).fit(tol=1e-12, maxiter=200)
+
+    bounds = (float(np.log(1e-8)), float(np.log(1e3)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt = optimize.minimize_scalar(lambda la: -float(fit(la).llf), bounds=bounds,
+                                       method="bounded", options={"xatol": 1e-10})
+        final = fit(float(opt.x))
+    messages: list[tuple[str, type[Warning]]] = []
+    converged = bool(opt.success) and not caught
+    if not converged:
+        messages.append((
+            "the negative binomial fit did not converge cleanly: "
+            f"{'; '.join(str(w.message) for w in caught) or opt.message}.",
+            ConvergenceWarning,
+        ))
+    if opt.x < bounds[0] + np.log(100.0):
+        messages.append((
+            f"the negative binomial dispersion 1/theta = {np.exp(opt.x):.2g} is at its lower "
+            "bound (no overdispersion): the fit is the Poisson limit; report it as such.",
+            BoundaryFitWarning,
+        ))
+    return np.asarray(final.params, dtype=float), float(np.exp(-opt.x)), converged, messages
+
+
+def analyse_admissions(
+    trial: _Trial,
+    *,
+    outcome: str = "admitted",
+    n_resamples: int = 10000,
+    seed: int | None = 20140301,
+) -> AnalysisResult:
+    """Pre-specified admissions analyses: GLMM, GEE, cluster-level and randomisation.
+
+    Parameters
+    ----------
+    trial
+        A :class:`crtstats.TrialData` (or anything with ``teams``, ``admissions`` and
+        ``service_use`` tables, such as :func:`crtstats.datasets.load_example`).
+    outcome
+        The 0/1 person-level outcome in ``admissions`` (``"admitted"`` or
+        ``"readmitted"``).
+    n_resamples, seed
+        Re-randomisations of the randomisation tests (exact when the design allows at
+        most this many allocations) and the seed of their draws.
+
+    Returns
+    -------
+    AnalysisResult
+        ``effects`` with the columns of :data:`crtstats.analysis.EFFECT_COLUMNS`:
+        odds ratios (GLMM primary, GEE sensitivity), cluster-level risk ratio and risk
+        difference, and randomisation tests for ``outcome``; then for each team count
+        (admissions, bed days, readmissions per service user) the negative binomial
+        rate ratio (primary), the cluster-level rate ratio and its randomisation test.
+        Ratios are exponentiated. The person-level rows carry the ICC of ``outcome``
+        with Smith's interval. ``results`` holds each fit; ``notes`` the exclusions.
+
+    Raises
+    ------
+    ModelSpecificationError
+        If a table or column is missing, or ``outcome`` is not 0/1.
+
+    Warns
+    -----
+    BoundaryFitWarning, ConvergenceWarning, SeparationWarning
+        As raised by the fitters (also recorded in ``notes``).
+
+    Notes
+    -----
+    The person-level models are ``outcome ~ arm + stratum + pre_prop`` on the
+    follow-up users, ``pre_prop`` the team's pre-period proportion; the team-level
+    models are ``count ~ arm + stratum + log(pre-period count / pre-period users)``
+    with offset ``log(n_users)``. The randomisation tests re-allocate teams within
+    strata and use the mean difference of the two-stage log-ratio residuals, so their
+    estimate is the cluster-level ratio. People with a missing outcome, teams with no
+    follow-up users and teams without a pre-period value are left out and counted in
+    ``notes``.
+
+    References
+    ----------
+    Hayes RJ, Moulton LH (2017). Cluster Randomised Trials, 2nd ed. CRC.
+    Li P, Redden DT (2015). BMC Medical Research Methodology 15:38.
+
+    Examples
+    --------
+    >>> import warnings, crtstats
+    >>> trial = crtstats.datasets.load_example()
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", crtstats.BoundaryFitWarning)
+    ...     out = crtstats.analyse_admissions(trial, n_resamples=200)
+    >>> out.effects.loc[0, ["analysis", "role", "scale"]].tolist()
+    ['GLMM (between-within)', 'primary', 'odds ratio']
+
+    R: ``lme4::glmer(admitted ~ arm + stratum + pre_prop + (1 | team_id), binomial)``,
+    ``geepack::geeglm(...)``, ``MASS::glm.nb(admissions ~ arm + stratum +
+    log_pre_rate + offset(log(n_users)))``.
+    """
+    if not isinstance(outcome, str):
+        raise ModelSpecificationError(f"outcome must be a column name; got {outcome!r}.")
+    out = _Collector()
+    frame = _person_frame(trial, outcome, out.notes)
+    _binary_analyses(frame, outcome, out, n_resamples, seed)
+    team = _team_frame(trial, out.notes)
+    if team is not None:
+        _rate_analyses(team, out, n_resamples, seed)
+    effects = pd.DataFrame(out.rows, columns=list(EFFECT_COLUMNS))
+    return AnalysisResult(effects=effects, results=dict(out.results), notes=tuple(out.notes))

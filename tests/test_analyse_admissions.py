@@ -1,0 +1,163 @@
+"""crtstats.analyse_admissions on the example trial.
+
+The person-level rows are checked against the fitters they come from (whose own
+reference tests compare them with R); the team-level negative binomial rate ratios are
+checked against MASS::glm.nb (tests/reference/cluster_level.R, ``nb_*``). Tolerance
+for those: coefficients within 1e-5 standard errors and standard errors to rtol 1e-5.
+Both fits maximise the same likelihood; for admissions and readmissions the dispersion
+is at the Poisson limit, where glm.nb stops at theta ~ 1e9-1e15 and crtstats at
+1/theta ~ 1e-8, which moves the coefficients by ~1e-7 standard errors (observed).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import crtstats
+from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis.admissions import negative_binomial_rate
+from crtstats.exceptions import BoundaryFitWarning, ModelSpecificationError
+from tests.conftest import REFERENCE
+
+REF = json.loads((REFERENCE / "cluster_level.json").read_text())
+SU = pd.read_csv(REFERENCE / "data" / "cluster_level_service_use.csv")
+TRIAL = crtstats.datasets.load_example()
+
+
+def _run(trial: object, **kwargs: object) -> AnalysisResult:
+    # the example's GLMM team variance and two NB dispersions are on their boundaries
+    with pytest.warns(BoundaryFitWarning) as record:
+        out = crtstats.analyse_admissions(trial, n_resamples=400, seed=5, **kwargs)  # type: ignore[arg-type]
+    assert all(issubclass(w.category, BoundaryFitWarning) for w in record)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result() -> AnalysisResult:
+    return _run(TRIAL)
+
+
+def test_effects_frame_layout(result: AnalysisResult) -> None:
+    eff = result.effects
+    assert tuple(eff.columns) == EFFECT_COLUMNS
+    assert eff["outcome"].tolist() == ["admitted"] * 5 + [
+        o for o in ("admissions per user", "bed days per user", "readmissions per user")
+        for _ in range(3)]
+    assert eff["role"].tolist()[:5] == ["primary"] + ["sensitivity"] * 4
+    assert eff.loc[0, "analysis"] == "GLMM (between-within)"
+    assert eff.loc[0, "scale"] == "odds ratio"
+    assert set(eff["scale"]) == {"odds ratio", "risk ratio", "risk difference", "rate ratio"}
+    assert (eff["n_clusters"] == 25).all()
+    finite = eff["conf_low"].notna()
+    assert (eff.loc[finite, "conf_low"] <= eff.loc[finite, "estimate"]).all()
+    assert (eff.loc[finite, "estimate"] <= eff.loc[finite, "conf_high"]).all()
+    ratio = eff["scale"].str.endswith("ratio")
+    assert (eff.loc[ratio, "estimate"] > 0).all()
+
+
+def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> None:
+    adm = TRIAL.admissions
+    pre = adm[adm.period == "pre"].groupby("team_id")["admitted"].mean().rename("pre_prop")
+    fu = adm[adm.period == "follow_up"].merge(TRIAL.teams, on="team_id").merge(
+        pre, on="team_id")
+    with pytest.warns(BoundaryFitWarning):
+        fit = crtstats.glmm("admitted ~ arm + stratum + pre_prop", fu, cluster="team_id")
+    row = result.effects.iloc[0]
+    assert row["estimate"] == pytest.approx(np.exp(fit.params["arm[T.intervention]"]),
+                                            rel=1e-10)
+    assert row["df"] == 15 and row["df_method"] == "between-within"
+    gee_row = result.effects.iloc[1]
+    # the example's exchangeable working correlation is negative: independence is used
+    assert gee_row["analysis"] == "GEE independence (Kauermann-Carroll)"
+    assert any("taken as zero" in n for n in result.notes)
+    direct = crtstats.gee("admitted ~ arm + stratum + pre_prop", fu, cluster="team_id",
+                          family="binomial", cov_struct="independence")
+    low, high = direct.conf_int().loc["arm[T.intervention]"]
+    assert (gee_row["conf_low"], gee_row["conf_high"]) == pytest.approx(
+        (np.exp(low), np.exp(high)), rel=1e-10)
+    ref_icc = crtstats.icc(fu, outcome="admitted", cluster="team_id", method="smith")
+    assert (row["icc"], row["icc_low"], row["icc_high"]) == pytest.approx(
+        (ref_icc.estimate, ref_icc.conf_low, ref_icc.conf_high), rel=1e-12)
+    assert np.isnan(result.effects.iloc[5]["icc"])
+
+
+def test_cluster_level_and_randomisation_rows(result: AnalysisResult) -> None:
+    eff = result.effects
+    cl = eff[(eff.outcome == "admitted") & (eff.analysis == "cluster-level two-stage")]
+    perm = eff[(eff.outcome == "admitted") & eff.analysis.str.startswith("randomisation")]
+    ref = REF["prop_adjusted"]["log_ratio"]
+    assert cl.iloc[0]["estimate"] == pytest.approx(np.exp(ref["estimate"]), rel=1e-8)
+    assert cl.iloc[0]["pvalue"] == pytest.approx(ref["pvalue"], rel=1e-6)
+    assert perm.iloc[0]["estimate"] == pytest.approx(cl.iloc[0]["estimate"], rel=1e-12)
+    assert perm.iloc[0]["df_method"] == "randomisation (Monte Carlo, 400 draws)"
+    assert 0 < perm.iloc[0]["pvalue"] <= 1
+    rate = eff[(eff.outcome == "admissions per user") &
+               (eff.analysis == "cluster-level two-stage")].iloc[0]
+    assert rate["estimate"] == pytest.approx(np.exp(REF["rate_adjusted"]["log_ratio"]
+                                                    ["estimate"]), rel=1e-8)
+
+
+@pytest.mark.parametrize("count", ["admissions", "bed_days", "readmissions"])
+def test_negative_binomial_matches_glm_nb(count: str, result: AnalysisResult) -> None:
+    ref = REF[f"nb_{count}"]
+    se = np.array(ref["se"])
+    label = {"admissions": "admissions per user", "bed_days": "bed days per user",
+             "readmissions": "readmissions per user"}[count]
+    row = result.effects[(result.effects.outcome == label) &
+                         (result.effects.role == "primary")].iloc[0]
+    fit = result.results[f"{label}: negative binomial (team level)"]
+    assert np.all(np.abs(fit.param_values - ref["coef"]) < 1e-5 * se)
+    np.testing.assert_allclose(fit.std_errors, se, rtol=1e-5)
+    q = stats.t.ppf(0.975, 15)
+    assert row["estimate"] == pytest.approx(np.exp(ref["coef"][1]), rel=1e-5)
+    assert row["conf_low"] == pytest.approx(np.exp(ref["coef"][1] - q * se[1]), rel=1e-5)
+    assert row["df"] == 25 - 10
+
+
+def test_negative_binomial_rejects_repeated_clusters() -> None:
+    data = pd.concat([SU, SU])
+    with pytest.raises(ModelSpecificationError, match="one row per team_id"):
+        negative_binomial_rate("admissions ~ arm", data, exposure="n_users", cluster="team_id")
+
+
+def test_exclusions_are_counted_in_notes() -> None:
+    adm = TRIAL.admissions.copy()
+    fu_rows = adm.index[adm.period == "follow_up"]
+    adm.loc[fu_rows[:3], "admitted"] = pd.NA
+    adm = adm[~((adm.team_id == "T25") & (adm.period == "follow_up"))]
+    trial = crtstats.datasets.SimulatedTrial(
+        teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=adm,
+        service_use=TRIAL.service_use)
+    with warnings.catch_warnings():
+        # whether the fits of the reduced data sit on a boundary is beside the point here
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        out = crtstats.analyse_admissions(trial, n_resamples=100, seed=1)
+    notes = " ".join(out.notes)
+    assert "3 follow-up service user(s) with a missing outcome" in notes
+    assert "1 team(s) with no follow-up service users are left out: ['T25']" in notes
+    assert out.effects.iloc[0]["n_clusters"] == 24
+    n_fu = int((adm.period == "follow_up").sum()) - 3
+    assert out.effects.iloc[0]["nobs"] == n_fu
+
+
+def test_trial_data_and_missing_tables() -> None:
+    trial = crtstats.load_trial(teams=TRIAL.teams, admissions=TRIAL.admissions)
+    out = _run(trial)
+    assert len(out.effects) == 14  # service_use derived from admissions
+    bare = crtstats.datasets.SimulatedTrial(
+        teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=TRIAL.admissions,
+        service_use=None)  # type: ignore[arg-type]
+    with pytest.warns(BoundaryFitWarning):
+        out = crtstats.analyse_admissions(bare, n_resamples=100)
+    assert len(out.effects) == 5
+    assert any("team-level rate analyses are not run" in n for n in out.notes)
+    with pytest.raises(ModelSpecificationError, match="0/1"):
+        crtstats.analyse_admissions(TRIAL, outcome="bed_days")
+    with pytest.raises(ModelSpecificationError, match="no column"):
+        crtstats.analyse_admissions(TRIAL, outcome="died")

@@ -268,9 +268,16 @@ def test_person_identifiers_never_reach_a_table() -> None:
 
 
 def test_suppress_below_is_checked() -> None:
-    for bad in (1, 0, 2.5, True, "5"):
+    for bad in (-1, 2.5, True, "5"):
         with pytest.raises(InvalidParameterError, match="suppress_below"):
             consort_flow(TRIAL, suppress_below=bad)  # type: ignore[arg-type]
+    # 0 and 1 withhold nothing (counts from 1 to 0): the same as None
+    plain = baseline(SMALL).to_markdown()
+    assert baseline(SMALL, suppress_below=0).to_markdown() == plain
+    assert baseline(SMALL, suppress_below=1).to_markdown() == plain
+    assert " 1 (5.0%) |" in plain  # a count of 1 exists ...
+    assert "<2" in baseline(SMALL, suppress_below=2).to_markdown()  # withholds the 1
+    assert baseline(SMALL, suppress_below=8).to_markdown() != plain
 
 
 # -- effects ----------------------------------------------------------------------------

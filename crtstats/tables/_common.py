@@ -86,15 +86,19 @@ def by_key(series: pd.Series) -> dict[str, float]:
 
 
 def check_suppress_below(value: Any) -> int | None:
-    """Validate ``suppress_below``: ``None`` (off) or a whole number of at least 2."""
+    """Validate ``suppress_below``: ``None`` or a whole number >= 0; return the threshold.
+
+    Counts from 1 to ``value - 1`` are withheld, so 0 and 1 withhold nothing and, like
+    ``None``, return ``None`` (no suppression; an analysis plan writes 0 for "off").
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise InvalidParameterError(
-            f"suppress_below must be None (no suppression) or a whole number >= 2 (counts "
-            f"from 1 to suppress_below - 1 are withheld); got {value!r}."
+            f"suppress_below must be None or 0 (no suppression) or a whole number >= 2 "
+            f"(counts from 1 to suppress_below - 1 are withheld); got {value!r}."
         )
-    return int(value)
+    return int(value) if value >= 2 else None
 
 
 def is_small(count: Any, threshold: int | None) -> bool:

@@ -112,7 +112,7 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
         :func:`crtstats.datasets.load_example`).
     suppress_below
         Withhold counts of service users from 1 to ``suppress_below - 1`` (and the
-        total that would reveal them). ``None`` (default) withholds nothing; NHS
+        total that would reveal them). ``None`` (default), 0 or 1 withhold nothing; NHS
         practice is often ``suppress_below=8`` (counts 1 to 7). Teams are not people
         and are never withheld.
 
@@ -131,7 +131,7 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
         If a table lacks a column the count needs.
     InvalidParameterError
         If ``trial`` has no ``teams`` table, an arm is not ``control``/``intervention``,
-        a team is unknown, or ``suppress_below`` is not ``None`` or a whole number >= 2.
+        a team is unknown, or ``suppress_below`` is not ``None`` or a whole number >= 0.
 
     Notes
     -----
@@ -260,7 +260,7 @@ def baseline(
     suppress_below
         Withhold counts of service users from 1 to ``suppress_below - 1``, means over
         so few people, and the category that would reveal a withheld one by
-        subtraction. ``None`` (default) withholds nothing. Team rows are never
+        subtraction. ``None`` (default), 0 or 1 withhold nothing. Team rows are never
         withheld.
     decimals
         Decimal places of means, SDs and percentages.

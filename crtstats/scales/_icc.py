@@ -227,7 +227,9 @@ def rater_icc(
     (1979), with the Satterthwaite-type df for ICC2 and ICC2k of McGraw and Wong (1996).
     Those two intervals are approximate: with very few targets the ICC2k limits, a
     transform of ICC2's, can fall on the wrong side of the estimate (psych agrees).
-    Negative estimates are reported as computed, not truncated at 0.
+    Negative estimates are reported as computed, not truncated at 0. The layout must be
+    crossed (every rater rates every target); when each target has its own raters, label
+    them by position (first, second, ...) and read ICC1, the one-way form.
 
     References
     ----------

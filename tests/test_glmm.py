@@ -15,6 +15,7 @@ import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
+    FewClustersWarning,
     InvalidParameterError,
     ModelSpecificationError,
     SeparationWarning,
@@ -151,7 +152,8 @@ def test_between_within_df(trial: pd.DataFrame, trial_fit: crtstats.CRTResult) -
 
 
 def test_wald_z_by_name(trial: pd.DataFrame, trial_fit: crtstats.CRTResult) -> None:
-    res = crtstats.glmm(FORMULA, trial, cluster="team_id", ddf="z")
+    with pytest.warns(FewClustersWarning, match="only 30 clusters"):
+        res = crtstats.glmm(FORMULA, trial, cluster="team_id", ddf="z")
     assert res.df_method == "z"
     assert np.all(np.isinf(res.df))
     np.testing.assert_allclose(res.params, trial_fit.params)

@@ -13,6 +13,7 @@ from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
     CRTStatsWarning,
+    FewClustersWarning,
     InvalidParameterError,
     ModelSpecificationError,
     SeparationWarning,
@@ -38,6 +39,7 @@ GLMMDdf = Literal["between-within", "z"]
 _LINKS = {"binomial": "logit", "poisson": "log", "negative_binomial": "log"}
 _MAX_NAGQ = 100
 _BOUNDARY_SIGMA = 1e-4  # lme4's isSingular() tolerance on theta (= sigma here)
+_FEW_CLUSTERS = 40  # as gee: below this, z tests over-reject (Li and Redden 2015)
 
 
 def glmm(
@@ -113,9 +115,12 @@ def glmm(
     SeparationWarning
         Complete or quasi-complete separation: some coefficients are infinite.
     BoundaryFitWarning
-        The cluster variance is estimated as zero (``sigma < 1e-4``).
+        The cluster variance is estimated as zero (``sigma < 1e-4``), or the NB2
+        ``theta`` runs off to infinity (no over-dispersion).
     ConvergenceWarning
         The optimiser did not converge or the Hessian is not positive definite.
+    FewClustersWarning
+        ``ddf="z"`` with fewer than 40 clusters.
 
     Notes
     -----
@@ -203,6 +208,12 @@ def glmm(
         family, design.y, m, design.X, design.offset, design.groups, design.n_clusters, nagq
     )
     messages: list[tuple[str, type[CRTStatsWarning]]] = []
+    if ddf == "z" and design.n_clusters < _FEW_CLUSTERS:
+        messages.append((
+            f"only {design.n_clusters} clusters: Wald z tests of a GLMM are too liberal with "
+            f"fewer than {_FEW_CLUSTERS}; use ddf='between-within'.",
+            FewClustersWarning,
+        ))
     sep = separated_columns(design.X, design.y, m if family == "binomial" else None)
     if sep:
         names = [design.names[j] for j in sep]

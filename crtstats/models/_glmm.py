@@ -53,7 +53,7 @@ def glmm(
     ddf: GLMMDdf = "between-within",
     trials: str | None = None,
 ) -> CRTResult:
-    r"""Fit a random-intercept GLMM by maximum likelihood (Laplace or adaptive quadrature).
+    """Fit a random-intercept GLMM by maximum likelihood (Laplace or adaptive quadrature).
 
     The model is ``g(E[y_ij | u_i]) = x_ij' beta + offset_ij + u_i`` with one normal
     intercept ``u_i ~ N(0, sigma^2)`` per cluster: binomial with logit link, Poisson
@@ -130,10 +130,7 @@ def glmm(
     Let ``b^_i`` maximise ``g_i`` and ``s_i = (-g_i''(b^_i))^(-1/2)``. Adaptive
     Gauss-Hermite quadrature with nodes ``z_k`` and weights ``w_k`` of the standard
     normal density (``sum w_k = 1``) gives
-
-    .. math:: \log L_i \approx \log s_i + \log \sum_k w_k
-              \exp\{g_i(\hat b_i + s_i z_k) + z_k^2 / 2\},
-
+    ``log L_i ~ log s_i + log sum_k w_k exp(g_i(b^_i + s_i z_k) + z_k^2 / 2)``,
     and ``nagq = 1`` (``z = 0``) is the Laplace approximation
     ``log L_i = g_i(b^_i) - log(-g_i''(b^_i)) / 2``. ``-g_i''`` uses the observed
     curvature (for the canonical binomial and Poisson links it equals lme4's IRLS

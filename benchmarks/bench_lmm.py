@@ -94,7 +94,7 @@ def main() -> None:
         for key, (label, n_clusters, size, formula) in CASES.items():
             data = make_data(n_clusters, size, seed=ord(key))
             data.to_csv(folder / f"case_{key}.csv", index=False)
-            (folder / f"case_{key}.formula").write_text(formula)
+            (folder / f"case_{key}.formula").write_text(formula + "\n")
             reps = 3 if key == "c" else 15
             ours = median_time(
                 lambda d=data, f=formula: crtstats.lmm(f, d, cluster="team"), reps

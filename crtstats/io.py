@@ -373,8 +373,9 @@ def read_table(path: str | Path, *, table: str) -> TableFile:
     Parameters
     ----------
     path
-        A ``.csv`` (UTF-8, with or without a byte-order mark; any line endings),
-        ``.parquet`` or ``.xlsx`` file whose first row names the columns.
+        A ``.csv`` (UTF-8, comma-separated, with or without a byte-order mark; any
+        line endings), ``.parquet`` or ``.xlsx`` (first sheet) file whose first row
+        names the columns.
     table
         One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
 

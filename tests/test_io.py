@@ -154,3 +154,12 @@ def test_convert_column_rules() -> None:
     assert flags.values.tolist()[:2] == [True, False] and not flags.ok
     nums = convert_column(pd.Series(["1.5", "-inf"]), {"type": "number"})
     assert nums.values.tolist()[0] == 1.5 and str(nums.problems.iloc[1]) == "type"
+
+
+def test_semicolon_file_is_reported_with_a_hint(tmp_path: Path) -> None:
+    read = read_table(write(tmp_path, "teams.csv", TEAMS.replace(",", ";")), table="teams")
+    with pytest.raises(SchemaValidationError) as err:
+        crtstats.validate(read.data, table="teams")
+    cases = err.value.failure_cases
+    assert cases["reason_code"].tolist() == ["missing_column"] * 3
+    assert "commas between fields" in cases["check"].iloc[0]

@@ -82,6 +82,10 @@ def _absent(name: str, given: list[Any]) -> str:
             and c.strip().casefold() == name.casefold()]
     if near:
         return f"a required column is absent (found {near[0]!r}: rename it {name!r})"
+    joined = [c for c in given if isinstance(c, str) and name in c and (";" in c or "\t" in c)]
+    if joined:
+        return ("a required column is absent (the header reads as one column: save the file "
+                "with commas between fields)")
     return "a required column is absent"
 
 

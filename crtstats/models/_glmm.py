@@ -175,17 +175,21 @@ def glmm(
 
     Examples
     --------
-    Admissions in the example trial, odds ratio of the programme; in R:
-    ``lme4::glmer(admitted ~ period + (1 | team_id), family = binomial, nAGQ = 10)``.
+    Follow-up admissions in the example trial: the programme's odds ratio, adjusted for
+    NHS Trust (the stratum); in R,
+    ``lme4::glmer(admitted ~ arm + stratum + (1 | team_id), family = binomial,
+    nAGQ = 10)``.
 
     >>> import crtstats
-    >>> adm = crtstats.datasets.load_example().admissions
-    >>> res = crtstats.glmm("admitted ~ period", adm, cluster="team_id", nagq=10)
-    >>> res.df_method, res.n_clusters
-    ('between-within', 25)
-    >>> list(res.variance_components.index)
-    ['cluster']
-    >>> bool(res.to_frame(exponentiate=True)["estimate"].gt(0).all())
+    >>> trial = crtstats.datasets.load_example()
+    >>> adm = trial.admissions.merge(trial.teams[["team_id", "arm", "stratum"]])
+    >>> follow_up = adm[adm["period"] == "follow_up"]
+    >>> res = crtstats.glmm("admitted ~ arm + stratum", follow_up, cluster="team_id",
+    ...                     nagq=10)
+    >>> res.n_clusters, res.df["arm[T.intervention]"]  # 25 teams - 9 team-level terms
+    (25, np.float64(16.0))
+    >>> odds = res.to_frame(exponentiate=True).set_index("term")
+    >>> bool(0 < odds.loc["arm[T.intervention]", "estimate"] < 1)
     True
     """
     _check_options(family, ddf, nagq, trials)

@@ -1,38 +1,41 @@
-"""Runs: atomic output, --force, manifest, determinism, report, progress, capabilities."""
+"""Runs: results folder, manifest, determinism, report, atomic output, plan errors."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import math
 import re
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 import crtstats
+from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.cli._run import progress_printer
-from crtstats.exceptions import PlanError
-from crtstats.runner import TIMESTAMP_FIELD, _output, parse_plan, run
+from crtstats.exceptions import PlanError, SchemaValidationError
+from crtstats.runner import TIMESTAMP_FIELD, Plan, _output, load_plan, parse_plan, run
+from crtstats.runner._analyses import fit_analysis
 from crtstats.runner._capability import capability, check_keywords
+from crtstats.runner._stages import analysis_frames, load_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "analyses" / "core_trial.toml"
+TABLES = ("data_summary", "consort_flow", "baseline", "fidelity_by_arm", "item_change",
+          "effects")
 
 
-def _small_plan(**output: Any) -> crtstats.runner.Plan:
+def _tiny(**output: Any) -> Plan:
+    """A plan that only reads, validates and summarises the example data."""
     return parse_plan({"seed": 5, "data": {"example": True},
-                       "output": {"tables": ["data_summary"], "figures": [], **output}},
-                      name="small.toml")
-
-
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The shipped plan run twice into two folders."""
-    base = tmp_path_factory.mktemp("runs")
-    run(PLAN, out=base / "a")
-    run(PLAN, out=base / "b")
-    return base / "a", base / "b"
+                       "output": {"tables": ["data_summary"], "figures": [],
+                                  "table_formats": ["csv"], **output}}, name="tiny.toml")
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -40,75 +43,165 @@ def _files(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_results_folder_layout(two_runs: tuple[Path, Path]) -> None:
-    out, _ = two_runs
-    assert (out / "manifest.json").is_file() and (out / "report.html").is_file()
-    assert (out / "tables" / "data_summary.csv").is_file()
-    assert not list(out.parent.glob(".*partial*")), "staging folders are cleaned up"
+def _without_timestamp(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(f'  "{TIMESTAMP_FIELD}": ')]
+    assert len(kept) == len(lines) - 1, "the timestamp is exactly one line"
+    return "".join(kept)
 
 
-def test_two_runs_give_identical_tables_and_manifest(two_runs: tuple[Path, Path]) -> None:
-    a, b = two_runs
-    tables_a, tables_b = _files(a / "tables"), _files(b / "tables")
-    assert tables_a and tables_a == tables_b
-    manifest_a = json.loads((a / "manifest.json").read_text())
-    manifest_b = json.loads((b / "manifest.json").read_text())
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest_a.pop(TIMESTAMP_FIELD))
-    manifest_b.pop(TIMESTAMP_FIELD)
-    assert manifest_a == manifest_b
-    # and byte-identical once the timestamp line is removed
-    def strip(text: str) -> str:
-        return re.sub(rf'\n  "{TIMESTAMP_FIELD}": "[^"]*",', "", text)
-    assert strip((a / "manifest.json").read_text()) == strip((b / "manifest.json").read_text())
+# -- the shipped plan ----------------------------------------------------------------------
 
 
-def test_manifest_contents(two_runs: tuple[Path, Path]) -> None:
-    manifest = json.loads((two_runs[0] / "manifest.json").read_text())
-    assert manifest["plan"]["file"] == "core_trial.toml"
-    assert manifest["plan"]["sha256"] == crtstats.runner.load_plan(PLAN).sha256
-    assert manifest["inputs"]["teams"] == {
-        "file": "example_teams.csv", "rows": 25,
-        "sha256": crtstats.read_table(
-            crtstats.datasets.example_paths()["teams"], table="teams").sha256,
-    }
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> crtstats.runner.RunResult:
+    """The README's main command, once, through the Python API."""
+    return run(PLAN, out=tmp_path_factory.mktemp("shipped") / "results")
+
+
+def test_shipped_plan_writes_every_table_and_figure(shipped: Any) -> None:
+    out = shipped.out
+    for name in TABLES:
+        for ext in ("md", "html", "tex", "csv", "docx"):
+            assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    for name in ("trajectories", "domain_profile", "forest", "caterpillar"):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert "<svg" in (out / "figures" / f"{name}.svg").read_text()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "no staging left"
+    assert set(shipped.tables) == set(TABLES)
+    assert all(isinstance(f, Figure) for f in shipped.figures.values())
+
+
+def test_shipped_plan_effects(shipped: Any) -> None:
+    effects = shipped.effects
+    assert list(effects.columns) == list(EFFECT_COLUMNS)
+    plan = load_plan(PLAN)
+    labels = {a.label for a in plan.analyses if a.fitter is not None}
+    assert labels <= set(effects["analysis"])
+    assert {"total", "admitted", "bed_days", "readmitted"} <= set(effects["outcome"])
+    assert set(effects["role"]) == {"primary", "sensitivity"}
+    # the table written is the one returned
+    written = pd.read_csv(shipped.out / "tables" / "effects.csv")
+    assert len(written) >= len(effects)
+    ratio = effects["scale"].str.endswith("ratio")
+    assert (effects.loc[ratio, "estimate"] > 0).all()
+    interval = effects.dropna(subset=["conf_low"])
+    assert ((interval["conf_low"] <= interval["estimate"])
+            & (interval["estimate"] <= interval["conf_high"])).all()
+
+
+def test_shipped_plan_manifest(shipped: Any) -> None:
+    manifest = json.loads((shipped.out / "manifest.json").read_text())
+    assert manifest == json.loads(json.dumps(shipped.manifest))
+    assert manifest["plan"] == {"file": "core_trial.toml", "sha256": load_plan(PLAN).sha256,
+                                "title": load_plan(PLAN).title}
+    teams = crtstats.read_table(crtstats.datasets.example_paths()["teams"], table="teams")
+    assert manifest["inputs"]["teams"] == {"file": "example_teams.csv", "rows": 25,
+                                           "sha256": teams.sha256}
+    assert manifest["data"]["validated"] is True
     assert manifest["seeds"]["plan"] == 20140301
-    assert manifest["versions"]["crtstats"] == crtstats.__version__
-    assert {"numpy", "scipy", "pandas", "python"} <= set(manifest["versions"])
+    assert manifest["seeds"]["analyses"]["admitted-permutation"] == 20140301
+    assert manifest["seeds"]["analyses"]["admitted-glmm"] is None
     for name, record in manifest["analyses"].items():
+        assert record["fits"], name
         for fit in record["fits"]:
-            assert "df_method" in fit and "cov_type" in fit, (name, fit)
-    assert "/" not in json.dumps(manifest["inputs"]).replace("\\/", ""), "no machine paths"
+            assert fit["df_method"] and fit["cov_type"], (name, fit)
+    assert manifest["analyses"]["admitted-glmm"]["fits"][0]["df_method"] == "between-within"
+    assert {"python", "crtstats", "numpy", "scipy", "pandas", "formulaic"} <= set(
+        manifest["versions"])
+    assert manifest["versions"]["crtstats"] == crtstats.__version__
+    recorded = {(w["stage"], w["category"]) for w in manifest["warnings"]}
+    assert recorded == {(w.stage, w.category) for w in shipped.warnings}
+    text = (shipped.out / "manifest.json").read_text()
+    assert str(ROOT) not in text and str(shipped.out) not in text, "no machine paths"
 
 
-def test_report_is_self_contained(two_runs: tuple[Path, Path]) -> None:
-    html = (two_runs[0] / "report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "</html>" in html
-    assert 'src="http' not in html and 'href="http' not in html and "<link" not in html
-    assert "core_trial.toml" in html and "Methods" in html
+def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
+    html = (shipped.out / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert not re.search(r"""(src|href)=["'](?!#|data:)""", html), "only inline resources"
+    assert "<link" not in html and "<script" not in html
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 4
+    assert base64.b64decode(images[0])[:4] == b"\x89PNG"
+    for table in shipped.tables.values():
+        assert table.title in html
+    for record in shipped.manifest["analyses"].values():
+        for fit in record["fits"]:
+            assert fit["df_method"] in html
+
+
+# -- determinism and seeds ----------------------------------------------------------------
+
+
+def _seeded_plan(seed: int) -> Plan:
+    return parse_plan({
+        "seed": seed, "data": {"example": True},
+        "analysis": [{"name": "perm", "role": "sensitivity", "fitter": "permutation_test",
+                      "data": "admissions", "where": {"period": "follow_up"},
+                      "options": {"outcome": "admitted", "statistic": "mean_difference",
+                                  "n_resamples": 300}},
+                     {"name": "cl", "role": "sensitivity", "fitter": "cluster_level",
+                      "data": "admissions", "where": {"period": "follow_up"},
+                      "options": {"outcome": "admitted"}}],
+        "output": {"tables": ["consort_flow", "effects"], "figures": ["forest"],
+                   "table_formats": ["csv", "md", "docx"]},
+    }, name="seeded.toml")
+
+
+@pytest.fixture(scope="module")
+def seeded_runs(tmp_path_factory: pytest.TempPathFactory) -> list[crtstats.runner.RunResult]:
+    base = tmp_path_factory.mktemp("seeded")
+    return [run(_seeded_plan(seed), out=base / name)
+            for name, seed in (("a", 11), ("b", 11), ("c", 12))]
+
+
+def test_two_runs_are_byte_identical(seeded_runs: list[Any]) -> None:
+    a, b, _ = (r.out for r in seeded_runs)
+    assert _files(a / "tables") == _files(b / "tables")
+    assert _files(a / "figures") == _files(b / "figures")
+    assert _without_timestamp(a / "manifest.json") == _without_timestamp(b / "manifest.json")
+    stamp = json.loads((a / "manifest.json").read_text())[TIMESTAMP_FIELD]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
+
+
+def test_the_seed_reaches_the_permutation_test(seeded_runs: list[Any]) -> None:
+    a, _, c = seeded_runs
+    assert a.manifest["seeds"]["analyses"] == {"perm": 11, "cl": None}
+    assert c.manifest["seeds"]["analyses"]["perm"] == 12
+    p_a = a.analyses["perm"].effects["pvalue"].iloc[0]
+    p_c = c.analyses["perm"].effects["pvalue"].iloc[0]
+    assert p_a != p_c, "a Monte Carlo p-value depends on the seed"
+    assert a.analyses["perm"].fits["perm"].n_resamples == 300
+
+
+# -- atomic output and --force ------------------------------------------------------------
 
 
 def test_existing_folder_needs_force(tmp_path: Path) -> None:
     out = tmp_path / "res"
-    run(_small_plan(), out=out)
+    run(_tiny(), out=out)
     (out / "stale.txt").write_text("old")
     with pytest.raises(FileExistsError, match="pass --force"):
-        run(_small_plan(), out=out)
+        run(_tiny(), out=out)
     assert (out / "stale.txt").is_file()
-    run(_small_plan(), out=out, force=True)
+    run(_tiny(), out=out, force=True)
     assert not (out / "stale.txt").exists() and (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
 def test_force_refuses_folders_that_are_not_results(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     with pytest.raises(FileExistsError, match="does not look like a crtstats results folder"):
-        run(_small_plan(), out=tmp_path / "mine", force=True)
+        run(_tiny(), out=tmp_path / "mine", force=True)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
-        run(_small_plan(), out=tmp_path / "file", force=True)
+        run(_tiny(), out=tmp_path / "file", force=True)
     (tmp_path / "empty").mkdir()
-    run(_small_plan(), out=tmp_path / "empty", force=True)
+    run(_tiny(), out=tmp_path / "empty", force=True)
+    assert (tmp_path / "empty" / "manifest.json").is_file()
 
 
 def _boom(**kwargs: Any) -> str:
@@ -118,7 +211,7 @@ def _boom(**kwargs: Any) -> str:
 def test_failed_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_output, "render_report", _boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        run(_small_plan(), out=tmp_path / "res")
+        run(_tiny(), out=tmp_path / "res")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -126,20 +219,20 @@ def test_failed_forced_run_keeps_the_old_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "res"
-    run(_small_plan(), out=out)
+    run(_tiny(), out=out)
     before = _files(out)
     monkeypatch.setattr(_output, "render_report", _boom)
     with pytest.raises(RuntimeError):
-        run(_small_plan(), out=out, force=True)
+        run(_tiny(), out=out, force=True)
     assert _files(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
 
 
-def test_failed_commit_restores_the_old_results(
+def test_failed_move_restores_the_old_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "res"
-    run(_small_plan(), out=out)
+    run(_tiny(), out=out)
     before = _files(out)
     real_rename = Path.rename
 
@@ -150,25 +243,179 @@ def test_failed_commit_restores_the_old_results(
 
     monkeypatch.setattr(Path, "rename", rename)
     with pytest.raises(OSError, match="rename failed"):
-        run(_small_plan(), out=out, force=True)
+        run(_tiny(), out=out, force=True)
     assert _files(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
 
 
 def test_table_formats_are_the_plans(tmp_path: Path) -> None:
-    result = run(_small_plan(table_formats=["csv"]), out=tmp_path / "r")
-    assert sorted(p.name for p in (tmp_path / "r" / "tables").iterdir()) == ["data_summary.csv"]
-    assert result.manifest["outputs"]["table_formats"] == ["csv"]
+    result = run(_tiny(table_formats=["md", "docx"]), out=tmp_path / "r")
+    names = sorted(p.name for p in (tmp_path / "r" / "tables").iterdir())
+    assert names == ["data_summary.docx", "data_summary.md"]
+    assert result.manifest["outputs"]["table_formats"] == ["md", "docx"]
+
+
+# -- the data: files, column mapping, validation ------------------------------------------
+
+
+def _copy_example(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, path in crtstats.datasets.example_paths().items():
+        if name in ("teams", "admissions"):
+            paths[name] = Path(shutil.copy(path, folder / f"{name}.csv"))
+    return paths
+
+
+def _plan_file(folder: Path, extra: str = "") -> Path:
+    plan = folder / "plan.toml"
+    plan.write_text(
+        'seed = 1\n[data]\nteams = "data/teams.csv"\nadmissions = "data/admissions.csv"\n'
+        f'{extra}\n[output]\ntables = ["data_summary", "consort_flow"]\nfigures = []\n'
+        'table_formats = ["csv"]\n'
+    )
+    return plan
+
+
+def test_files_and_column_mapping(tmp_path: Path) -> None:
+    paths = _copy_example(tmp_path / "data")
+    teams = pd.read_csv(paths["teams"], dtype=str).rename(columns={"arm": "Allocation"})
+    teams.to_csv(paths["teams"], index=False)
+    plan = _plan_file(tmp_path, '[data.columns.teams]\n"Allocation" = "arm"\n')
+    result = run(plan, out=tmp_path / "out")
+    inputs = result.manifest["inputs"]
+    assert sorted(inputs) == ["admissions", "teams"]
+    assert inputs["teams"]["column_mapping"] == {"Allocation": "arm"}
+    assert inputs["teams"]["file"] == "teams.csv" and inputs["teams"]["rows"] == 25
+    assert "service_use was derived" in " ".join(result.manifest["data"]["notes"])
+    assert set(result.trial.teams["arm"]) == {"intervention", "control"}
+
+
+def test_invalid_data_stops_before_writing(tmp_path: Path) -> None:
+    paths = _copy_example(tmp_path / "data")
+    teams = pd.read_csv(paths["teams"], dtype=str)
+    teams.loc[1, "arm"] = "placebo"
+    teams.to_csv(paths["teams"], index=False)
+    with pytest.raises(SchemaValidationError) as err:
+        run(_plan_file(tmp_path), out=tmp_path / "out")
+    cases = err.value.failure_cases
+    assert "placebo" in set(cases["value"].astype(str))
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "plan.toml"]
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    with pytest.raises(crtstats.DataFileError, match="teams.csv"):
+        run(_plan_file(tmp_path), out=tmp_path / "out")
+
+
+# -- plan entries that fail against the data ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, Any]:
+    plan = _tiny()
+    inputs = load_inputs(plan)
+    scores = crtstats.score_fidelity(inputs.tables["fidelity"])
+    return {"frames": analysis_frames(inputs, scores),
+            "inputs": {"trial": inputs.trial, "scores": scores, "teams": inputs.tables["teams"]}}
+
+
+def _fit(frames: Mapping[str, Any], **entry: Any) -> Any:
+    spec = parse_plan({"seed": 3, "data": {"example": True}, "analysis": [
+        {"name": "a", "role": "sensitivity", **entry}]}).analyses[0]
+    return fit_analysis(spec, frames=frames["frames"], inputs=frames["inputs"], seed=3)
+
+
+_OLS = {"fitter": "ols", "data": "scores", "formula": "total ~ arm + stratum",
+        "where": {"review": "12m"}}
+
+
+def test_frames_have_time_ordered_factors(frames: dict[str, Any]) -> None:
+    scores = frames["frames"]["scores"]
+    assert list(scores["review"].cat.categories) == ["baseline", "6m", "12m"]
+    assert {"arm", "stratum"} <= set(scores.columns)
+    service = frames["frames"]["service_use"]
+    assert (service["log_n_users"] > 0).all()
+    assert list(service["period"].cat.categories) == ["pre", "follow_up"]
+
+
+def test_model_entry_matches_calling_the_fitter(frames: dict[str, Any]) -> None:
+    done = _fit(frames, **_OLS)
+    scores = frames["frames"]["scores"]
+    direct = crtstats.ols("total ~ arm + stratum", scores[scores["review"] == "12m"],
+                          cluster="team_id")
+    row = done.effects.iloc[0]
+    ci = direct.conf_int().loc["arm[T.intervention]"]
+    assert row["estimate"] == direct.params["arm[T.intervention]"]
+    assert (row["conf_low"], row["conf_high"]) == (ci.iloc[0], ci.iloc[1])
+    assert row["df_method"] == direct.df_method and row["cov_type"] == direct.cov_type
+    assert row["estimand"] == "intervention vs control" and row["outcome"] == "total"
+    assert (row["nobs"], row["n_clusters"]) == (direct.nobs, direct.n_clusters)
+
+
+def test_contrast_entry(frames: dict[str, Any]) -> None:
+    weights = {"arm[T.intervention]": 1, "arm[T.intervention]:review[T.12m]": 1}
+    done = _fit(frames, fitter="lmm", data="scores", formula="total ~ arm * review",
+                contrast=weights, estimand="arm at 12m")
+    direct = crtstats.lmm("total ~ arm * review", frames["frames"]["scores"],
+                          cluster="team_id").contrast(weights)
+    row = done.effects.iloc[0]
+    assert row["estimand"] == "arm at 12m"
+    assert row["estimate"] == pytest.approx(direct.estimate, rel=1e-12)
+    assert row["df"] == pytest.approx(direct.df, rel=1e-12)
+
+
+def test_ratio_scale_is_exponentiated(frames: dict[str, Any]) -> None:
+    done = _fit(frames, fitter="gee", data="admissions", formula="admitted ~ arm",
+                where={"period": "follow_up"}, options={"family": "binomial"})
+    fit = done.fits["a"]
+    row = done.effects.iloc[0]
+    assert row["scale"] == "odds ratio"
+    assert row["estimate"] == pytest.approx(math.exp(fit.params["arm[T.intervention]"]),
+                                            rel=1e-12)
+    low, high = fit.conf_int().loc["arm[T.intervention]"]
+    assert (row["conf_low"], row["conf_high"]) == pytest.approx((math.exp(low), math.exp(high)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({**_OLS, "formula": "total ~ arm + trust"}, r"column\(s\) \['trust'\]"),
+        ({**_OLS, "where": {"visit": "12m"}}, "where.visit names a column"),
+        ({**_OLS, "where": {"review": "24m"}}, "matches no rows"),
+        ({**_OLS, "term": "arm[T.control]"}, "does not have; it has: Intercept"),
+        ({**_OLS, "formula": "total ~ stratum"}, "say which coefficient is the estimand"),
+        ({**_OLS, "options": {"cov": "CR2"}}, r"options \['cov'\] are not options"),
+        ({"fitter": "cluster_level", "data": "admissions",
+          "options": {"outcome": "admited"}}, r"\['admited'\]"),
+    ],
+)
+def test_entries_that_do_not_fit_the_data(
+    frames: dict[str, Any], entry: dict[str, Any], message: str,
+) -> None:
+    with pytest.raises(PlanError, match=message):
+        _fit(frames, **entry)
+
+
+def test_warnings_are_recorded_not_raised(frames: dict[str, Any]) -> None:
+    done = _fit(frames, fitter="glmm", data="admissions", formula="readmitted ~ arm + stratum",
+                where={"period": "follow_up"})
+    assert [w.category for w in done.warnings] == ["BoundaryFitWarning"]
+    assert done.warnings[0].stage == "a"
+
+
+# -- capabilities, progress, the public name ----------------------------------------------
 
 
 def test_missing_capability_is_a_plan_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delattr(crtstats, "gee", raising=False)
+    monkeypatch.delattr(crtstats, "gee")
     plan = parse_plan({"seed": 1, "data": {"example": True}, "analysis": [
-        {"name": "gee", "role": "sensitivity", "fitter": "gee", "data": "admissions",
+        {"name": "g", "role": "sensitivity", "fitter": "gee", "data": "admissions",
          "formula": "admitted ~ arm"}]})
-    with pytest.raises(PlanError, match=r"'gee'.* needs crtstats.gee, which this version"):
+    with pytest.raises(PlanError, match=r"\[\[analysis\]\] 'g' needs crtstats.gee, which this"):
         run(plan, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
@@ -208,7 +455,7 @@ def test_progress_only_on_a_terminal_outside_ci() -> None:
 
 def test_progress_messages_name_the_stages(tmp_path: Path) -> None:
     seen: list[str] = []
-    run(_small_plan(), out=tmp_path / "r", progress=seen.append)
+    run(_tiny(), out=tmp_path / "r", progress=seen.append)
     assert seen[0] == "reading and validating the data"
     assert seen[-1].startswith("writing ")
 

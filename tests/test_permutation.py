@@ -135,6 +135,9 @@ def test_bad_input() -> None:
                                   **base)  # type: ignore[arg-type]
     with pytest.raises(ModelSpecificationError, match="needs outcome"):
         crtstats.permutation_test(ADM, statistic="t", arm="arm", cluster="team_id")
+    with pytest.raises(ModelSpecificationError, match="missing values"):
+        crtstats.permutation_test(ADM.assign(stratum=lambda d: d.stratum.where(d.index > 5)),
+                                  statistic="t", strata="stratum", **base)  # type: ignore[arg-type]
     with pytest.raises(ModelSpecificationError, match="no column 'trust'"):
         crtstats.permutation_test(ADM, statistic="t", strata="trust", **base)  # type: ignore[arg-type]
 

@@ -164,6 +164,38 @@ def _two_group_t(values: np.ndarray, treated: np.ndarray, weights: np.ndarray
     return float(fit.params[1]), float(fit.bse[1])
 
 
+def _residual_df(table: pd.DataFrame, q: int) -> float:
+    """``k - 2 - q`` after checking that each arm has two clusters and df remain."""
+    per_arm = table.groupby("treated").size()
+    if len(per_arm) < 2 or per_arm.min() < 2:
+        raise ModelSpecificationError(
+            f"each arm needs at least two clusters; got {per_arm.to_dict()} (1 = treated)."
+        )
+    df = float(len(table) - 2 - q)
+    if df < 1:
+        raise ModelSpecificationError(
+            f"{len(table)} clusters and {q} cluster-level covariate column(s) leave no df; "
+            "adjust for fewer covariates."
+        )
+    return df
+
+
+def _log_ratio_values(table: pd.DataFrame, adjusted: bool, cluster: str
+                      ) -> tuple[np.ndarray, list[str]]:
+    """Log ratio summaries (or residuals), 0.5 added to the totals of zero clusters."""
+    zero = table["observed"].to_numpy(float) == 0
+    ratio = table["ratio_residual"].to_numpy(float).copy()
+    notes = []
+    if zero.any():
+        base = table["expected"] if adjusted else table["size"]
+        ratio[zero] = 0.5 / base.to_numpy(float)[zero]
+        notes.append(
+            f"{int(zero.sum())} cluster(s) with no events ({list(table.loc[zero, cluster])})"
+            ": 0.5 added to their totals for the log ratio."
+        )
+    return np.log(ratio), notes
+
+
 def cluster_level(
     data: pd.DataFrame,
     *,
@@ -262,18 +294,8 @@ def cluster_level(
     used = data.loc[complete]
     s = _summaries(used, outcome, arm, cluster, covariates, exposure, treated)
     table = s.table
-    per_arm = table.groupby("treated").size()
-    if len(per_arm) < 2 or per_arm.min() < 2:
-        raise ModelSpecificationError(
-            f"each arm needs at least two clusters; got {per_arm.to_dict()} (1 = treated)."
-        )
+    df = _residual_df(table, s.n_cluster_covariates)
     k = len(table)
-    df = float(k - 2 - s.n_cluster_covariates)
-    if df < 1:
-        raise ModelSpecificationError(
-            f"{k} clusters and {s.n_cluster_covariates} cluster-level covariate column(s) "
-            "leave no df; adjust for fewer covariates."
-        )
     w = table["size"].to_numpy(float) if weights == "weighted" else np.ones(k)
     treat = table["treated"].to_numpy(float)
     names, est, se = ["difference"], [], []
@@ -282,18 +304,8 @@ def cluster_level(
     se.append(e)
     notes: list[str] = []
     if s.kind != "mean":
-        observed = table["observed"].to_numpy(float)
-        zero = observed == 0
-        ratio = table["ratio_residual"].to_numpy(float).copy()
-        if zero.any():
-            base = table["expected"] if covariates else table["size"]
-            ratio[zero] = 0.5 / base.to_numpy(float)[zero]
-            notes.append(
-                f"{int(zero.sum())} cluster(s) with no events ({list(table.loc[zero, cluster])})"
-                ": 0.5 added to their totals for the log ratio."
-            )
-        table["log_ratio_value"] = np.log(ratio)
-        b, e = _two_group_t(np.log(ratio), treat, w)
+        table["log_ratio_value"], notes = _log_ratio_values(table, bool(covariates), cluster)
+        b, e = _two_group_t(table["log_ratio_value"].to_numpy(float), treat, w)
         names.append("log_ratio")
         est.append(b)
         se.append(e)

@@ -107,6 +107,39 @@ def _fit_statsmodels(
     return np.asarray(res.params, dtype=float), alpha, float(res.scale), converged, texts
 
 
+def _between_df(n_clusters: int, q: int, ddf: GeeDdf, cov_type: SandwichType,
+                formula: str) -> float:
+    """``G - q`` (or inf for z); warns when few clusters meet a liberal choice."""
+    df = float(n_clusters - q) if ddf == "between" else float("inf")
+    if df < 1:
+        raise ModelSpecificationError(
+            f"{n_clusters} clusters and {q} cluster-level coefficients leave {df:g} df for "
+            f"{formula!r}; use fewer cluster-level terms or ddf='z'."
+        )
+    if n_clusters < FEW_CLUSTERS and (cov_type == "robust" or ddf == "z"):
+        warnings.warn(
+            f"only {n_clusters} clusters: the uncorrected sandwich and z tests are too "
+            "liberal with fewer than 40; use a bias-corrected cov_type with ddf='between'.",
+            FewClustersWarning,
+            stacklevel=3,
+        )
+    return df
+
+
+def _check_alpha(alpha: float, n_max: int) -> list[str]:
+    """Warn when the exchangeable working covariance is nearly singular."""
+    if 1.0 + (n_max - 1) * alpha >= 0.25:
+        return []
+    text = (
+        f"the exchangeable working correlation {alpha:.4g} is near its lower bound "
+        f"{-1.0 / (n_max - 1):.4g} for a cluster of {n_max}: the working covariance is "
+        "nearly singular and the fit leans on the largest clusters; consider "
+        "cov_struct='independence'."
+    )
+    warnings.warn(text, BoundaryFitWarning, stacklevel=3)
+    return [text]
+
+
 def gee(
     formula: str,
     data: pd.DataFrame,
@@ -207,32 +240,12 @@ def gee(
     _check_response(design, family, formula)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups).sum())
-    df = float(n_clusters - q) if ddf == "between" else float("inf")
-    if df < 1:
-        raise ModelSpecificationError(
-            f"{n_clusters} clusters and {q} cluster-level coefficients leave {df:g} df for "
-            f"{formula!r}; use fewer cluster-level terms or ddf='z'."
-        )
-    if n_clusters < FEW_CLUSTERS and (cov_type == "robust" or ddf == "z"):
-        warnings.warn(
-            f"only {n_clusters} clusters: the uncorrected sandwich and z tests are too "
-            "liberal with fewer than 40; use a bias-corrected cov_type with ddf='between'.",
-            FewClustersWarning,
-            stacklevel=2,
-        )
+    df = _between_df(n_clusters, q, ddf, cov_type, formula)
     beta, alpha, scale, converged, texts = _fit_statsmodels(
         design, family, cov_struct, offset is not None
     )
-    n_max = int(design.cluster_sizes.max())
-    if cov_struct == "exchangeable" and 1.0 + (n_max - 1) * alpha < 0.25:
-        text = (
-            f"the exchangeable working correlation {alpha:.4g} is near its lower bound "
-            f"{-1.0 / (n_max - 1):.4g} for a cluster of {n_max}: the working covariance is "
-            "nearly singular and the fit leans on the largest clusters; consider "
-            "cov_struct='independence'."
-        )
-        texts.append(text)
-        warnings.warn(text, BoundaryFitWarning, stacklevel=2)
+    if cov_struct == "exchangeable":
+        texts += _check_alpha(alpha, int(design.cluster_sizes.max()))
     covs = gee_sandwiches(
         design.X, design.y, design.groups, beta, family=family, alpha=alpha,
         offset=design.offset,

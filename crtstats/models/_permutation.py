@@ -262,6 +262,12 @@ def permutation_test(
             raise ModelSpecificationError(
                 f"the data have no column {col!r}; available columns: {list(data.columns)}."
             )
+    missing = [c for c in (arm, cluster, *extra) if data[c].isna().any()]
+    if missing:
+        raise ModelSpecificationError(
+            f"{missing} have missing values; every cluster needs its arm (and stratum or "
+            "pair) to be re-randomised. Drop or complete those rows first."
+        )
     table = cluster_table(data, arm=arm, cluster=cluster, extra=extra)
     treated_now = treatment_indicator(table[arm], treated) > 0
     blocks = _blocks(table, _block_column(strata, pairs, table, treated_now))

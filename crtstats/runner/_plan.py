@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 Fitter = Literal["lmm", "ols", "glmm", "gee", "cluster_level", "permutation_test"]
-Outcome = Literal["fidelity", "admitted", "bed_days", "readmitted"]
+Outcome = Literal["fidelity", "admitted", "readmitted"]
 Source = Literal["scores", "admissions", "service_use", "teams"]
 Role = Literal["primary", "sensitivity"]
 TableName = Literal[

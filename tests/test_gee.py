@@ -115,7 +115,8 @@ def test_exchangeable_fit_close_to_geepack(case: str, fits: dict[str, crtstats.C
 
 
 def test_corrections_inflate_the_robust_variance(fits: dict[str, crtstats.CRTResult]) -> None:
-    # with leverages in (0, 1), MD >= KC >= robust on the diagonal (Lu et al. 2007)
+    # MD >= KC >= robust on the diagonal: true in expectation, and checked to hold on
+    # these data (not a theorem for every sample)
     for res in fits.values():
         covs = res.info["covariances"]
         rob, kc, md = (np.diag(covs[k]) for k in ("robust", "kauermann-carroll",

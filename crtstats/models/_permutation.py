@@ -80,14 +80,18 @@ def _blocks(table: pd.DataFrame, block: str | None) -> list[np.ndarray]:
 
 def _enumerate(blocks: list[np.ndarray], treated: np.ndarray) -> np.ndarray:
     """Every allocation (rows) keeping the number treated in each block."""
-    per_block = []
+    choices = []
     for members in blocks:
         n_t = int(treated[members].sum())
-        per_block.append([np.array(c) for c in itertools.combinations(members, n_t)])
-    out = np.zeros((math.prod(len(p) for p in per_block), len(treated)), dtype=bool)
-    for row, combo in enumerate(itertools.product(*per_block)):
-        for chosen in combo:
-            out[row, chosen] = True
+        combos = np.zeros((math.comb(members.size, n_t), members.size), dtype=bool)
+        for row, chosen in enumerate(itertools.combinations(range(members.size), n_t)):
+            combos[row, list(chosen)] = True
+        choices.append(combos)
+    # the cartesian product of the blocks' choices, first block varying slowest
+    grids = np.indices([c.shape[0] for c in choices]).reshape(len(choices), -1)
+    out = np.zeros((grids.shape[1], len(treated)), dtype=bool)
+    for members, combos, pick in zip(blocks, choices, grids, strict=True):
+        out[:, members] = combos[pick]
     return out
 
 

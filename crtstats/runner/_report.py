@@ -41,11 +41,18 @@ class ReportFigure:
 
 _METHODS_INTRO = (
     "The data were validated against the crtstats data schemas and fidelity reviews "
-    "scored with the {scale} scale key (at most {max_missing} missing item(s) prorated). "
-    "Each pre-specified analysis below was fitted as listed; the degrees-of-freedom "
-    "method and covariance estimator are those reported by the fitted model. Input file "
+    "scored with the {scale} scale key ({missing}). Each pre-specified analysis below "
+    "was fitted as listed; the degrees-of-freedom method and covariance estimator are "
+    "those reported by the fitted model. Input file "
     "hashes, software versions and seeds are in manifest.json beside this page."
 )
+
+
+def _missing_rule(plan: Plan) -> str:
+    if plan.max_missing == 0:
+        return "a review with any missing item has no total"
+    return (f"totals of reviews with up to {plan.max_missing} missing item(s) were prorated "
+            "and flagged")
 
 
 def _inline_svg(svg: str) -> str:
@@ -103,5 +110,5 @@ def render_report(
         plan=plan, manifest=manifest, analyses=analyses, tables=tables,
         figures=figure_items, warnings=[w.to_dict() for w in warnings],
         timestamp_field=TIMESTAMP_FIELD,
-        methods_intro=_METHODS_INTRO.format(scale=plan.scale, max_missing=plan.max_missing),
+        methods_intro=_METHODS_INTRO.format(scale=plan.scale, missing=_missing_rule(plan)),
     )

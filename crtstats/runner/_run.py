@@ -79,6 +79,21 @@ class RunResult:
     warnings: tuple[RecordedWarning, ...]
 
 
+def _fit_role(spec: AnalysisSpec, done: AnalysisRun, fit_name: str) -> str | None:
+    """The role of one fit: the entry's, or that of the effect rows the fit produced.
+
+    Named trial analyses key their fits ``"<outcome>: <analysis>..."``; the rows of the
+    effects frame with that outcome and analysis give the role.
+    """
+    if spec.role is not None:
+        return spec.role
+    effects = done.effects
+    keys = effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str)
+    roles = {str(r) for k, r in zip(keys, effects["role"], strict=True)
+             if fit_name.startswith(k)}
+    return roles.pop() if len(roles) == 1 else None
+
+
 def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
     record: dict[str, Any] = {"role": spec.role, "label": spec.label}
     if spec.fitter is not None:
@@ -90,7 +105,11 @@ def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
         record["outcome"] = spec.outcome
     record["options"] = dict(done.options)
     record["seed"] = done.seed
-    record["fits"] = [fit_record(name, fit) for name, fit in done.fits.items()]
+    record["fits"] = [{**fit_record(name, fit), "role": _fit_role(spec, done, name)}
+                      for name, fit in done.fits.items()]
+    methods = ["outcome", "analysis", "estimand", "role", "scale", "df_method", "cov_type"]
+    record["effects"] = [{k: str(v) for k, v in row.items()}
+                         for row in done.effects[methods].to_dict("records")]
     record["warnings"] = [w.to_dict() for w in done.warnings]
     record["notes"] = list(done.notes)
     return record

@@ -17,6 +17,7 @@ import pytest
 import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
+    ConvergenceWarning,
     InvalidParameterError,
     ModelSpecificationError,
 )
@@ -199,3 +200,34 @@ def test_fit_is_the_reml_optimum() -> None:
     for factor in (0.99, 1.01):
         assert _profile(stats, t_hat * factor, True).deviance > fit.deviance
     np.testing.assert_allclose(res.loglik, -0.5 * fit.deviance, rtol=1e-14)
+
+
+def test_exact_fit_is_an_error() -> None:
+    data = _trial(seed=9)
+    data["y"] = 1.0 + 2.0 * data["x"]
+    with pytest.raises(ModelSpecificationError, match="residual variance .* estimated as zero"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_no_within_cluster_variation_warns_of_non_convergence() -> None:
+    data = _trial(seed=10)
+    effects = {s: float(i) for i, s in enumerate(data["site"].unique())}
+    data["y"] = 1.0 + data["x"] + data["site"].map(effects) * 0.37
+    with pytest.warns(ConvergenceWarning, match="intra-cluster correlation tends to 1"):
+        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    assert res.converged is False
+
+
+def test_nearly_collinear_but_full_rank_design_is_accepted() -> None:
+    data = _trial(seed=11)
+    rng = np.random.default_rng(0)
+    data["x2"] = data["x"] + 1e-3 * rng.normal(size=len(data))
+    res = crtstats.lmm("y ~ x + x2", data, cluster="site", ddf="residual")
+    assert np.all(np.isfinite(res.std_errors))
+
+
+def test_unobserved_factor_level_is_named_as_aliased() -> None:
+    data = _trial(seed=12)
+    data["arm"] = pd.Categorical(data["arm"], ["control", "treated", "placebo"])
+    with pytest.raises(ModelSpecificationError, match=r"placebo"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")

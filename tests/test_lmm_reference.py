@@ -209,3 +209,25 @@ def test_random_effects_match_ranef_condvar(case: str) -> None:
     got = frame.set_index("cluster").loc[[str(c) for c in ref["ranef_cluster"]]]
     np.testing.assert_allclose(got["estimate"], ref["ranef"], rtol=REL_RE, atol=1e-8)
     np.testing.assert_allclose(got["std_error"], ref["ranef_sd"], rtol=REL_RE, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_kenward_roger_joint_hypothesis_df(case: str) -> None:
+    """KR df of a two-row hypothesis (the F-test df), against pbkrtest's Lb_ddf."""
+    from crtstats.models._lmm_ddf import kr_df
+
+    ref = REF[case]["kr_joint"]
+    res = _fit(case, "kenward-roger")
+    from crtstats.models._design import build_design
+    from crtstats.models._lmm_ddf import geometry
+    from crtstats.models._lmm_fit import cluster_stats, fit_profiled
+
+    design = build_design(_fixed_formula(REF[case]), _load(case), cluster=REF[case]["cluster"])
+    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryFitWarning)
+        fit = fit_profiled(stats, reml=True)
+    lmat = np.array(ref["L"], dtype=float)
+    assert lmat.shape == (2, len(res.param_names))
+    np.testing.assert_allclose(kr_df(geometry(stats, fit, reml=True), lmat), ref["df"],
+                               rtol=REL_DF)

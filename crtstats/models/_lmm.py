@@ -33,7 +33,7 @@ from crtstats.models._lmm_ddf import (
     kr_df,
     satterthwaite_df,
 )
-from crtstats.models._lmm_fit import LmmFit, cluster_stats, fit_profiled
+from crtstats.models._lmm_fit import ClusterStats, LmmFit, cluster_stats, fit_profiled
 from crtstats.models._result import CRTResult
 
 __all__ = ["DdfMethod", "lmm"]
@@ -135,6 +135,19 @@ def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: s
             f"clusters (clusters per level: {shown}). An effect estimated from a single "
             "cluster has no between-cluster variance to test against; merge levels or "
             "drop the term."
+        )
+
+
+def _check_residual_variance(stats: ClusterStats, fit: LmmFit, formula: str) -> None:
+    """A zero residual variance means an exact fit: nothing to infer from."""
+    n = stats.nobs
+    total = (stats.yty - float(stats.sy.sum()) ** 2 / n) / n
+    if not total > 0.0 or not fit.sigma2 > 1e-12 * total:
+        raise ModelSpecificationError(
+            f"the residual variance of {formula!r} is estimated as zero (outcome variance "
+            f"{total:.6g}, residual {fit.sigma2:.3g}): the fixed effects and cluster "
+            "intercepts reproduce the outcome exactly, so there is no error to test "
+            "against. Check that the outcome is not a copy or function of a covariate."
         )
 
 
@@ -332,12 +345,18 @@ def lmm(
             "degrees of freedom. Simplify the model."
         )
     fit = fit_profiled(stats, reml=reml)
+    _check_residual_variance(stats, fit, formula)
     messages: list[str] = []
     if fit.boundary:
         messages.append(_boundary_message(cluster))
         warnings.warn(messages[-1], BoundaryFitWarning, stacklevel=2)
     if not fit.converged:
-        messages.append("the REML/ML optimiser did not meet its tolerance; check the data.")
+        messages.append(
+            "the search for the variance ratio did not reach an interior optimum (the "
+            f"intra-cluster correlation tends to 1: the outcome hardly varies within the "
+            f"clusters of {cluster!r}); the estimates and their inference are unreliable. "
+            "Analyse cluster means instead (the cluster-level analysis)."
+        )
         warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
     if ddf == "between-within":
         level = cluster_level_columns(design.X, design.groups, design.n_clusters)

@@ -149,7 +149,7 @@ def _score(stats: ClusterStats, t: float, reml: bool) -> float:
 
 def _ratio_grid() -> np.ndarray:
     """Variance ratios ``t = icc / (1 - icc)`` on a grid of intra-cluster correlations."""
-    icc = 1.0 / (1.0 + np.exp(-np.linspace(-14.0, 10.0, 49)))
+    icc = 1.0 / (1.0 + np.exp(-np.linspace(-14.0, 14.0, 57)))
     return np.concatenate([[0.0], icc / (1.0 - icc)])
 
 
@@ -221,7 +221,8 @@ def fit_profiled(stats: ClusterStats, *, reml: bool) -> LmmFit:
                 lambda t: _profile(stats, t, reml).deviance, bounds=(low, high),
                 method="bounded", options={"xatol": 1e-12 * max(high, 1.0)},
             )
-            t_hat, converged = float(res.x), bool(res.success)
+            # a criterion still falling at the top of the grid (ICC -> 1) has no optimum
+            t_hat, converged = float(res.x), bool(res.success) and s_high > 0.0
     prof = _profile(stats, float(t_hat), reml)
     n, p = stats.nobs, stats.n_params
     sigma2 = prof.rss / (n - p if reml else n)

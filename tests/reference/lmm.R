@@ -95,6 +95,9 @@ reference_case <- function(formula, data, cluster, contrasts, reml = TRUE) {
       L <- numeric(p); L[j] <- 1; pbkrtest::Lb_ddf(L, as.matrix(vcov(fit)), vadj)
     })
     out$kenward_roger <- coef_table(fit, "Kenward-Roger")
+    # a joint (q = 2) hypothesis from the first two contrasts: KR df of the F test
+    L2 <- rbind(contrasts[[1]], contrasts[[2]])
+    out$kr_joint <- list(L = L2, df = pbkrtest::Lb_ddf(L2, as.matrix(vcov(fit)), vadj))
   }
   out
 }

@@ -231,3 +231,21 @@ def test_unobserved_factor_level_is_named_as_aliased() -> None:
     data["arm"] = pd.Categorical(data["arm"], ["control", "treated", "placebo"])
     with pytest.raises(ModelSpecificationError, match=r"placebo"):
         crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_between_within_without_between_df_is_an_error() -> None:
+    data = _trial(seed=13, n_clusters=4)
+    rng = np.random.default_rng(1)
+    level = {s: rng.normal(size=2) for s in data["site"].unique()}
+    data["z1"] = data["site"].map(lambda s: level[s][0])
+    data["z2"] = data["site"].map(lambda s: level[s][1])
+    with pytest.raises(ModelSpecificationError, match="no between-cluster df"):
+        crtstats.lmm("y ~ arm + z1 + z2", data, cluster="site", ddf="between-within")
+
+
+def test_warnings_point_at_the_caller() -> None:
+    data = _trial(seed=14)
+    data["y"] -= data.groupby("site")["y"].transform("mean")
+    with pytest.warns(BoundaryFitWarning) as record:
+        crtstats.lmm("y ~ arm", data, cluster="site")
+    assert record[0].filename == __file__

@@ -200,6 +200,61 @@ def _inference(
     return cov, dfs, df_fn, cov_type
 
 
+def _check_options(*, cluster: str, reml: bool, ddf: str) -> None:
+    check_option("ddf", ddf, _DDF_METHODS)
+    if not isinstance(reml, bool):
+        raise InvalidParameterError(f"reml must be True or False; got {reml!r}.")
+    if ddf == "kenward-roger" and not reml:
+        raise InvalidParameterError(
+            "ddf='kenward-roger' is defined for REML fits; got reml=False. Use reml=True "
+            "(the default) or choose ddf='satterthwaite'."
+        )
+    if not isinstance(cluster, str):
+        raise ModelSpecificationError(f"cluster must be a column name; got {cluster!r}.")
+
+
+def _prepare(
+    formula: str, data: pd.DataFrame, *, cluster: str, ddf: str
+) -> tuple[Design, ClusterStats]:
+    """Design, specification checks and the per-cluster sums."""
+    design = build_design(formula, data, cluster=cluster)
+    _check_clusters(formula, data, design, cluster)
+    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    _check_rank(design, stats.xtx)
+    p = design.X.shape[1]
+    if design.nobs - p < 1:
+        raise ModelSpecificationError(
+            f"{formula!r} has {p} coefficients but only {design.nobs} rows: no residual "
+            "degrees of freedom. Simplify the model."
+        )
+    if ddf == "between-within":
+        level = cluster_level_columns(design.X, design.groups, design.n_clusters)
+        if design.n_clusters - int(level.sum()) < 1:
+            raise ModelSpecificationError(
+                f"between-within df: {int(level.sum())} cluster-level coefficients but "
+                f"only {design.n_clusters} clusters, leaving no between-cluster df. Use "
+                "fewer cluster-level terms or another ddf."
+            )
+    return design, stats
+
+
+def _fit_warnings(fit: LmmFit, cluster: str) -> tuple[str, ...]:
+    """Issue the boundary and convergence warnings; return their messages."""
+    messages: list[str] = []
+    if fit.boundary:
+        messages.append(_boundary_message(cluster))
+        warnings.warn(messages[-1], BoundaryFitWarning, stacklevel=3)
+    if not fit.converged:
+        messages.append(
+            "the search for the variance ratio did not reach an interior optimum (the "
+            f"intra-cluster correlation tends to 1: the outcome hardly varies within the "
+            f"clusters of {cluster!r}); the estimates and their inference are unreliable. "
+            "Analyse cluster means instead (the cluster-level analysis)."
+        )
+        warnings.warn(messages[-1], ConvergenceWarning, stacklevel=3)
+    return tuple(messages)
+
+
 def lmm(
     formula: str,
     data: pd.DataFrame,
@@ -324,47 +379,11 @@ def lmm(
     >>> at12.df > 0
     True
     """
-    check_option("ddf", ddf, _DDF_METHODS)
-    if not isinstance(reml, bool):
-        raise InvalidParameterError(f"reml must be True or False; got {reml!r}.")
-    if ddf == "kenward-roger" and not reml:
-        raise InvalidParameterError(
-            "ddf='kenward-roger' is defined for REML fits; got reml=False. Use reml=True "
-            "(the default) or choose ddf='satterthwaite'."
-        )
-    if not isinstance(cluster, str):
-        raise ModelSpecificationError(f"cluster must be a column name; got {cluster!r}.")
-    design = build_design(formula, data, cluster=cluster)
-    _check_clusters(formula, data, design, cluster)
-    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
-    _check_rank(design, stats.xtx)
-    p = design.X.shape[1]
-    if design.nobs - p < 1:
-        raise ModelSpecificationError(
-            f"{formula!r} has {p} coefficients but only {design.nobs} rows: no residual "
-            "degrees of freedom. Simplify the model."
-        )
+    _check_options(cluster=cluster, reml=reml, ddf=ddf)
+    design, stats = _prepare(formula, data, cluster=cluster, ddf=ddf)
     fit = fit_profiled(stats, reml=reml)
     _check_residual_variance(stats, fit, formula)
-    messages: list[str] = []
-    if fit.boundary:
-        messages.append(_boundary_message(cluster))
-        warnings.warn(messages[-1], BoundaryFitWarning, stacklevel=2)
-    if not fit.converged:
-        messages.append(
-            "the search for the variance ratio did not reach an interior optimum (the "
-            f"intra-cluster correlation tends to 1: the outcome hardly varies within the "
-            f"clusters of {cluster!r}); the estimates and their inference are unreliable. "
-            "Analyse cluster means instead (the cluster-level analysis)."
-        )
-        warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
-    if ddf == "between-within":
-        level = cluster_level_columns(design.X, design.groups, design.n_clusters)
-        if design.n_clusters - int(level.sum()) < 1:
-            raise ModelSpecificationError(
-                f"between-within df: {int(level.sum())} cluster-level coefficients but "
-                f"only {design.n_clusters} clusters, leaving no between-cluster df."
-            )
+    messages = _fit_warnings(fit, cluster)
     geo = geometry(stats, fit, reml=reml)
     cov, dfs, df_fn, cov_type = _inference(ddf, design, fit, geo)
     r_sums = stats.sy - stats.sx @ fit.beta
@@ -384,7 +403,7 @@ def lmm(
         nobs=design.nobs,
         n_clusters=design.n_clusters,
         converged=fit.converged,
-        warnings=tuple(messages),
+        warnings=messages,
         loglik=-0.5 * fit.deviance,
         icc=fit.tau / (fit.tau + fit.sigma2),
         variance_components_values={"cluster": fit.tau, "residual": fit.sigma2},

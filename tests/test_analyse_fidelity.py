@@ -138,6 +138,28 @@ def test_method_ancova_makes_the_ancova_primary_and_lists_it_first(
     )
 
 
+def test_row_order_and_team_labels_do_not_matter(
+    scores: pd.DataFrame, result: AnalysisResult
+) -> None:
+    # one fixed permutation and relabelling (a whole analysis is too slow for hypothesis)
+    rng = np.random.default_rng(5)
+    ids = sorted(TRIAL.teams["team_id"])
+    rename = dict(zip(ids, [f"X{n:03d}" for n in rng.permutation(len(ids))], strict=True))
+    shuffled = scores.iloc[rng.permutation(len(scores))].assign(
+        team_id=lambda d: d["team_id"].map(rename)
+    )
+    teams = TRIAL.teams.iloc[::-1].assign(team_id=lambda d: d["team_id"].map(rename))
+    res = crtstats.analyse_fidelity(shuffled, teams)
+    numbers = ["estimate", "conf_low", "conf_high", "pvalue", "df", "icc"]
+    pd.testing.assert_frame_equal(
+        res.effects.drop(columns=numbers), result.effects.drop(columns=numbers)
+    )
+    # 1e-7: the REML optimum is found numerically, and summing in another order can move
+    # it in the last digits the root finder resolves
+    np.testing.assert_allclose(res.effects[numbers].to_numpy(dtype=float),
+                               result.effects[numbers].to_numpy(dtype=float), rtol=1e-7)
+
+
 # -- exclusions are counted ------------------------------------------------------------
 def test_example_exclusions_are_reported(result: AnalysisResult, scores: pd.DataFrame) -> None:
     notes = "\n".join(result.notes)

@@ -78,8 +78,12 @@ def test_shipped_plan_effects(shipped: Any) -> None:
     plan = load_plan(PLAN)
     labels = {a.label for a in plan.analyses if a.fitter is not None}
     assert labels <= set(effects["analysis"])
-    assert {"total", "admitted", "bed_days", "readmitted"} <= set(effects["outcome"])
+    assert {"total", "admitted"} <= set(effects["outcome"])
+    assert effects["outcome"].nunique() >= 4, "bed days and readmissions are reported too"
     assert set(effects["role"]) == {"primary", "sensitivity"}
+    for name, done in shipped.analyses.items():
+        assert len(done.effects), name
+        assert (effects["analysis"].isin(done.effects["analysis"])).any()
     # the table written is the one returned
     written = pd.read_csv(shipped.out / "tables" / "effects.csv")
     assert len(written) >= len(effects)
@@ -100,13 +104,17 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
                                            "sha256": teams.sha256}
     assert manifest["data"]["validated"] is True
     assert manifest["seeds"]["plan"] == 20140301
-    assert manifest["seeds"]["analyses"]["admitted-permutation"] == 20140301
-    assert manifest["seeds"]["analyses"]["admitted-glmm"] is None
+    assert manifest["seeds"]["analyses"]["admissions"] == 20140301
+    assert manifest["seeds"]["analyses"]["fidelity"] is None  # nothing random
     for name, record in manifest["analyses"].items():
-        assert record["fits"], name
-        for fit in record["fits"]:
-            assert fit["df_method"] and fit["cov_type"], (name, fit)
-    assert manifest["analyses"]["admitted-glmm"]["fits"][0]["df_method"] == "between-within"
+        assert record["fits"] and record["effects"], name
+        for item in record["fits"] + record["effects"]:
+            assert item["df_method"] and item["cov_type"], (name, item)
+            assert item["role"] in ("primary", "sensitivity"), (name, item)
+    glmm = [f for f in manifest["analyses"]["admissions"]["fits"] if f["model"] == "glmm"]
+    assert glmm and glmm[0]["df_method"] == "between-within"
+    lmm = manifest["analyses"]["fidelity-satterthwaite"]["fits"][0]
+    assert (lmm["model"], lmm["df_method"]) == ("lmm", "satterthwaite")
     assert {"python", "crtstats", "numpy", "scipy", "pandas", "formulaic"} <= set(
         manifest["versions"])
     assert manifest["versions"]["crtstats"] == crtstats.__version__

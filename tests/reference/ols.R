@@ -17,6 +17,11 @@
 #   ancova      the shipped example trial: team-level ANCOVA of the 12-month fidelity
 #               total (and each domain mean) on arm, baseline and stratum; one row per
 #               team, so CR2 is HC2 with Bell-McCaffrey df (cluster = team).
+#   fidelity_lmm the shipped example trial: outcome ~ arm * review + stratum + (1 | team_id)
+#               by REML, arm effect at 6m and 12m with Kenward-Roger df.
+# Totals and domain means are computed here with the rule of crtstats.score_fidelity's
+# default: no score when any of its items is missing. Each lm fit uses the data as read
+# back from the committed CSV, so that R and the tests see the same numbers.
 
 suppressPackageStartupMessages({
   library(clubSandwich)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Literal, get_args
 
 import numpy as np
@@ -107,6 +107,12 @@ def _constant_within(values: np.ndarray, design: Design) -> bool:
     return bool(np.array_equal(first[design.groups], values))
 
 
+@lru_cache(maxsize=64)
+def _rhs_variables(formula: str) -> tuple[str, ...]:
+    """The data columns the right-hand side of ``formula`` uses (parsing is cached)."""
+    return tuple(sorted(str(v) for v in Formula(formula).rhs.required_variables))
+
+
 def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
     """Fewer than two clusters, or a cluster-level factor level with fewer than two."""
     if design.n_clusters < 2:
@@ -115,7 +121,7 @@ def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: s
             f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
             "rows with a fixed-effects model instead."
         )
-    variables = sorted(str(v) for v in Formula(formula).rhs.required_variables)
+    variables = _rhs_variables(formula)
     for name in variables:
         if name not in data.columns:
             continue

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crtstats.exceptions import DataFileError, PlanError
-from crtstats.runner import check_formula, load_plan, parse_plan
+from crtstats.runner import Plan, check_formula, load_plan, parse_plan
 from crtstats.runner._formula import formula_columns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,3 +209,42 @@ def test_generated_formulas_pass_and_list_their_columns(
     formula = f"{response} ~ {f' {op} '.join(terms)}"
     assert check_formula(formula) == formula
     assert formula_columns(formula) == tuple(dict.fromkeys([response, *terms]))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2**33) | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                               max_size=3),
+    max_leaves=12,
+)
+_keys = st.sampled_from(["title", "seed", "data", "scoring", "analysis", "output"])
+
+
+@given(st.dictionaries(_keys, _json, max_size=6),
+       st.dictionaries(st.sampled_from(["example", "teams", "fidelity", "columns"]), _json,
+                       max_size=3))
+def test_any_plan_is_accepted_or_refused_with_plan_error(
+    spec: dict[str, Any], data: dict[str, Any],
+) -> None:
+    """Whatever a TOML file holds, the loader answers with a Plan or a PlanError."""
+    for candidate in (spec, {**spec, "seed": 1, "data": data}):
+        try:
+            plan = parse_plan(candidate)
+        except PlanError:
+            continue
+        assert isinstance(plan, Plan) and plan.seed == candidate["seed"]
+
+
+@given(st.lists(st.dictionaries(
+    st.sampled_from(["name", "role", "fitter", "outcome", "formula", "data", "where",
+                     "options", "term", "contrast", "estimand", "label", "cluster"]),
+    _json, max_size=8), max_size=3))
+def test_any_analysis_entry_is_accepted_or_refused_with_plan_error(
+    entries: list[dict[str, Any]],
+) -> None:
+    try:
+        plan = parse_plan(_plan(analysis=entries))
+    except PlanError:
+        return
+    assert [a.name for a in plan.analyses] == [e["name"] for e in entries]

@@ -212,6 +212,16 @@ def test_force_refuses_folders_that_are_not_results(tmp_path: Path) -> None:
     assert (tmp_path / "empty" / "manifest.json").is_file()
 
 
+def test_force_never_replaces_a_folder_holding_the_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    _copy_example(out / "data")
+    plan = _plan_file(out)
+    (out / "manifest.json").write_text("{}")  # looks like a results folder
+    with pytest.raises(FileExistsError, match="is inside the results folder"):
+        run(plan, out=out, force=True)
+    assert plan.is_file() and (out / "data" / "teams.csv").is_file()
+
+
 def _boom(**kwargs: Any) -> str:
     raise RuntimeError("disk full")
 

@@ -29,15 +29,20 @@ from crtstats.runner._report import ReportFigure, ReportTable, render_report
 
 __all__ = ["Staging", "check_destination", "dump_json", "write_results"]
 
-def check_destination(out: Path, *, force: bool) -> None:
+def check_destination(out: Path, *, force: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuse a destination that exists (without ``force``) or that is not ours to replace.
 
     Raises
     ------
     FileExistsError
         If ``out`` exists and ``force`` is false, or if it is a file, or a non-empty
-        folder without ``manifest.json``.
+        folder without ``manifest.json``, or if it holds one of ``inputs`` (the plan
+        and data files), which replacing it would delete.
     """
+    inside = [p for p in inputs if p.resolve().is_relative_to(out.resolve())]
+    if inside:
+        raise FileExistsError(f"{inside[0]} is inside the results folder {out}, which a run "
+                              "replaces; choose an --out that holds no input.")
     if not out.exists():
         return
     if not out.is_dir():

@@ -16,7 +16,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -137,6 +137,8 @@ class Plan:
         The plan's file name (or the name given to :func:`parse_plan`).
     sha256
         Hash of the plan's bytes as read (of its canonical JSON when built from a dict).
+    path
+        The plan file, when read by :func:`load_plan`.
     """
 
     name: str
@@ -148,6 +150,7 @@ class Plan:
     max_missing: int = 0
     analyses: tuple[AnalysisSpec, ...] = ()
     output: OutputSpec = field(default_factory=OutputSpec)
+    path: Path | None = None
 
 
 # -- small checkers ------------------------------------------------------------------------
@@ -465,5 +468,6 @@ def load_plan(path: str | Path) -> Plan:
         spec = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise PlanError(f"{path.name} is not a valid TOML file: {err}") from None
-    return parse_plan(spec, base=path.parent, name=path.name,
+    plan = parse_plan(spec, base=path.parent, name=path.name,
                       sha256=hashlib.sha256(raw).hexdigest())
+    return replace(plan, path=path)

@@ -235,7 +235,9 @@ def run(
     say: Progress = progress or (lambda message: None)
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     out = Path(out)
-    check_destination(out, force=force)
+    sources = [] if plan.data.example else list(plan.data.files.values())
+    check_destination(out, force=force,
+                      inputs=[*sources, *([plan.path] if plan.path is not None else [])])
     preflight(plan)
     sink: list[RecordedWarning] = []
     say("reading and validating the data")

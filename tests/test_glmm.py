@@ -244,6 +244,21 @@ def test_negative_binomial_without_overdispersion_is_a_boundary_fit() -> None:
     assert nb.loglik == pytest.approx(pois.loglik, abs=1e-4)
 
 
+def test_all_or_nothing_clusters_are_not_a_silent_fit() -> None:
+    """Every team all 0 or all 1: the team SD runs off to infinity."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"team": np.repeat([f"t{i}" for i in range(10)], 20),
+                         "x": rng.normal(size=200), "y": np.repeat([0, 1] * 5, 20)})
+    with pytest.warns(ConvergenceWarning, match="cluster SD is diverging"):
+        res = crtstats.glmm("y ~ x", data, cluster="team")
+    assert not res.converged
+
+
+def test_formula_without_fixed_effects_is_an_error(trial: pd.DataFrame) -> None:
+    with pytest.raises(ModelSpecificationError, match="no fixed effects"):
+        crtstats.glmm("admitted ~ 0", trial, cluster="team_id")
+
+
 def test_non_convergence_is_warned(monkeypatch: pytest.MonkeyPatch,
                                    trial: pd.DataFrame) -> None:
     real = _glmm.maximise

@@ -39,6 +39,7 @@ GLMMDdf = Literal["between-within", "z"]
 _LINKS = {"binomial": "logit", "poisson": "log", "negative_binomial": "log"}
 _MAX_NAGQ = 100
 _BOUNDARY_SIGMA = 1e-4  # lme4's isSingular() tolerance on theta (= sigma here)
+_LARGE_SIGMA = 10.0  # a cluster SD of 10 on the logit or log scale is not a plausible fit
 _FEW_CLUSTERS = 40  # as gee: below this, z tests over-reject (Li and Redden 2015)
 
 
@@ -303,6 +304,10 @@ def _check_structure(design: Design, offset: str | None) -> None:
         raise ModelSpecificationError(
             f"a random-intercept model needs at least 2 clusters; got {design.n_clusters}."
         )
+    if design.X.shape[1] == 0:
+        raise ModelSpecificationError(
+            "the formula has no fixed effects (not even an intercept); add '1 +' or terms."
+        )
     dropped = rank_deficient_columns(design.X)
     if dropped:
         raise ModelSpecificationError(
@@ -389,10 +394,15 @@ def _build_result(
     theta = float(np.exp(phi[p + 1])) if family == "negative_binomial" else None
     cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, messages))
     if not outcome.converged or not pos_def:
+        hint = (
+            "the cluster SD is diverging: the outcome is (almost) constant within clusters"
+            if sigma > _LARGE_SIGMA
+            else "check the model for separation, sparse outcomes or too many terms"
+        )
         messages.append((
             f"the optimiser did not converge (Newton decrement {outcome.decrement:.3g}, "
-            f"Hessian positive definite: {pos_def}); estimates and standard errors may be "
-            "wrong. Check the model for separation, sparse outcomes or too many terms.",
+            f"Hessian positive definite: {pos_def}, sigma = {sigma:.3g}); estimates and "
+            f"standard errors may be wrong: {hint}.",
             ConvergenceWarning,
         ))
     ev = outcome.evaluation

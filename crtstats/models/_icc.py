@@ -221,6 +221,10 @@ def icc(
     ``F(k - 1, N - k)`` distribution at the true theta; the limits solve
     ``F(theta) = F_{1 - a/2}`` and ``F_{a/2}`` and are returned as
     ``theta / (1 + theta)``. Balanced data give ``(F/F_u - 1) / (F/F_u + n - 1)``.
+    ``theta`` cannot fall below ``-1 / n_max`` (the largest cluster's weight would turn
+    negative), so neither limit falls below ``-1 / (n_max - 1)``; with unequal sizes a
+    strongly negative ANOVA estimate (whose own floor is ``-1 / (n0 - 1)``) can lie
+    below the interval.
 
     ``"smith"``: ``rho -/+ z sqrt(V)`` with
     ``V = 2 (1 - rho)^2 / n0^2 {[1 + rho (n0 - 1)]^2 / (N - k) + [(k - 1)(1 - rho)

@@ -222,15 +222,35 @@ def run(
     the new one is complete. Two runs of the same plan on the same data write
     byte-identical tables and manifests except for the manifest's ``created_utc``.
 
+    The manifest records, for every fitted model and every reported effect, the
+    degrees-of-freedom method and covariance estimator, so the report can state how
+    clustering and small-sample inference were handled, as the CONSORT extension for
+    cluster trials asks.
+
+    References
+    ----------
+    Campbell MK, Piaggio G, Elbourne DR, Altman DG (2012). CONSORT 2010 statement:
+    extension to cluster randomised trials. *BMJ* 345:e5661.
+
     Examples
     --------
-    The equivalent in R is a script of ``lmerTest``, ``glmmTMB``, ``geepack`` and
-    ``gtsummary`` calls driven by ``targets``::
+    In R the same job is a ``targets`` pipeline of ``lmerTest``, ``glmmTMB``,
+    ``geepack`` and ``gtsummary`` calls. A plan that only validates and summarises the
+    example trial:
 
-        import crtstats
-        result = crtstats.run("analyses/core_trial.toml", out="results", force=True)
-        result.effects            # every pre-specified effect, one row each
-        result.tables["effects"].to_markdown()
+    >>> import tempfile
+    >>> from crtstats.runner import parse_plan
+    >>> plan = parse_plan({"seed": 1, "data": {"example": True},
+    ...                    "output": {"tables": ["data_summary"], "figures": [],
+    ...                               "table_formats": ["csv"]}})
+    >>> out = Path(tempfile.mkdtemp()) / "results"
+    >>> result = run(plan, out=out)
+    >>> sorted(p.name for p in out.iterdir())
+    ['manifest.json', 'report.html', 'tables']
+    >>> result.manifest["inputs"]["teams"]["rows"]
+    25
+
+    The shipped plan: ``crtstats.run("analyses/core_trial.toml", out="results")``.
     """
     say: Progress = progress or (lambda message: None)
     plan = plan if isinstance(plan, Plan) else load_plan(plan)

@@ -169,6 +169,22 @@ def _effects(runs: Mapping[str, AnalysisRun]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[list(EFFECT_COLUMNS)]
 
 
+def _fit_all(
+    plan: Plan, inputs: TrialInputs, scores: pd.DataFrame | None,
+    sink: list[RecordedWarning], say: Progress,
+) -> dict[str, AnalysisRun]:
+    """Fit every ``[[analysis]]`` entry in plan order; their warnings join ``sink``."""
+    frames = analysis_frames(inputs, scores)
+    named_inputs = {"trial": inputs.trial, "scores": scores, "teams": frames["teams"]}
+    runs: dict[str, AnalysisRun] = {}
+    for spec in plan.analyses:
+        say(f"fitting {spec.name}")
+        runs[spec.name] = fit_analysis(spec, frames=frames, inputs=named_inputs,
+                                       seed=plan.seed)
+        sink.extend(runs[spec.name].warnings)
+    return runs
+
+
 def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> dict[str, Any]:
     from matplotlib.figure import Figure
 
@@ -265,15 +281,7 @@ def run(
         inputs = load_inputs(plan)
     with record_warnings("scoring", sink):
         scores = score(plan, inputs)
-    frames = analysis_frames(inputs, scores)
-    runs: dict[str, AnalysisRun] = {}
-    for spec in plan.analyses:
-        say(f"fitting {spec.name}")
-        runs[spec.name] = fit_analysis(
-            spec, frames=frames, seed=plan.seed,
-            inputs={"trial": inputs.trial, "scores": scores, "teams": frames["teams"]},
-        )
-        sink.extend(runs[spec.name].warnings)
+    runs = _fit_all(plan, inputs, scores, sink, say)
     effects = _effects(runs)
     objects = RunObjects(
         trial=inputs.trial, tables=inputs.tables, scores=scores, effects=effects,

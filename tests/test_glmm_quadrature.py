@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import integrate, stats
 
+from crtstats.models._glmm_checks import unique_rows
 from crtstats.models._glmm_families import FamilyName, family_terms, row_constant
 from crtstats.models._glmm_quadrature import evaluate, make_problem
 
@@ -121,3 +125,11 @@ def test_modes_converge_far_from_the_start(family: FamilyName) -> None:
     again = evaluate(problem, phi, np.zeros(6))
     np.testing.assert_allclose(ev.modes, again.modes, atol=1e-9)
     assert ev.value == pytest.approx(again.value, rel=1e-12)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 4)),
+              elements=st.sampled_from([0.0, 1.0, -2.5, 0.1])))
+def test_unique_rows_reconstructs_the_rows(keys: np.ndarray) -> None:
+    first, inverse = unique_rows(keys)
+    np.testing.assert_array_equal(keys[first][inverse], keys)
+    assert len(first) == len(np.unique(keys, axis=0))

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.polynomial import hermite_e
 from scipy import sparse
 
+from crtstats.models._glmm_checks import unique_rows
 from crtstats.models._glmm_families import FamilyName, family_terms, mode_terms, row_constant
 
 __all__ = ["Evaluation", "GLMMProblem", "evaluate", "make_problem"]
@@ -96,9 +97,7 @@ def make_problem(
     const = (row_constant(family, y, m, 1.0)[0] if family != "negative_binomial"
              else np.zeros(y.shape[0]))
     if family == "binomial":
-        keys = np.column_stack([groups, offset, X])
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.ravel()
+        first, inverse = unique_rows(np.column_stack([groups, offset, X]))
         k = first.shape[0]
         y, m, const = (np.bincount(inverse, weights=v, minlength=k) for v in (y, m, const))
         X, offset, groups = X[first], offset[first], groups[first]

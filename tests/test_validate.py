@@ -261,3 +261,15 @@ def test_unknown_column_where_the_schema_allows_no_others(
     monkeypatch.setattr(_validate, "build_schema", lambda table: strict)
     df = example["teams"].assign(beds=12)
     assert only(problems(df, "teams"), "unknown_column") == [(None, "beds", None)]
+
+
+def test_a_constraint_crtstats_does_not_implement_is_refused(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crtstats.schema import _build
+
+    spec = load_schema("teams")
+    spec["fields"][2]["constraints"]["maxLength"] = 20
+    monkeypatch.setattr(_build, "load_schema", lambda table: spec)
+    with pytest.raises(ValueError, match="maxLength"):
+        _build.build_schema.__wrapped__("teams")

@@ -12,6 +12,7 @@ import pandas as pd
 from hypothesis import given, note
 from hypothesis import strategies as st
 
+from crtstats.datasets import load_example
 from crtstats.exceptions import FAILURE_COLUMNS, ReasonCode, SchemaValidationError
 from crtstats.io import TABLES, load_schema
 from crtstats.schema import validate
@@ -136,3 +137,39 @@ def test_pattern_check_agrees_with_python_re(values: list[str]) -> None:
     pattern = load_schema("teams")["fields"][0]["constraints"]["pattern"]
     got = _full_match(pattern)(pd.Series(values, dtype=object)).tolist()
     assert got == [re.fullmatch(pattern, v) is not None for v in values]
+
+
+EXAMPLE_ADMISSIONS = load_example().admissions
+
+# (column, bad value, reason code it must be reported with)
+BREAKS = [
+    ("period", "Pre", "enum"),
+    ("admitted", 2, "enum"),
+    ("person_id", "", "required"),
+    ("team_id", "T01 ", "pattern"),
+    ("bed_days", -5, "minimum"),
+    ("age", 121, "maximum"),
+    ("readmitted", "yes", "type"),
+    ("age", 40.5, "not_integer"),
+]
+
+
+@given(st.lists(st.tuples(st.integers(0, len(EXAMPLE_ADMISSIONS) - 1),
+                          st.sampled_from(BREAKS)), min_size=1, max_size=6,
+                unique_by=lambda t: t[0]))
+def test_each_break_is_reported_at_its_row_and_nowhere_else(
+    breaks: list[tuple[int, tuple[str, Any, str]]]
+) -> None:
+    df = EXAMPLE_ADMISSIONS.astype(object)
+    for row, (column, value, _) in breaks:
+        df.loc[row, column] = value
+    try:
+        validate(df, table="admissions")
+    except SchemaValidationError as err:
+        cases = err.failure_cases
+    else:
+        raise AssertionError("a broken table passed validation")
+    found = set(zip(cases["row"], cases["column"], cases["reason_code"], strict=True))
+    for row, (column, _, reason) in breaks:
+        assert (row, column, reason) in found
+    assert set(cases["row"]) <= {row for row, _ in breaks}

@@ -87,6 +87,21 @@ def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> No
     assert np.isnan(result.effects.iloc[5]["icc"])
 
 
+def test_glmm_row_matches_glmer(result: AnalysisResult) -> None:
+    # lme4 (Laplace, bobyqa) also puts the team SD at 0 on these data. Coefficients:
+    # within 1e-3 standard errors (observed 2e-6, optimiser tolerances). Standard
+    # errors: rtol 2e-3 (observed up to 8e-4): at the boundary lme4's vcov comes from a
+    # finite-difference Hessian, crtstats inverts the beta block at sigma = 0
+    ref = REF["glmm_admitted"]
+    assert ref["singular"] and ref["team_sd"] == 0
+    fit = result.results["admitted: GLMM (between-within)"]
+    se = np.array(ref["se"])
+    assert np.all(np.abs(fit.param_values - ref["coef"]) < 1e-3 * se)
+    np.testing.assert_allclose(fit.std_errors, se, rtol=2e-3)
+    assert result.effects.iloc[0]["estimate"] == pytest.approx(np.exp(ref["coef"][1]),
+                                                               rel=1e-3 * se[1])
+
+
 def test_cluster_level_and_randomisation_rows(result: AnalysisResult) -> None:
     eff = result.effects
     cl = eff[(eff.outcome == "admitted") & (eff.analysis == "cluster-level two-stage")]
@@ -131,9 +146,10 @@ def test_exclusions_are_counted_in_notes() -> None:
     fu_rows = adm.index[adm.period == "follow_up"]
     adm.loc[fu_rows[:3], "admitted"] = pd.NA
     adm = adm[~((adm.team_id == "T25") & (adm.period == "follow_up"))]
+    su = TRIAL.service_use
+    su = su[~((su.team_id == "T03") & (su.period == "pre"))]
     trial = crtstats.datasets.SimulatedTrial(
-        teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=adm,
-        service_use=TRIAL.service_use)
+        teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=adm, service_use=su)
     with warnings.catch_warnings():
         # whether the fits of the reduced data sit on a boundary is beside the point here
         warnings.simplefilter("ignore", BoundaryFitWarning)
@@ -141,7 +157,10 @@ def test_exclusions_are_counted_in_notes() -> None:
     notes = " ".join(out.notes)
     assert "3 follow-up service user(s) with a missing outcome" in notes
     assert "1 team(s) with no follow-up service users are left out: ['T25']" in notes
+    assert "1 team(s) with no pre-period row" in notes and "['T03']" in notes
     assert out.effects.iloc[0]["n_clusters"] == 24
+    rates = out.effects[out.effects.outcome == "admissions per user"]
+    assert (rates["n_clusters"] == 24).all()  # T03 has no pre-period rate
     n_fu = int((adm.period == "follow_up").sum()) - 3
     assert out.effects.iloc[0]["nobs"] == n_fu
 

@@ -226,6 +226,10 @@ def _team_frame(trial: _Trial, notes: list[str]) -> pd.DataFrame | None:
     if absent:
         notes.append(f"service_use: {len(absent)} team(s) with no follow-up row are left out: "
                      f"{absent}.")
+    no_pre = sorted(set(fu["team_id"]) - set(pre.index))
+    if no_pre:
+        notes.append(f"service_use: {len(no_pre)} team(s) with no pre-period row have no "
+                     f"pre-period rate and are left out of the rate analyses: {no_pre}.")
     for count in COUNT_OUTCOMES:
         pre_count = fu["team_id"].map(pre[count]).astype(float)
         zero = pre_count == 0

@@ -120,5 +120,17 @@ for (count in c("admissions", "bed_days", "readmissions")) {
     terms = names(coef(fit)))
 }
 
+# the primary GLMM of analyse_admissions: random-intercept logistic model of follow-up
+# admission, adjusted for stratum and the team's pre-period proportion (Laplace). On the
+# example data the team variance is estimated as zero (a singular fit).
+suppressPackageStartupMessages(library(lme4))
+adm$arm <- factor(adm$arm, levels = c("control", "intervention"))
+glmm_fit <- glmer(admitted ~ arm + stratum + pre_prop + (1 | team_id), data = adm,
+                  family = binomial, control = glmerControl(optimizer = "bobyqa"))
+out$glmm_admitted <- list(coef = unname(fixef(glmm_fit)),
+                          se = unname(sqrt(diag(as.matrix(vcov(glmm_fit))))),
+                          team_sd = attr(VarCorr(glmm_fit)$team_id, "stddev")[[1]],
+                          singular = isSingular(glmm_fit))
+
 write_json(out, "tests/reference/cluster_level.json", digits = NA, auto_unbox = TRUE,
            pretty = TRUE)

@@ -45,7 +45,7 @@ def _column_problems(frame: pd.DataFrame, built: BuiltSchema
     table = built.table
     cases: list[Any] = []
     names = list(frame.columns)
-    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=str)
     for name in repeated:
         cases.append(_case(table, pd.NA, name, pd.NA, "column names must be unique",
                            ReasonCode.DUPLICATE_COLUMN))
@@ -257,6 +257,8 @@ def validate(df: pd.DataFrame, *, table: str) -> pd.DataFrame:
     days are 0 where not admitted) and table rules (at least two teams per arm). Values
     are converted to their declared type only when the conversion is exact
     (:func:`crtstats.io.convert_column`); nothing is trimmed, recased or dropped.
+    Cross-table rules and long-format fidelity are handled by
+    :func:`crtstats.load_trial`, which calls this for each table.
 
     References
     ----------

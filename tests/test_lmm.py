@@ -249,3 +249,15 @@ def test_warnings_point_at_the_caller() -> None:
     with pytest.warns(BoundaryFitWarning) as record:
         crtstats.lmm("y ~ arm", data, cluster="site")
     assert record[0].filename == __file__
+
+
+def test_df_are_infinite_when_the_variances_do_not_touch_the_contrast() -> None:
+    from crtstats.models._lmm_ddf import VarianceGeometry, kr_df, satterthwaite_df
+
+    zero = np.zeros((2, 2))
+    geo = VarianceGeometry(
+        phi=np.eye(2), p_mats=(zero, zero), q_mats=((zero, zero), (zero, zero)),
+        trace_p=np.eye(2), observed_info=np.eye(2),
+    )
+    assert kr_df(geo, np.array([1.0, 0.0])) == np.inf
+    assert satterthwaite_df(geo, np.array([1.0, 0.0]), boundary=False) == np.inf

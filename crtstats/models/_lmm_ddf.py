@@ -163,6 +163,8 @@ def kr_df(geo: VarianceGeometry, contrast: np.ndarray) -> float:
         for s in range(2):
             a1 += w[r, s] * float(np.trace(us[r])) * float(np.trace(us[s]))
             a2 += w[r, s] * float(np.sum(us[r] * us[s].T))
+    if a2 == 0.0:
+        return float("inf")  # the variance parameters do not touch this contrast
     b = (a1 + 6.0 * a2) / (2.0 * q)
     g = ((q + 1.0) * a1 - (q + 4.0) * a2) / ((q + 2.0) * a2)
     denom = 3.0 * q + 2.0 * (1.0 - g)
@@ -192,6 +194,10 @@ def satterthwaite_df(geo: VarianceGeometry, contrast: np.ndarray, *, boundary: b
         spread = grad[1] ** 2 / geo.observed_info[1, 1]
     else:
         spread = float(grad @ np.linalg.solve(geo.observed_info, grad))
+    if spread == 0.0:
+        return float("inf")  # the variance parameters do not touch this contrast
+    if spread < 0.0:
+        return float("nan")  # observed information not positive definite: no df
     return float(2.0 * var**2 / spread)
 
 

@@ -330,12 +330,18 @@ def test_missing_data_file(tmp_path: Path) -> None:
 # -- plan entries that fail against the data ----------------------------------------------
 
 
+_OLS = {"fitter": "ols", "data": "scores", "formula": "total ~ arm + stratum",
+        "where": {"review": "12m"}}
+_ANCOVA = {"fitter": "ols", "data": "change", "formula": "total_to ~ arm + total_from + stratum"}
+
+
 @pytest.fixture(scope="module")
 def frames() -> dict[str, Any]:
-    plan = _tiny()
+    plan = parse_plan({"seed": 3, "data": {"example": True},
+                       "analysis": [{"name": "a", "role": "primary", **_ANCOVA}]})
     inputs = load_inputs(plan)
     scores = crtstats.score_fidelity(inputs.tables["fidelity"])
-    return {"frames": analysis_frames(inputs, scores),
+    return {"frames": analysis_frames(inputs, scores, plan=plan),
             "inputs": {"trial": inputs.trial, "scores": scores, "teams": inputs.tables["teams"]}}
 
 
@@ -343,10 +349,6 @@ def _fit(frames: Mapping[str, Any], **entry: Any) -> Any:
     spec = parse_plan({"seed": 3, "data": {"example": True}, "analysis": [
         {"name": "a", "role": "sensitivity", **entry}]}).analyses[0]
     return fit_analysis(spec, frames=frames["frames"], inputs=frames["inputs"], seed=3)
-
-
-_OLS = {"fitter": "ols", "data": "scores", "formula": "total ~ arm + stratum",
-        "where": {"review": "12m"}}
 
 
 def test_frames_have_time_ordered_factors(frames: dict[str, Any]) -> None:
@@ -370,6 +372,17 @@ def test_model_entry_matches_calling_the_fitter(frames: dict[str, Any]) -> None:
     assert row["df_method"] == direct.df_method and row["cov_type"] == direct.cov_type
     assert row["estimand"] == "intervention vs control" and row["outcome"] == "total"
     assert (row["nobs"], row["n_clusters"]) == (direct.nobs, direct.n_clusters)
+
+
+def test_change_frame_ancova_is_the_fidelity_analysis_ancova(frames: dict[str, Any]) -> None:
+    """Two routes to the team-level ANCOVA (a plan formula, analyse_fidelity) agree."""
+    row = _fit(frames, **_ANCOVA).effects.iloc[0]
+    named = crtstats.analyse_fidelity(frames["inputs"]["scores"], frames["inputs"]["teams"],
+                                      method="lmm", outcomes=["total"]).effects
+    (ancova,) = [r for _, r in named.iterrows() if r["role"] == "sensitivity"]
+    for column in ("estimate", "conf_low", "conf_high", "pvalue", "df"):
+        assert row[column] == pytest.approx(ancova[column], rel=1e-10), column
+    assert (row["nobs"], row["df_method"]) == (ancova["nobs"], ancova["df_method"])
 
 
 def test_contrast_entry(frames: dict[str, Any]) -> None:

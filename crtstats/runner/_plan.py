@@ -42,7 +42,7 @@ __all__ = [
 
 Fitter = Literal["lmm", "ols", "glmm", "gee", "cluster_level", "permutation_test"]
 Outcome = Literal["fidelity", "admitted", "readmitted"]
-Source = Literal["scores", "admissions", "service_use", "teams"]
+Source = Literal["scores", "change", "admissions", "service_use", "teams"]
 Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"

@@ -35,7 +35,8 @@ FIGURE_TITLES = {
     "trajectories": "Team fidelity totals by review and arm",
     "domain_profile": "Fidelity domain scores by arm and review",
     "forest": "Effects of the programme (95% confidence intervals)",
-    "caterpillar": "Team random effects with 95% intervals (primary fidelity model)",
+    "caterpillar": "Predicted team effects with 95% intervals (the plan's first mixed model, "
+                   "named above the plot)",
 }
 
 
@@ -159,6 +160,9 @@ def build_figure(name: str, objects: RunObjects, figure: Any) -> None:
         scores = _needs(objects.scores, "fidelity scores", name)
         function(scores, objects.tables["teams"], ax=ax)
         return
-    fit = next((f for f in objects.fits.values() if getattr(f, "random_effects", None)
-                is not None), None)
-    function(_needs(fit, "a mixed model with random effects", name), ax=ax)
+    mixed = [(n, f) for n, f in objects.fits.items()
+             if getattr(f, "random_effects", None) is not None]
+    fit_name, fit = _needs(mixed[0] if mixed else None, "a mixed model with random effects",
+                           name)
+    function(fit, ax=ax)
+    ax.set_title(fit_name, fontsize="medium")

@@ -174,7 +174,7 @@ def _fit_all(
     sink: list[RecordedWarning], say: Progress,
 ) -> dict[str, AnalysisRun]:
     """Fit every ``[[analysis]]`` entry in plan order; their warnings join ``sink``."""
-    frames = analysis_frames(inputs, scores)
+    frames = analysis_frames(inputs, scores, plan=plan)
     named_inputs = {"trial": inputs.trial, "scores": scores, "teams": frames["teams"]}
     runs: dict[str, AnalysisRun] = {}
     for spec in plan.analyses:

@@ -67,7 +67,8 @@ def _summary_only(plan: Plan) -> bool:
 def needs_scores(plan: Plan) -> bool:
     """Whether anything in the plan uses the fidelity scores."""
     return (
-        any(a.outcome == "fidelity" or a.source == "scores" for a in plan.analyses)
+        any(a.outcome == "fidelity" or a.source in ("scores", "change")
+            for a in plan.analyses)
         or "fidelity_by_arm" in plan.output.tables
         or bool({"trajectories", "domain_profile"} & set(plan.output.figures))
     )
@@ -146,7 +147,7 @@ def _with_team_columns(frame: pd.DataFrame, teams: pd.DataFrame) -> pd.DataFrame
 
 
 def analysis_frames(
-    inputs: TrialInputs, scores: pd.DataFrame | None,
+    inputs: TrialInputs, scores: pd.DataFrame | None, *, plan: Plan | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The frames a plan's ``[[analysis]]`` entries may name with ``data = ...``.
 
@@ -156,7 +157,10 @@ def analysis_frames(
     6m, 12m; pre, follow_up), so their first level is the reference; ``arm`` keeps its
     text values, so ``control`` (first in sorted order) is the reference.
     ``service_use`` gains ``log_n_users``, the log of the exposure, for use as an
-    offset (validation has checked that ``n_users`` is positive).
+    offset (validation has checked that ``n_users`` is positive). ``change`` (one row
+    per team: :func:`crtstats.fidelity_change` from baseline to 12 months, e.g.
+    ``total_from``, ``total_to``, ``total_change``, with the team columns) is built
+    only when an analysis of ``plan`` names it.
     """
     teams = inputs.tables["teams"]
     frames = {"teams": teams}
@@ -168,4 +172,9 @@ def analysis_frames(
     if "service_use" in frames and "log_n_users" not in frames["service_use"].columns:
         users = frames["service_use"]["n_users"].astype("float64")
         frames["service_use"]["log_n_users"] = np.log(users.to_numpy())
+    if scores is not None and plan is not None and any(
+            a.source == "change" for a in plan.analyses):
+        change = capability("crtstats", "fidelity_change", wanted_by="data = \"change\"")
+        wide = change(scores, from_review="baseline", to_review="12m", scale=plan.scale)
+        frames["change"] = _with_team_columns(wide, teams)
     return frames

@@ -65,6 +65,11 @@ def test_files_resolve_against_plan_folder(tmp_path: Path) -> None:
     assert plan.data.columns == {"teams": {"allocation": "arm"}}
 
 
+def test_plan_with_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_bytes("\ufeffseed = 3\n[data]\nexample = true\n".encode())
+    assert load_plan(tmp_path / "p.toml").seed == 3
+
+
 def test_plan_hash_is_of_the_file_bytes(tmp_path: Path) -> None:
     import hashlib
 
@@ -85,7 +90,10 @@ def test_plan_hash_is_of_the_file_bytes(tmp_path: Path) -> None:
         ({"seed": 1, "data": {"fidelity": "f.csv"}}, "must name a teams file"),
         ({"seed": 1, "data": {"teams": "t.csv"}}, "at least one of"),
         ({"seed": 1, "data": {"teams": 3, "fidelity": "f.csv"}}, "teams must be a str"),
-        ({"seed": 1, "data": {"example": True, "columns": {"team": {}}}}, "'team'"),
+        ({"seed": 1, "data": {"teams": "t", "fidelity": "f", "columns": {"team": {}}}},
+         "'team'"),
+        ({"seed": 1, "data": {"example": True, "columns": {"teams": {"a": "arm"}}}},
+         "names files or columns (columns)"),
         (_plan(analysis=[{"name": "x", "role": "primary"}]), "exactly one of outcome"),
         (_plan(analysis=[{"name": "x", "outcome": "fidelity", "fitter": "lmm"}]),
          "exactly one of outcome"),

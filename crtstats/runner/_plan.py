@@ -246,10 +246,11 @@ def _parse_data(raw: Any, base: Path) -> DataSpec:
     columns = _parse_columns(raw.get("columns", {}), "[data.columns]")
     named = [t for t in TABLES if t in raw]
     if example:
-        if named:
+        if named or columns:
+            given = ", ".join([*named, *(["columns"] if columns else [])])
             raise PlanError(
-                f"[data] sets example = true and also names files ({', '.join(named)}); "
-                "use one or the other."
+                f"[data] sets example = true and also names files or columns ({given}); "
+                "the example trial uses the crtstats names: use one or the other."
             )
         return DataSpec(example=True, columns=columns)
     if "teams" not in raw:
@@ -465,7 +466,7 @@ def load_plan(path: str | Path) -> Plan:
         raise DataFileError(f"plan file not found: {path}")
     raw = path.read_bytes()
     try:
-        spec = tomllib.loads(raw.decode("utf-8"))
+        spec = tomllib.loads(raw.decode("utf-8-sig"))  # tolerate a byte-order mark
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise PlanError(f"{path.name} is not a valid TOML file: {err}") from None
     plan = parse_plan(spec, base=path.parent, name=path.name,

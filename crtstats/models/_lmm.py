@@ -162,8 +162,8 @@ def _boundary_message(cluster: str) -> str:
         f"the between-cluster ({cluster!r}) variance was estimated as zero, so the fit is "
         "on the boundary of the parameter space: the model has reduced to ordinary least "
         "squares and its standard errors ignore any clustering. Report this plainly and "
-        "consider the cluster-level analysis (a t-test on cluster summaries) as the "
-        "primary or a sensitivity analysis."
+        "consider the cluster-level analysis (crtstats.cluster_level, a t-test on cluster "
+        "summaries) as the primary or a sensitivity analysis."
     )
 
 
@@ -255,7 +255,7 @@ def _fit_warnings(fit: LmmFit, cluster: str) -> tuple[str, ...]:
             "the search for the variance ratio did not reach an interior optimum (the "
             f"intra-cluster correlation tends to 1: the outcome hardly varies within the "
             f"clusters of {cluster!r}); the estimates and their inference are unreliable. "
-            "Analyse cluster means instead (the cluster-level analysis)."
+            "Analyse cluster means instead (crtstats.cluster_level)."
         )
         warnings.warn(messages[-1], ConvergenceWarning, stacklevel=3)
     return tuple(messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from crtstats.models._result import CRTResult
 __all__ = ["cluster_level", "cluster_table", "treatment_indicator"]
 
 ClusterWeights = Literal["unweighted", "weighted"]
-_WEIGHTS: tuple[ClusterWeights, ...] = ("unweighted", "weighted")
+_WEIGHTS: tuple[ClusterWeights, ...] = get_args(ClusterWeights)
 
 
 def _require(data: pd.DataFrame, columns: Sequence[str]) -> None:

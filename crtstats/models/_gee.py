@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,9 @@ __all__ = ["gee", "cluster_level_columns"]
 
 CovStruct = Literal["exchangeable", "independence"]
 GeeDdf = Literal["between", "z"]
-_FAMILIES: tuple[GeeFamily, ...] = ("binomial", "poisson", "gaussian")
-_COV_STRUCTS: tuple[CovStruct, ...] = ("exchangeable", "independence")
-_DDFS: tuple[GeeDdf, ...] = ("between", "z")
+_FAMILIES: tuple[GeeFamily, ...] = get_args(GeeFamily)
+_COV_STRUCTS: tuple[CovStruct, ...] = get_args(CovStruct)
+_DDFS: tuple[GeeDdf, ...] = get_args(GeeDdf)
 _LINKS = {"binomial": "logit", "poisson": "log", "gaussian": "identity"}
 _SM_CONVERGENCE = (sm_exceptions.ConvergenceWarning, sm_exceptions.IterationLimitWarning)
 #: Below this many clusters an uncorrected sandwich or a z test is flagged.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from scipy import linalg, special
@@ -20,12 +20,7 @@ __all__ = ["SANDWICH_TYPES", "GeeFamily", "SandwichType", "gee_sandwiches"]
 
 GeeFamily = Literal["binomial", "poisson", "gaussian"]
 SandwichType = Literal["robust", "mancl-derouen", "kauermann-carroll", "fay-graubard"]
-SANDWICH_TYPES: tuple[SandwichType, ...] = (
-    "robust",
-    "mancl-derouen",
-    "kauermann-carroll",
-    "fay-graubard",
-)
+SANDWICH_TYPES: tuple[SandwichType, ...] = get_args(SandwichType)
 
 
 @dataclass(frozen=True)

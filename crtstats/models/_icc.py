@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
 __all__ = ["ICCResult", "design_effect", "icc"]
 
 ICCMethod = Literal["anova", "smith"]
-_METHODS: tuple[ICCMethod, ...] = ("anova", "smith")
+_METHODS: tuple[ICCMethod, ...] = get_args(ICCMethod)
 
 
 @dataclass(frozen=True, kw_only=True)

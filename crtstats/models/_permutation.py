@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from crtstats.models._cluster_level import cluster_table, treatment_indicator
 __all__ = ["PermutationResult", "permutation_test"]
 
 BuiltinStatistic = Literal["mean_difference", "log_ratio", "t"]
-_BUILTINS: tuple[BuiltinStatistic, ...] = ("mean_difference", "log_ratio", "t")
+_BUILTINS: tuple[BuiltinStatistic, ...] = get_args(BuiltinStatistic)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,10 +4,13 @@ never half-read."""
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import crtstats
 from crtstats.datasets import example_paths
@@ -163,3 +166,29 @@ def test_semicolon_file_is_reported_with_a_hint(tmp_path: Path) -> None:
     cases = err.value.failure_cases
     assert cases["reason_code"].tolist() == ["missing_column"] * 3
     assert "commas between fields" in cases["check"].iloc[0]
+
+
+cells = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+                max_size=5)
+
+
+@given(st.lists(st.tuples(cells, cells, cells), min_size=1, max_size=5),
+       st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_csv_round_trip_is_exact_or_refused(rows: list[tuple[str, str, str]], newline: str,
+                                            bom: bool) -> None:
+    """Whatever text a CSV holds, read_table gives it back cell for cell (empty cells as
+    missing) or refuses the file; it never returns a partly read table."""
+    frame = pd.DataFrame(rows, columns=["team_id", "arm", "stratum"])
+    text = frame.to_csv(index=False, lineterminator=newline)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "teams.csv"
+        path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+        try:
+            read = read_table(path, table="teams")
+        except DataFileError:
+            return
+    assert read.n_rows == len(frame)
+    for column in frame.columns:
+        want = [None if v == "" else v for v in frame[column]]
+        got = [None if pd.isna(v) else v for v in read.data[column]]
+        assert got == want

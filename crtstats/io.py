@@ -320,6 +320,11 @@ def _with_header(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     if raw.shape[0] == 0:
         raise DataFileError(f"{path.name} is empty: it has no header row.")
     names = [str(v).strip("\ufeff") if not pd.isna(v) else "" for v in raw.iloc[0]]
+    if names.count("") > 1:
+        raise DataFileError(
+            f"{path.name} has {names.count('')} columns without a name (often empty columns "
+            "left at the right of a spreadsheet); delete them or give them names."
+        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataFileError(

@@ -99,6 +99,7 @@ def test_missing_values_are_empty_cells_only(tmp_path: Path) -> None:
     ("team_id,arm,stratum\nT1,control\n", "cannot be read"),              # short row
     ("team_id,arm,stratum\nT1,control,A,extra\n", "cannot be read"),      # long row
     ("team_id,arm,arm\nT1,control,control\n", "repeated column name"),
+    ("team_id,arm,stratum,,\nT1,control,A,,\n", "2 columns without a name"),
     ("", "cannot be read"),
 ])
 def test_malformed_csv_is_refused_whole(tmp_path: Path, raw: str, message: str) -> None:

@@ -78,6 +78,11 @@ class RunResult:
     manifest: Mapping[str, Any]
     warnings: tuple[RecordedWarning, ...]
 
+    def __repr__(self) -> str:
+        return (f"RunResult(out={str(self.out)!r}, analyses={list(self.analyses)}, "
+                f"effects={len(self.effects)} rows, tables={list(self.tables)}, "
+                f"figures={list(self.figures)}, warnings={len(self.warnings)})")
+
 
 def _fit_role(spec: AnalysisSpec, done: AnalysisRun, fit_name: str) -> str | None:
     """The role of one fit: the entry's, or that of the effect rows the fit produced.
@@ -265,6 +270,9 @@ def run(
     ['manifest.json', 'report.html', 'tables']
     >>> result.manifest["inputs"]["teams"]["rows"]
     25
+    >>> result
+    RunResult(out='...results', analyses=[], effects=0 rows, tables=['data_summary'],
+              figures=[], warnings=0)
 
     The shipped plan: ``crtstats.run("analyses/core_trial.toml", out="results")``.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,41 @@ def test_a_constraint_crtstats_does_not_implement_is_refused(
     monkeypatch.setattr(_build, "load_schema", lambda table: spec)
     with pytest.raises(ValueError, match="maxLength"):
         _build.build_schema.__wrapped__("teams")
+
+
+SCHEMA_KEYS = {"name", "title", "description", "fields", "primaryKey", "foreignKeys",
+               "missingValues", "x-crtstats-extra-columns", "x-crtstats-row-rules",
+               "x-crtstats-table-rules", "x-crtstats-long-format", "x-crtstats-derived-from"}
+FIELD_KEYS = {"name", "type", "description", "constraints", "x-crtstats-optional",
+              "x-crtstats-reason-codes", "x-crtstats-pattern-description"}
+
+
+def _hook() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "schema_tables", ROOT / "docs" / "hooks" / "schema_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_schema_files_use_only_known_properties_and_all_are_rendered(table: str) -> None:
+    spec = load_schema(table)
+    assert set(spec) <= SCHEMA_KEYS
+    for field in spec["fields"]:
+        assert set(field) <= FIELD_KEYS, field["name"]
+        for code in field.get("x-crtstats-reason-codes", {}).values():
+            ReasonCode(code)  # every override is a stable code
+    page = _hook().on_page_markdown(f"# t\n\n<!-- schema: {table} -->\n")
+    assert "<!-- schema" not in page
+    for field in spec["fields"]:
+        assert f"| `{field['name']}` | {field['type']} |" in page
+        if "pattern" in field.get("constraints", {}):
+            assert field["constraints"]["pattern"] in page
+    for rule in spec.get("x-crtstats-row-rules", []) + spec.get("x-crtstats-table-rules", []):
+        assert f"`{rule['name']}`" in page and rule["description"] in page
+    if "x-crtstats-long-format" in spec:
+        assert "Long layout accepted" in page
+    if "x-crtstats-derived-from" in spec:
+        assert "Derived from `admissions`" in page

@@ -180,3 +180,8 @@ def test_trial_data_and_missing_tables() -> None:
         crtstats.analyse_admissions(TRIAL, outcome="bed_days")
     with pytest.raises(ModelSpecificationError, match="no column"):
         crtstats.analyse_admissions(TRIAL, outcome="died")
+    no_strata = crtstats.datasets.SimulatedTrial(
+        teams=TRIAL.teams.drop(columns="stratum"), fidelity=TRIAL.fidelity,
+        admissions=TRIAL.admissions, service_use=TRIAL.service_use)
+    with pytest.raises(ModelSpecificationError, match=r"no column\(s\) \['stratum'\]"):
+        crtstats.analyse_admissions(no_strata)

@@ -110,6 +110,12 @@ def _check_trial(trial: _Trial, outcome: str) -> pd.DataFrame:
             )
     if not isinstance(adm, pd.DataFrame):
         raise ModelSpecificationError(f"admissions must be a DataFrame; got {type(adm)}.")
+    absent = [c for c in ("team_id", "arm", "stratum") if c not in trial.teams.columns]
+    if absent:
+        raise ModelSpecificationError(
+            f"the teams table has no column(s) {absent}; it has {list(trial.teams.columns)}. "
+            "The admissions analyses adjust for the stratum of randomisation."
+        )
     need = ["team_id", "period", outcome]
     missing = [c for c in need if c not in adm.columns]
     if missing:

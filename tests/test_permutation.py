@@ -138,6 +138,9 @@ def test_bad_input() -> None:
     with pytest.raises(ModelSpecificationError, match="missing values"):
         crtstats.permutation_test(ADM.assign(stratum=lambda d: d.stratum.where(d.index > 5)),
                                   statistic="t", strata="stratum", **base)  # type: ignore[arg-type]
+    with pytest.raises(ModelSpecificationError, match="not finite"):
+        crtstats.permutation_test(_tiny(), statistic=lambda d: float("nan"), arm="arm",
+                                  cluster="c")
     with pytest.raises(ModelSpecificationError, match="no column 'trust'"):
         crtstats.permutation_test(ADM, statistic="t", strata="trust", **base)  # type: ignore[arg-type]
 

@@ -289,6 +289,12 @@ def permutation_test(
         summaries = _cluster_summaries(data, outcome, cluster, exposure, statistic)
         observed = float(_builtin(statistic, summaries, treated_now[None, :])[0])
         null = _builtin(statistic, summaries, alloc)
+    if not (np.isfinite(observed) and np.all(np.isfinite(null))):
+        raise ModelSpecificationError(
+            f"the statistic {name!r} is not finite (observed {observed!r}, "
+            f"{int(np.sum(~np.isfinite(null)))} of {null.size} re-randomised values); it "
+            "must return a finite float for every allocation."
+        )
     hits = int(np.sum(np.abs(null) >= np.abs(observed) * (1.0 - 1e-12)))
     m = alloc.shape[0]
     pvalue = hits / m if exact else (hits + 1) / (m + 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import math
@@ -120,6 +121,10 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
     assert manifest["versions"]["crtstats"] == crtstats.__version__
     recorded = {(w["stage"], w["category"]) for w in manifest["warnings"]}
     assert recorded == {(w.stage, w.category) for w in shipped.warnings}
+    written = {path: hashlib.sha256(data).hexdigest()
+               for path, data in _files(shipped.out).items()
+               if path.startswith(("tables/", "figures/"))}
+    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 4 * 2
     text = (shipped.out / "manifest.json").read_text()
     assert str(ROOT) not in text and str(shipped.out) not in text, "no machine paths"
 

@@ -10,6 +10,7 @@ This is the only module of the runner that touches the file system for writing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -111,6 +112,13 @@ class Staging:
         target.mkdir(parents=True, exist_ok=True)
         return target
 
+    def hashes(self, folders: Sequence[str]) -> dict[str, str]:
+        """sha256 of every file under ``folders``, by path relative to the results folder."""
+        found = sorted(p for folder in folders if (self.root / folder).is_dir()
+                       for p in (self.root / folder).rglob("*") if p.is_file())
+        return {p.relative_to(self.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in found}
+
     def commit(self) -> None:
         """Move the staging folder into place, replacing an old results folder."""
         old: Path | None = None
@@ -156,13 +164,14 @@ def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[st
 
 def write_results(
     out: Path, *, plan: Plan, tables: Mapping[str, Any], figures: Mapping[str, Any],
-    warnings: list[RecordedWarning], manifest: Callable[[], dict[str, Any]],
+    warnings: list[RecordedWarning],
+    manifest: Callable[[Mapping[str, str]], dict[str, Any]],
 ) -> dict[str, Any]:
     """Write the whole results folder through a staging folder, then move it into place.
 
     Tables and figures are written first (their warnings join ``warnings``), then the
-    manifest (built by calling ``manifest``, so it lists every warning) and the report.
-    Returns the manifest.
+    manifest (built by calling ``manifest`` with the sha256 of every table and figure
+    file, so it lists every warning and output) and the report. Returns the manifest.
 
     Raises
     ------
@@ -182,7 +191,7 @@ def write_results(
             for name, figure in figures.items():
                 report_figures.append(
                     _write_figure(staging, name, figure, plan.output.figure_formats))
-        written = manifest()
+        written = manifest(staging.hashes(("tables", "figures")))
         staging.write_text("manifest.json", dump_json(written))
         analyses = [{**record, "name": name} for name, record in written["analyses"].items()]
         staging.write_text("report.html", render_report(

@@ -122,7 +122,7 @@ def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
 
 def _manifest(
     plan: Plan, inputs: TrialInputs, runs: Mapping[str, AnalysisRun],
-    warnings: list[RecordedWarning],
+    warnings: list[RecordedWarning], files: Mapping[str, str],
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -138,7 +138,7 @@ def _manifest(
         "outputs": {"tables": list(plan.output.tables), "figures": list(plan.output.figures),
                     "table_formats": list(plan.output.table_formats),
                     "figure_formats": list(plan.output.figure_formats),
-                    "suppress_below": plan.output.suppress_below},
+                    "suppress_below": plan.output.suppress_below, "files": dict(files)},
         "warnings": [w.to_dict() for w in warnings],
         "versions": versions(),
     }
@@ -304,7 +304,7 @@ def run(
     figures = _figures(plan, objects, sink)
     say(f"writing {out}")
     manifest = write_results(out, plan=plan, tables=tables, figures=figures, warnings=sink,
-                             manifest=lambda: _manifest(plan, inputs, runs, sink))
+                             manifest=lambda files: _manifest(plan, inputs, runs, sink, files))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
                      effects=effects, tables=tables, figures=figures, manifest=manifest,
                      warnings=tuple(sink))

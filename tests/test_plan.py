@@ -39,6 +39,13 @@ def test_shipped_plan_loads() -> None:
 def test_defaults() -> None:
     plan = parse_plan(_plan())
     assert plan.scale == "core_crt_v2" and plan.max_missing == 0
+    # without analyses there are no effects to show
+    assert plan.output.tables == ("data_summary", "consort_flow", "baseline",
+                                  "fidelity_by_arm", "item_change")
+    assert plan.output.figures == ("trajectories", "domain_profile")
+    with_analysis = parse_plan(_plan(analysis=[_gee()]))
+    assert "effects" in with_analysis.output.tables
+    assert "forest" in with_analysis.output.figures
     assert plan.output.table_formats == ("md", "html", "tex", "csv", "docx")
     assert plan.output.figure_formats == ("png", "svg")
     assert plan.output.suppress_below == 0 and plan.analyses == ()
@@ -122,6 +129,7 @@ def test_plan_hash_is_of_the_file_bytes(tmp_path: Path) -> None:
         (_plan(output={"table_formats": []}), "at least one format"),
         (_plan(output={"suppress_below": -1}), "suppress_below must be 0"),
         (_plan(scoring={"max_missing": -2}), "max_missing must be 0 or more"),
+        (_plan(output={"figures": ["forest"]}), "no [[analysis]] entry"),
         (_plan(scoring={"scale": 3}), "scale must be a str"),
     ],
 )

@@ -358,6 +358,21 @@ def _parse_output(raw: Any) -> OutputSpec:
     )
 
 
+def _without_effects(
+    output: OutputSpec, raw: Any, analyses: tuple[AnalysisSpec, ...],
+) -> OutputSpec:
+    """Leave effects out of the defaults of a plan without analyses; refuse them if asked."""
+    if analyses:
+        return output
+    needs = {"effects", "forest", "caterpillar"}
+    asked = sorted(needs & {*raw.get("tables", ()), *raw.get("figures", ())})
+    if asked:
+        raise PlanError(f"[output] asks for {', '.join(asked)}, which show the results of "
+                        "analyses, but the plan has no [[analysis]] entry.")
+    return replace(output, tables=tuple(t for t in output.tables if t not in needs),
+                   figures=tuple(f for f in output.figures if f not in needs))
+
+
 def _parse_scoring(raw: Any) -> tuple[str, int]:
     where = "[scoring]"
     if not isinstance(raw, dict):
@@ -429,7 +444,8 @@ def parse_plan(
         title=_get(spec, "title", str, "the plan", default=name),
         seed=seed, data=_parse_data(spec.get("data"), Path(base)),
         scale=scale, max_missing=max_missing, analyses=analyses,
-        output=_parse_output(spec.get("output", {})),
+        output=_without_effects(_parse_output(spec.get("output", {})),
+                                spec.get("output", {}), analyses),
     )
 
 

@@ -197,3 +197,15 @@ def test_long_fidelity_from_a_csv_file(ex: dict[str, pd.DataFrame], tmp_path: Pa
     assert trial.fidelity is not None and trial.fidelity.shape == (74, 43)
     assert trial.provenance["fidelity"]["rows"] == len(long)
     assert int(trial.fidelity.filter(like="item_").isna().sum().sum()) == 5
+
+
+def test_long_fidelity_without_its_key_reports_only_the_missing_column(
+    ex: dict[str, pd.DataFrame]
+) -> None:
+    long = long_fidelity(ex["fidelity"])
+    for drop in (["review"], ["team_id", "review"]):
+        cases = failures(teams=ex["teams"], fidelity=long.drop(columns=drop))
+        assert set(cases["reason_code"]) == {"missing_column"}
+        assert cases["column"].tolist() == drop
+    cases = failures(teams=ex["teams"], fidelity=long.iloc[:0])
+    assert cases["reason_code"].tolist() == ["empty_table"]

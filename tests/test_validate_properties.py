@@ -17,6 +17,7 @@ from crtstats.exceptions import FAILURE_COLUMNS, ReasonCode, SchemaValidationErr
 from crtstats.io import TABLES, load_schema
 from crtstats.schema import validate
 from crtstats.schema._build import _full_match
+from crtstats.trial import load_trial
 
 CODES = {code.value for code in ReasonCode}
 
@@ -173,3 +174,34 @@ def test_each_break_is_reported_at_its_row_and_nowhere_else(
     for row, (column, _, reason) in breaks:
         assert (row, column, reason) in found
     assert set(cases["row"]) <= {row for row, _ in breaks}
+
+
+TEAMS = load_example().teams
+
+
+@st.composite
+def long_fidelity_frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(min_value=0, max_value=12))
+    pick = st.lists(st.one_of(st.sampled_from(["T01", "T02", "T99", None, ""]), scalars),
+                    min_size=n, max_size=n)
+    frame = pd.DataFrame({
+        "team_id": draw(pick),
+        "review": draw(st.lists(st.sampled_from(["baseline", "6m", "12m", "x", None]),
+                                min_size=n, max_size=n)),
+        "item": draw(st.lists(st.one_of(st.integers(-1, 41), scalars), min_size=n, max_size=n)),
+        "score": draw(st.lists(st.one_of(st.integers(0, 6), scalars), min_size=n, max_size=n)),
+    }, dtype=object)
+    drop = draw(st.lists(st.sampled_from(["team_id", "review"]), max_size=1))
+    return frame.drop(columns=drop)
+
+
+@given(long_fidelity_frames())
+def test_load_trial_on_arbitrary_long_fidelity(long: pd.DataFrame) -> None:
+    note(repr(long))
+    try:
+        trial = load_trial(teams=TEAMS, fidelity=long)
+    except SchemaValidationError as err:
+        check_error(err, long)
+    else:
+        assert trial.fidelity is not None
+        assert len(trial.fidelity) <= len(long)

@@ -90,12 +90,15 @@ def pivot_long(df: pd.DataFrame, *, table: str) -> LongPivot:
         problems.append(_case(table, int(row), item_col, frame[item_col].iloc[row],
                               f"an item name matching {spec['fields']}, or its number",
                               ReasonCode.ENUM))
-    group = frame[[k for k in key if k in frame]].astype(object).fillna("\x00<NA>")
-    group_id = pd.MultiIndex.from_frame(group).factorize()[0] if len(key) > 1 else \
-        pd.factorize(group.iloc[:, 0])[0]
+    present = [k for k in key if k in frame]
+    group = frame[present].astype(object).fillna("\x00<NA>")
+    group_id = (pd.MultiIndex.from_frame(group).factorize()[0] if present
+                else np.zeros(len(frame), dtype=np.intp))
     ok = names.notna().to_numpy()
     cell = pd.DataFrame({"g": group_id, "item": names, "row": np.arange(len(frame))})[ok]
-    repeated = cell.duplicated(["g", "item"], keep=False).to_numpy()
+    # without the whole key (reported as a missing column) rows cannot be told apart
+    complete = len(present) == len(key)
+    repeated = cell.duplicated(["g", "item"], keep=False).to_numpy() & complete
     for row in cell["row"].to_numpy()[repeated]:
         problems.append(_case(table, int(row), item_col, frame[item_col].iloc[row],
                               f"one {value_col} per {', '.join(key)} and {item_col}",
@@ -105,7 +108,8 @@ def pivot_long(df: pd.DataFrame, *, table: str) -> LongPivot:
     # factorize numbers groups in order of first appearance: the first row of each
     key_rows = np.unique(group_id, return_index=True)[1].astype(np.int64)
     other = [c for c in frame.columns if c not in (item_col, value_col)]
-    problems += _inconsistent(frame, other, key, group_id, key_rows, table)
+    if complete:
+        problems += _inconsistent(frame, other, key, group_id, key_rows, table)
     wide = frame.loc[key_rows, other].reset_index(drop=True)
     cell_rows = pd.DataFrame(-1, index=range(n_groups), columns=[
         f for f in fields if re.fullmatch(spec["fields"], f)])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ import crtstats
 from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
 from crtstats.analysis.admissions import negative_binomial_rate
 from crtstats.exceptions import BoundaryFitWarning, ModelSpecificationError
-from tests.conftest import REFERENCE
 
+REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "cluster_level.json").read_text())
 SU = pd.read_csv(REFERENCE / "data" / "cluster_level_service_use.csv")
 TRIAL = crtstats.datasets.load_example()

@@ -10,6 +10,7 @@ p-values and limits agree to rtol 1e-9 for plain t-tests and 1e-6 for two-stage 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,8 @@ from hypothesis import strategies as st
 
 import crtstats
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from tests.conftest import REFERENCE
 
+REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "cluster_level.json").read_text())
 ADM = pd.read_csv(REFERENCE / "data" / "gee_admissions.csv")
 SU = pd.read_csv(REFERENCE / "data" / "cluster_level_service_use.csv").assign(

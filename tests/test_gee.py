@@ -19,6 +19,7 @@ Tolerances, per quantity:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,8 @@ from crtstats.exceptions import (
 from crtstats.models._design import build_design
 from crtstats.models._gee import cluster_level_columns
 from crtstats.models._gee_sandwich import gee_sandwiches
-from tests.conftest import REFERENCE
 
+REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "gee.json").read_text())
 DATA = pd.read_csv(REFERENCE / "data" / "gee_admissions.csv")
 CASES = [k for k, v in REF.items() if isinstance(v, dict)]

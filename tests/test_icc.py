@@ -9,6 +9,7 @@ The Wald (1940) limits are roots found by Brent's method here and by uniroot (to
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,8 @@ from hypothesis import strategies as st
 
 import crtstats
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from tests.conftest import REFERENCE
 
+REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "icc.json").read_text())
 DYE = pd.read_csv(REFERENCE / "data" / "icc_dyestuff.csv")
 ADM = pd.read_csv(REFERENCE / "data" / "gee_admissions.csv")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,8 @@ from hypothesis import strategies as st
 
 import crtstats
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from tests.conftest import REFERENCE
 
+REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "cluster_level.json").read_text())["permutation_stratified"]
 ADM = pd.read_csv(REFERENCE / "data" / "gee_admissions.csv")
 TEAMS = ADM.groupby("team_id").agg(arm=("arm", "first"), stratum=("stratum", "first"),

@@ -79,18 +79,24 @@ def _require_columns(data: pd.DataFrame, columns: Sequence[str], formula: str) -
 
 
 def _plain_dtypes(frame: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
-    """Text columns become sorted categoricals, nullable numbers become float64."""
-    out = frame.copy()
-    for name in variables:
-        col = out[name]
-        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
-            continue
-        if pd.api.types.is_numeric_dtype(col):
-            out[name] = col.astype("float64")
+    """Text columns become sorted categoricals, nullable numbers become float64.
+
+    ``frame`` holds only the columns the model uses; the result is a new frame.
+    """
+    columns: dict[str, object] = {}
+    for name in frame.columns:
+        col = frame[name]
+        if name not in variables or isinstance(col.dtype, pd.CategoricalDtype) or (
+            pd.api.types.is_bool_dtype(col)
+        ):
+            columns[name] = col.to_numpy() if name not in variables else col.array
+        elif pd.api.types.is_numeric_dtype(col):
+            columns[name] = col.to_numpy(dtype="float64")
         else:
-            levels = sorted(col.astype(str).unique())
-            out[name] = pd.Categorical(col.astype(str), categories=levels)
-    return out
+            text = col.to_numpy(dtype=str)
+            levels, codes = np.unique(text, return_inverse=True)
+            columns[name] = pd.Categorical.from_codes(codes, categories=pd.Index(levels))
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def build_design(
@@ -126,7 +132,7 @@ def build_design(
     used = ~subset.isna().any(axis=1).to_numpy()
     if not used.any():
         raise ModelSpecificationError(f"no complete rows for {formula!r}.")
-    frame = _plain_dtypes(data.loc[used], variables)
+    frame = _plain_dtypes(subset.loc[used], variables)
     try:
         lhs, rhs = parsed.get_model_matrix(frame, na_action="raise", output="pandas")
     except Exception as err:

@@ -19,9 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pandas as pd
-
-from crtstats.io import write_csv
 from crtstats.runner._capability import capability
 from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import Plan
@@ -138,10 +135,7 @@ class Staging:
 
 
 def _write_table(staging: Staging, name: str, table: Any, formats: Sequence[str]) -> str:
-    """Write one table into ``tables/``; returns its HTML for the report ('' for none)."""
-    if isinstance(table, pd.DataFrame):  # no Table type in this crtstats: CSV only
-        write_csv(table, staging.path(f"tables/{name}.csv"))
-        return ""
+    """Write one table into ``tables/``; returns its HTML for the report."""
     write_table = capability("crtstats.tables", "write_table", wanted_by=f"table {name!r}")
     write_table(table, staging.folder("tables"), name, formats=tuple(formats))
     html: str = table.to_html()
@@ -186,8 +180,8 @@ def write_results(
         with record_warnings("writing", warnings):
             for name, table in tables.items():
                 html = _write_table(staging, name, table, plan.output.table_formats)
-                if html:
-                    report_tables.append(ReportTable(name, TABLE_TITLES.get(name, name), html))
+                title = str(getattr(table, "title", "") or TABLE_TITLES.get(name, name))
+                report_tables.append(ReportTable(name, title, html))
             for name, figure in figures.items():
                 report_figures.append(
                     _write_figure(staging, name, figure, plan.output.figure_formats))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crtstats.exceptions import PlanError
-from crtstats.runner._capability import capability, has_capability
+from crtstats.runner._capability import capability
 
 __all__ = ["FIGURE_TITLES", "TABLE_TITLES", "RunObjects", "build_figure", "build_table",
            "data_summary"]
@@ -100,8 +100,6 @@ def build_table(name: str, objects: RunObjects, files: Mapping[str, Any]) -> Any
     """
     wanted_by = f"[output] table {name!r}"
     if name == "data_summary":
-        if not has_capability("crtstats.tables", "Table"):
-            return data_summary(files)  # written as CSV only, by crtstats.io.write_csv
         return _summary_table(objects, files)
     function = capability("crtstats.tables", name, wanted_by=wanted_by)
     kwargs: dict[str, Any] = {}

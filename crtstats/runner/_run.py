@@ -49,8 +49,7 @@ class RunResult:
     plan
         The plan that was run.
     trial
-        The validated trial (:class:`~crtstats.TrialData`), or None if this version
-        of crtstats could not validate.
+        The validated trial (:class:`~crtstats.TrialData`).
     scores
         The fidelity scores, or None when the plan uses none.
     analyses

@@ -1,7 +1,7 @@
 """The data stages of a run: read and validate the trial, score fidelity, build frames.
 
-Reading goes through :func:`crtstats.io.read_table` (for each file's sha256 and row
-count) and validation through :func:`crtstats.load_trial`; scoring through
+Reading and validation go through :func:`crtstats.load_trial` (which also records each
+file's name, sha256 and row count); scoring through
 :func:`crtstats.score_fidelity`. The analysis frames are the validated tables joined to
 the team table's columns, with time-ordered factors for ``review`` and ``period``.
 """
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from crtstats.datasets import example_paths
-from crtstats.io import TABLES, TableFile, load_schema, read_table
-from crtstats.runner._capability import capability, has_capability
+from crtstats.io import TABLES, load_schema
+from crtstats.runner._capability import capability
 from crtstats.runner._plan import Plan
 
 __all__ = ["TrialInputs", "analysis_frames", "load_inputs", "needs_scores", "score"]
@@ -54,16 +54,6 @@ def _paths(plan: Plan) -> dict[str, Path]:
     return dict(plan.data.files)
 
 
-def _record(table: TableFile) -> dict[str, Any]:
-    return {"file": table.path.name, "sha256": table.sha256, "rows": table.n_rows}
-
-
-def _summary_only(plan: Plan) -> bool:
-    """Whether the plan asks for nothing beyond the data summary."""
-    output = plan.output
-    return not plan.analyses and set(output.tables) <= {"data_summary"} and not output.figures
-
-
 def needs_scores(plan: Plan) -> bool:
     """Whether anything in the plan uses the fidelity scores."""
     return (
@@ -87,12 +77,6 @@ def load_inputs(plan: Plan) -> TrialInputs:
         If validation is not available in this version of crtstats.
     """
     paths = _paths(plan)
-    if not has_capability("crtstats", "load_trial") and _summary_only(plan):
-        files = {name: read_table(path, table=name) for name, path in paths.items()}
-        note = ("The data were read but not validated: this version of crtstats has no "
-                "crtstats.load_trial.")
-        return TrialInputs(provenance={n: _record(f) for n, f in files.items()},
-                           tables={name: f.data for name, f in files.items()}, notes=(note,))
     load_trial = capability("crtstats", "load_trial", wanted_by="validating the data")
     columns = {t: dict(m) for t, m in plan.data.columns.items()}
     trial = load_trial(**paths, columns=columns or None)

@@ -23,7 +23,7 @@ from crtstats.runner._manifest import (
     versions,
 )
 from crtstats.runner._output import check_destination, write_results
-from crtstats.runner._plan import AnalysisSpec, Plan, load_plan
+from crtstats.runner._plan import AnalysisSpec, Plan, load_plan, parse_plan
 from crtstats.runner._products import RunObjects, build_figure, build_table
 from crtstats.runner._stages import (
     TrialInputs,
@@ -202,7 +202,7 @@ def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> di
 
 
 def run(
-    plan: str | Path | Plan, *, out: str | Path, force: bool = False,
+    plan: str | Path | Plan | Mapping[str, Any], *, out: str | Path, force: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run the analysis plan ``plan`` and write its results into the folder ``out``.
@@ -210,7 +210,8 @@ def run(
     Parameters
     ----------
     plan
-        The plan file (TOML), or a plan from :func:`load_plan` or :func:`parse_plan`.
+        The plan file (TOML), a plan from :func:`load_plan` or :func:`parse_plan`, or
+        the plan's tables as a mapping (data paths then relative to the working folder).
     out
         The results folder to write: ``tables/``, ``figures/``, ``report.html`` and
         ``manifest.json``.
@@ -259,10 +260,8 @@ def run(
     example trial:
 
     >>> import tempfile
-    >>> from crtstats.runner import parse_plan
-    >>> plan = parse_plan({"seed": 1, "data": {"example": True},
-    ...                    "output": {"tables": ["data_summary"], "figures": [],
-    ...                               "table_formats": ["csv"]}})
+    >>> plan = {"seed": 1, "data": {"example": True},
+    ...         "output": {"tables": ["data_summary"], "figures": [], "table_formats": ["csv"]}}
     >>> out = Path(tempfile.mkdtemp()) / "results"
     >>> result = run(plan, out=out)
     >>> sorted(p.name for p in out.iterdir())
@@ -276,7 +275,10 @@ def run(
     The shipped plan: ``crtstats.run("analyses/core_trial.toml", out="results")``.
     """
     say: Progress = progress or (lambda message: None)
-    plan = plan if isinstance(plan, Plan) else load_plan(plan)
+    if isinstance(plan, Mapping):
+        plan = parse_plan(plan)
+    elif not isinstance(plan, Plan):
+        plan = load_plan(plan)
     out = Path(out)
     sources = [] if plan.data.example else list(plan.data.files.values())
     check_destination(out, force=force,

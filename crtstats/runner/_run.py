@@ -181,8 +181,8 @@ def _fit_all(
     frames = analysis_frames(inputs, scores, plan=plan)
     named_inputs = {"trial": inputs.trial, "scores": scores, "teams": frames["teams"]}
     runs: dict[str, AnalysisRun] = {}
-    for spec in plan.analyses:
-        say(f"fitting {spec.name}")
+    for number, spec in enumerate(plan.analyses, start=1):
+        say(f"fitting {spec.name} ({number} of {len(plan.analyses)})")
         runs[spec.name] = fit_analysis(spec, frames=frames, inputs=named_inputs,
                                        seed=plan.seed)
         sink.extend(runs[spec.name].warnings)

@@ -264,3 +264,14 @@ def test_any_analysis_entry_is_accepted_or_refused_with_plan_error(
     except PlanError:
         return
     assert [a.name for a in plan.analyses] == [e["name"] for e in entries]
+
+
+def test_the_documented_plan_is_a_valid_plan(tmp_path: Path) -> None:
+    """The complete plan shown in docs/plans.md passes the loader as written."""
+    doc = (ROOT / "docs" / "plans.md").read_text(encoding="utf-8")
+    block = doc.split("## A complete plan\n\n```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "plan.toml").write_text(block, encoding="utf-8")
+    plan = load_plan(tmp_path / "plan.toml")
+    assert [a.name for a in plan.analyses] == ["fidelity", "admitted-gee"]
+    assert plan.data.files["fidelity"] == tmp_path / "data" / "fidelity.xlsx"
+    assert plan.data.columns == {"teams": {"Team": "team_id", "Allocation": "arm"}}

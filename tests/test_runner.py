@@ -231,6 +231,24 @@ def _boom(**kwargs: Any) -> str:
     raise RuntimeError("disk full")
 
 
+def test_folder_that_appears_during_the_run_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "res"
+    real = _output.render_report
+
+    def render_and_meanwhile_create(**kwargs: Any) -> str:
+        out.mkdir()
+        (out / "other.txt").write_text("someone else's")
+        return real(**kwargs)
+
+    monkeypatch.setattr(_output, "render_report", render_and_meanwhile_create)
+    with pytest.raises(FileExistsError, match="pass --force"):
+        run(_tiny(), out=out)
+    assert [p.name for p in out.iterdir()] == ["other.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
 def test_failed_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_output, "render_report", _boom)
     with pytest.raises(RuntimeError, match="disk full"):

@@ -116,8 +116,13 @@ class Staging:
         return {p.relative_to(self.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in found}
 
-    def commit(self) -> None:
-        """Move the staging folder into place, replacing an old results folder."""
+    def commit(self, *, force: bool) -> None:
+        """Move the staging folder into place, replacing an old results folder.
+
+        The destination is checked again (it may have appeared while the run was
+        computing); see :func:`check_destination`.
+        """
+        check_destination(self.out, force=force)
         old: Path | None = None
         if self.out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}-old-", dir=self.out.parent))
@@ -158,7 +163,7 @@ def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[st
 
 def write_results(
     out: Path, *, plan: Plan, tables: Mapping[str, Any], figures: Mapping[str, Any],
-    warnings: list[RecordedWarning],
+    warnings: list[RecordedWarning], force: bool,
     manifest: Callable[[Mapping[str, str]], dict[str, Any]],
 ) -> dict[str, Any]:
     """Write the whole results folder through a staging folder, then move it into place.
@@ -192,5 +197,5 @@ def write_results(
             plan=plan, manifest=written, analyses=analyses, tables=report_tables,
             figures=report_figures, warnings=warnings,
         ))
-        staging.commit()
+        staging.commit(force=force)
     return written

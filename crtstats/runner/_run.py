@@ -305,6 +305,7 @@ def run(
     figures = _figures(plan, objects, sink)
     say(f"writing {out}")
     manifest = write_results(out, plan=plan, tables=tables, figures=figures, warnings=sink,
+                             force=force,
                              manifest=lambda files: _manifest(plan, inputs, runs, sink, files))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
                      effects=effects, tables=tables, figures=figures, manifest=manifest,

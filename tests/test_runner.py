@@ -452,6 +452,14 @@ def test_entries_that_do_not_fit_the_data(
         _fit(frames, **entry)
 
 
+def test_fitter_errors_name_the_plan_entry(frames: dict[str, Any]) -> None:
+    with pytest.raises(crtstats.InvalidParameterError, match=r"^\[\[analysis\]\] 'a': .*CR9"):
+        _fit(frames, **_OLS, options={"cov_type": "CR9"})
+    with pytest.raises(crtstats.ModelSpecificationError, match=r"^\[\[analysis\]\] 'a': "):
+        _fit(frames, fitter="gee", data="admissions", formula="bed_days ~ arm",
+             options={"family": "binomial"})
+
+
 def test_warnings_are_recorded_not_raised(frames: dict[str, Any]) -> None:
     done = _fit(frames, fitter="glmm", data="admissions", formula="readmitted ~ arm + stratum",
                 where={"period": "follow_up"})

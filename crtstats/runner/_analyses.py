@@ -17,7 +17,7 @@ import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import PlanError
-from crtstats.runner._capability import capability, check_keywords
+from crtstats.runner._capability import capability, check_keywords, naming_the_entry
 from crtstats.runner._effects import effect_row
 from crtstats.runner._formula import formula_columns
 from crtstats.runner._manifest import RecordedWarning, record_warnings
@@ -155,10 +155,13 @@ def fit_analysis(
     PlanError
         If the entry asks for a capability crtstats lacks, an option the function does
         not take, a column the data lack, or an estimand the model does not have.
+    ModelSpecificationError, InvalidParameterError
+        If the function refuses the model or an option value; the message is the
+        function's, prefixed with the plan entry.
     """
     wanted_by = f"[[analysis]] {spec.name!r}"
     sink: list[RecordedWarning] = []
-    with record_warnings(spec.name, sink):
+    with record_warnings(spec.name, sink), naming_the_entry(wanted_by):
         if spec.fitter is not None:
             parts = _run_model(spec, frames, seed, wanted_by)
         else:

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from crtstats.exceptions import PlanError
+from crtstats.exceptions import InvalidParameterError, ModelSpecificationError, PlanError
 
-__all__ = ["capability", "check_keywords", "has_capability"]
+__all__ = ["capability", "check_keywords", "has_capability", "naming_the_entry"]
+
+
+@contextmanager
+def naming_the_entry(wanted_by: str) -> Iterator[None]:
+    """Prefix the message of a model or option error raised inside with the plan entry.
+
+    The fitters' own messages say what failed and the value seen; from a run, the user
+    also needs to know which plan entry it was.
+    """
+    try:
+        yield
+    except (ModelSpecificationError, InvalidParameterError) as err:
+        raise type(err)(f"{wanted_by}: {err}") from err
 
 
 def has_capability(module: str, name: str) -> bool:

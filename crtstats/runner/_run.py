@@ -12,7 +12,7 @@ import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.runner._analyses import AnalysisRun, fit_analysis
-from crtstats.runner._capability import capability
+from crtstats.runner._capability import capability, naming_the_entry
 from crtstats.runner._manifest import (
     MANIFEST_VERSION,
     TIMESTAMP_FIELD,
@@ -194,7 +194,7 @@ def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> di
 
     figures: dict[str, Any] = {}
     for name in plan.output.figures:
-        with record_warnings(f"figure {name}", sink):
+        with record_warnings(f"figure {name}", sink), naming_the_entry(f"figure {name!r}"):
             figure = Figure(figsize=(7.0, 4.5), layout="constrained")
             build_figure(name, objects, figure)
             figures[name] = figure
@@ -300,7 +300,7 @@ def run(
     say("building tables and figures")
     tables: dict[str, Any] = {}
     for name in plan.output.tables:
-        with record_warnings(f"table {name}", sink):
+        with record_warnings(f"table {name}", sink), naming_the_entry(f"table {name!r}"):
             tables[name] = build_table(name, objects, inputs.provenance)
     figures = _figures(plan, objects, sink)
     say(f"writing {out}")

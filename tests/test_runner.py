@@ -140,8 +140,8 @@ def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
     for table in shipped.tables.values():
         assert table.title in html
     for record in shipped.manifest["analyses"].values():
-        for fit in record["fits"]:
-            assert fit["df_method"] in html
+        for item in record["fits"] + record["effects"]:
+            assert f"<td>{item['df_method']}</td>" in html, item
 
 
 # -- determinism and seeds ----------------------------------------------------------------

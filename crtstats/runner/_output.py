@@ -161,6 +161,26 @@ def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[st
     )
 
 
+def _effects_without_fit(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Effects of a named analysis that no fitted model stands behind (randomisation tests).
+
+    They are listed in the report's methods table with their df method too.
+    """
+    if "fitter" in record:
+        return []
+    fitted = [str(f["fit"]) for f in record["fits"]]
+    seen: list[dict[str, Any]] = []
+    for effect in record["effects"]:
+        key = f"{effect['outcome']}: {effect['analysis']}"
+        if any(name.startswith(key) for name in fitted):
+            continue
+        row = {"fit": key, "role": effect["role"], "df_method": effect["df_method"],
+               "cov_type": effect["cov_type"]}
+        if row not in seen:
+            seen.append(row)
+    return seen
+
+
 def write_results(
     out: Path, *, plan: Plan, tables: Mapping[str, Any], figures: Mapping[str, Any],
     warnings: list[RecordedWarning], force: bool,
@@ -192,7 +212,8 @@ def write_results(
                     _write_figure(staging, name, figure, plan.output.figure_formats))
         written = manifest(staging.hashes(("tables", "figures")))
         staging.write_text("manifest.json", dump_json(written))
-        analyses = [{**record, "name": name} for name, record in written["analyses"].items()]
+        analyses = [{**record, "name": name, "unfitted": _effects_without_fit(record)}
+                    for name, record in written["analyses"].items()]
         staging.write_text("report.html", render_report(
             plan=plan, manifest=written, analyses=analyses, tables=report_tables,
             figures=report_figures, warnings=warnings,

@@ -417,8 +417,17 @@ def parse_plan(
         allowed values, if two analyses share a name, or if a formula does not follow
         the plan grammar.
 
+    Notes
+    -----
+    The checks are those of the plan format documented in ``docs/plans.md``; a plan
+    that passes them can still fail against the data (an unknown column, a ``where``
+    that matches no rows), which :func:`crtstats.run` reports before writing anything.
+
     Examples
     --------
+    R has no plan format; the nearest is a ``targets`` pipeline or an R Markdown file
+    whose parameters are read with ``yaml::read_yaml()``.
+
     >>> plan = parse_plan({"seed": 1, "data": {"example": True},
     ...                    "output": {"tables": ["data_summary"], "figures": []}})
     >>> plan.data.example, plan.output.tables
@@ -469,8 +478,15 @@ def load_plan(path: str | Path) -> Plan:
     PlanError
         If it is not valid TOML or not a valid plan (see :func:`parse_plan`).
 
+    Notes
+    -----
+    The plan's hash is the sha256 of the file's bytes, so any edit, even to a comment,
+    changes the hash recorded in the manifest.
+
     Examples
     --------
+    Like ``RcppTOML::parseTOML()`` followed by checks of every key:
+
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
     >>> _ = (folder / "plan.toml").write_text("seed = 7\\n[data]\\nexample = true\\n")

@@ -85,7 +85,7 @@ def _call(
     objects: RunObjects,
 ) -> Any:
     if "suppress_below" in inspect.signature(function).parameters:
-        kwargs["suppress_below"] = objects.suppress_below
+        kwargs["suppress_below"] = objects.suppress_below or None  # 0: withhold nothing
     return function(*args, **kwargs)
 
 

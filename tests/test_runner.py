@@ -289,6 +289,14 @@ def test_failed_move_restores_the_old_results(
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
 
 
+def test_suppression_threshold_reaches_the_tables(tmp_path: Path) -> None:
+    plain = run(_tiny(tables=["consort_flow"]), out=tmp_path / "plain")
+    withheld = run(_tiny(tables=["consort_flow"], suppress_below=100000), out=tmp_path / "w")
+    assert not plain.tables["consort_flow"].suppressed
+    assert withheld.tables["consort_flow"].suppressed
+    assert withheld.manifest["outputs"]["suppress_below"] == 100000
+
+
 def test_table_formats_are_the_plans(tmp_path: Path) -> None:
     result = run(_tiny(table_formats=["md", "docx"]), out=tmp_path / "r")
     names = sorted(p.name for p in (tmp_path / "r" / "tables").iterdir())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = ["add_parser", "progress_printer"]
 
@@ -31,20 +31,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def progress_printer(
-    stream: Any = None, environ: Any = None,
+    stream: TextIO | None = None, environ: Mapping[str, str] | None = None,
 ) -> Callable[[str], None] | None:
     """A printer of progress messages to ``stream`` (stderr), or None to stay silent.
 
     Progress is shown only on a terminal, and never when the ``CI`` environment
     variable is set (continuous-integration logs stay clean).
     """
-    stream = sys.stderr if stream is None else stream
-    environ = os.environ if environ is None else environ
-    if environ.get("CI") or not stream.isatty():
+    out = sys.stderr if stream is None else stream
+    env = os.environ if environ is None else environ
+    if env.get("CI") or not out.isatty():
         return None
 
     def show(message: str) -> None:
-        print(f"crtstats: {message} ...", file=stream, flush=True)
+        print(f"crtstats: {message} ...", file=out, flush=True)
 
     return show
 

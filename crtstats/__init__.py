@@ -36,8 +36,8 @@ from crtstats.models import (
     lmm,
     permutation_test,
 )
-from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.runner import run
+from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.schema import validate
 from crtstats.tables import Table
 from crtstats.trial import TrialData, load_trial

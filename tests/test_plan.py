@@ -275,3 +275,47 @@ def test_the_documented_plan_is_a_valid_plan(tmp_path: Path) -> None:
     assert [a.name for a in plan.analyses] == ["fidelity", "admitted-gee"]
     assert plan.data.files["fidelity"] == tmp_path / "data" / "fidelity.xlsx"
     assert plan.data.columns == {"teams": {"Team": "team_id", "Allocation": "arm"}}
+
+
+_factor = st.one_of(
+    st.sampled_from(["a", "b", "g", "1", "0"]),
+    st.builds(lambda f, c: f"{f}({c})", st.sampled_from(
+        ["C", "center", "scale", "log", "exp", "np.log", "np.log1p", "np.exp", "np.sqrt"]),
+        st.sampled_from(["a", "b"])),
+)
+_rhs = st.recursive(
+    _factor,
+    lambda inner: st.one_of(
+        st.builds(lambda x, op, y: f"{x} {op} {y}", inner,
+                  st.sampled_from(["+", "-", "*", ":", "/"]), inner),
+        st.builds(lambda x: f"({x})", inner),
+        st.builds(lambda x, n: f"({x})**{n}", inner, st.integers(1, 3)),
+    ),
+    max_leaves=6,
+)
+
+
+@given(_rhs)
+def test_grammar_formulas_build_or_fail_with_model_specification_error(rhs: str) -> None:
+    """What the grammar accepts only ever reaches the data's columns (and numpy).
+
+    formulaic refuses some grammar-valid formulas (``y ~ a * 1``); the design builder
+    then raises ModelSpecificationError, which a run reports with the plan entry.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from crtstats.exceptions import ModelSpecificationError
+    from crtstats.models._design import build_design
+
+    formula = f"y ~ {rhs}"
+    assert check_formula(formula) == formula
+    assert set(formula_columns(formula)) <= {"y", "a", "b", "g"}
+    frame = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0, 5.0, 6.0],
+                          "a": [1.0, 2.0, 3.0, 4.0, 5.0, 7.0],
+                          "b": [2.0, 1.0, 4.0, 3.0, 6.0, 5.0], "g": list("xyxyxy")})
+    try:
+        design = build_design(formula, frame, cluster=None)
+    except ModelSpecificationError:
+        return
+    assert design.X.shape[0] == len(frame) and np.isfinite(design.X).all()

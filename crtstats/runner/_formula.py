@@ -199,7 +199,9 @@ def check_formula(formula: object, *, where: str = "formula") -> str:
         column    = letter { letter | digit | "_" }
 
     A transform is one of ``C, center, scale, log, exp, np.log, np.log1p, np.exp,
-    np.sqrt``. Every valid plan formula is a valid formulaic (and R) formula.
+    np.sqrt``. The grammar guarantees that a formula names only columns and these
+    transforms; formulaic may still refuse a grammatical formula (``y ~ a * 1``), and
+    the fitter then raises :class:`~crtstats.exceptions.ModelSpecificationError`.
 
     References
     ----------

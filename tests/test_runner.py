@@ -403,6 +403,7 @@ def test_model_entry_matches_calling_the_fitter(frames: dict[str, Any]) -> None:
     assert row["df_method"] == direct.df_method and row["cov_type"] == direct.cov_type
     assert row["estimand"] == "intervention vs control" and row["outcome"] == "total"
     assert (row["nobs"], row["n_clusters"]) == (direct.nobs, direct.n_clusters)
+    assert done.notes[0] == "25 row(s) of scores with review = '12m'."
 
 
 def test_change_frame_ancova_is_the_fidelity_analysis_ancova(frames: dict[str, Any]) -> None:

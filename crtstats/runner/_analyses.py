@@ -113,7 +113,19 @@ def _run_model(
     else:
         fit = function(spec.formula, frame, cluster=spec.cluster, **options)
     row = effect_row(spec, fit, frame, wanted_by)
-    return row, {spec.name: fit}, (), options, used_seed
+    return row, {spec.name: fit}, _row_notes(spec, fit, frame), options, used_seed
+
+
+def _row_notes(spec: AnalysisSpec, fit: Any, frame: pd.DataFrame) -> tuple[str, ...]:
+    """Which rows the fit used: those ``where`` selected, less any the fitter excluded."""
+    notes = []
+    if spec.where:
+        chosen = ", ".join(f"{k} = {v!r}" for k, v in spec.where.items())
+        notes.append(f"{len(frame)} row(s) of {spec.source} with {chosen}.")
+    excluded = dict(getattr(fit, "info", {}) or {}).get("n_excluded")
+    if isinstance(excluded, int) and excluded > 0:
+        notes.append(f"{excluded} row(s) excluded by the fitter for missing values.")
+    return tuple(notes)
 
 
 def _run_named(

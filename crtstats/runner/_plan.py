@@ -118,7 +118,17 @@ class AnalysisSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """The ``[output]`` table: tables and figures wanted, formats, suppression."""
+    """The ``[output]`` table: tables and figures wanted, formats, suppression.
+
+    Attributes
+    ----------
+    tables, figures
+        Names of the tables and figures to write, in order.
+    table_formats, figure_formats
+        File formats of each table and figure.
+    suppress_below
+        Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
+    """
 
     tables: tuple[str, ...] = TABLES_WANTED
     figures: tuple[str, ...] = FIGURES
@@ -137,6 +147,18 @@ class Plan:
         The plan's file name (or the name given to :func:`parse_plan`).
     sha256
         Hash of the plan's bytes as read (of its canonical JSON when built from a dict).
+    title
+        The report's title.
+    seed
+        The seed passed to every fitter that takes one (unless an entry sets its own).
+    data
+        The ``[data]`` table.
+    scale, max_missing
+        The ``[scoring]`` table: the scale key and the most missing items prorated.
+    analyses
+        The ``[[analysis]]`` entries, in plan order.
+    output
+        The ``[output]`` table.
     path
         The plan file, when read by :func:`load_plan`.
     """

@@ -99,6 +99,22 @@ class AnalysisSpec:
     formula on one of the runner's data frames) is set. ``role`` is set for a model
     entry; a named analysis labels its own rows (its ``method`` option picks the
     primary one).
+
+    Attributes
+    ----------
+    name, label
+        The entry's unique name (manifest key) and its name in tables.
+    role
+        ``"primary"`` or ``"sensitivity"``; None for a named analysis.
+    outcome
+        The named analysis: ``"fidelity"``, ``"admitted"`` or ``"readmitted"``.
+    fitter, formula, source, cluster, where
+        The model: fitter name, formula (None for ``cluster_level`` and
+        ``permutation_test``), the ``data`` frame, the cluster column and the row filter.
+    estimand, term, contrast
+        The effect's label, and the coefficient or linear combination reported.
+    options
+        Keyword options passed to the function called.
     """
 
     name: str

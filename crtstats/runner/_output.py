@@ -27,6 +27,7 @@ from crtstats.runner._report import ReportFigure, ReportTable, render_report
 
 __all__ = ["Staging", "check_destination", "dump_json", "write_results"]
 
+
 def check_destination(out: Path, *, force: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuse a destination that exists (without ``force``) or that is not ours to replace.
 
@@ -57,8 +58,11 @@ def check_destination(out: Path, *, force: bool, inputs: Sequence[Path] = ()) ->
 
 
 def dump_json(data: Any) -> str:
-    """JSON text with sorted keys, two-space indents and a final newline (stable bytes)."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=True) + "\n"
+    """JSON text with sorted keys, two-space indents and a final newline (stable bytes).
+
+    NaN and infinity are not JSON; the plan loader refuses them, so none can appear.
+    """
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 class Staging:

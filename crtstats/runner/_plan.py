@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -243,6 +244,9 @@ def _choices(
 
 
 def _option_value(value: Any, key: str, where: str) -> OptionValue:
+    values = value if isinstance(value, list) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise PlanError(f"{where}: {key} must be a finite number; got {value!r}.")
     if isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
@@ -324,7 +328,8 @@ def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     rows = {str(k): _option_value(v, f"where.{k}", where) for k, v in where_rows.items()}
     contrast = _get(raw, "contrast", dict, where, default={})
     for term, weight in contrast.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
+        if (isinstance(weight, bool) or not isinstance(weight, int | float)
+                or not math.isfinite(weight)):
             raise PlanError(f"{where}: contrast.{term} must be a number (the weight of that "
                             f"coefficient); got {weight!r}.")
     if contrast and "term" in raw:

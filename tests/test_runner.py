@@ -134,6 +134,7 @@ def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert not re.search(r"""(src|href)=["'](?!#|data:)""", html), "only inline resources"
     assert "<link" not in html and "<script" not in html
+    assert "seed = 20140301" in html, "the plan as run is in the report"
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) == 4
     assert base64.b64decode(images[0])[:4] == b"\x89PNG"

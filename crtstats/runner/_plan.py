@@ -176,8 +176,9 @@ class Plan:
         The ``[[analysis]]`` entries, in plan order.
     output
         The ``[output]`` table.
-    path
-        The plan file, when read by :func:`load_plan`.
+    path, text
+        The plan file and its text, when read by :func:`load_plan` (the report shows
+        the text).
     """
 
     name: str
@@ -190,6 +191,7 @@ class Plan:
     analyses: tuple[AnalysisSpec, ...] = ()
     output: OutputSpec = field(default_factory=OutputSpec)
     path: Path | None = None
+    text: str | None = field(default=None, repr=False)
 
 
 # -- small checkers ------------------------------------------------------------------------
@@ -541,9 +543,10 @@ def load_plan(path: str | Path) -> Plan:
         raise DataFileError(f"plan file not found: {path}")
     raw = path.read_bytes()
     try:
-        spec = tomllib.loads(raw.decode("utf-8-sig"))  # tolerate a byte-order mark
+        text = raw.decode("utf-8-sig")  # tolerate a byte-order mark
+        spec = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise PlanError(f"{path.name} is not a valid TOML file: {err}") from None
     plan = parse_plan(spec, base=path.parent, name=path.name,
                       sha256=hashlib.sha256(raw).hexdigest())
-    return replace(plan, path=path)
+    return replace(plan, path=path, text=text)

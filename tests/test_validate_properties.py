@@ -205,3 +205,35 @@ def test_load_trial_on_arbitrary_long_fidelity(long: pd.DataFrame) -> None:
     else:
         assert trial.fidelity is not None
         assert len(trial.fidelity) <= len(long)
+
+
+@st.composite
+def messy_tables(draw: st.DrawFn, table: str) -> pd.DataFrame:
+    """Frames with the table's columns (some repeated or missing), sometimes also the
+    team attributes, and values that are often plausible."""
+    names = draw(columns(table)) + draw(st.sampled_from([[], ["arm", "stratum"]]))
+    n = draw(st.integers(min_value=0, max_value=5))
+    plausible = st.sampled_from(["T01", "T02", "intervention", "control", "pre", "A", "0"])
+    data = {i: pd.Series(draw(st.lists(st.one_of(plausible, scalars), min_size=n,
+                                       max_size=n)), dtype=object)
+            for i, _ in enumerate(names)}
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    frame.columns = pd.Index(names, dtype=object)
+    return frame
+
+
+@given(messy_tables("teams"), messy_tables("admissions"), st.booleans())
+def test_load_trial_on_arbitrary_tables(teams: pd.DataFrame, admissions: pd.DataFrame,
+                                        shipped_teams: bool) -> None:
+    if shipped_teams:
+        teams = TEAMS
+    try:
+        load_trial(teams=teams, admissions=admissions)
+    except SchemaValidationError as err:
+        cases = err.failure_cases
+        assert list(cases.columns) == list(FAILURE_COLUMNS)
+        assert set(cases["reason_code"]) <= CODES
+        sizes = {"teams": len(teams), "admissions": len(admissions),
+                 "service_use": len(admissions)}
+        for table, row in zip(cases["table"], cases["row"], strict=True):
+            assert pd.isna(row) or 0 <= row < sizes[table]

@@ -53,7 +53,7 @@ def _repeated(table: str, data: pd.DataFrame, teams: pd.DataFrame) -> list[pd.Da
     schema = load_schema("teams")
     key = list(schema["primaryKey"])
     out: list[pd.DataFrame] = []
-    if not all(k in data for k in key) or teams[key].duplicated().any():
+    if not all(k in data and k in teams for k in key) or teams[key].duplicated().any():
         return out
     lookup = teams.set_index(key)
     for field in schema["fields"]:
@@ -84,6 +84,9 @@ def cross_table_problems(tables: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
     value was unreadable). Rows are 0-based positions in each table.
     """
     out: list[pd.DataFrame] = []
+    # a table with a repeated column name is already reported (duplicate_column) and
+    # cannot be matched against another table
+    tables = {name: data for name, data in tables.items() if data.columns.is_unique}
     teams = tables.get("teams")
     for table, data in tables.items():
         out += _foreign_keys(table, data, tables)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -183,9 +184,11 @@ def test_the_seed_reaches_the_permutation_test(seeded_runs: list[Any]) -> None:
     a, _, c = seeded_runs
     assert a.manifest["seeds"]["analyses"] == {"perm": 11, "cl": None}
     assert c.manifest["seeds"]["analyses"]["perm"] == 12
-    p_a = a.analyses["perm"].effects["pvalue"].iloc[0]
-    p_c = c.analyses["perm"].effects["pvalue"].iloc[0]
-    assert p_a != p_c, "a Monte Carlo p-value depends on the seed"
+    draws_a = a.analyses["perm"].fits["perm"].null_distribution
+    draws_c = c.analyses["perm"].fits["perm"].null_distribution
+    assert not np.array_equal(draws_a, draws_c), "the Monte Carlo draws depend on the seed"
+    again = seeded_runs[1].analyses["perm"].fits["perm"].null_distribution
+    assert np.array_equal(draws_a, again), "and are the same for the same seed"
     assert a.analyses["perm"].fits["perm"].n_resamples == 300
 
 

@@ -476,8 +476,9 @@ def test_fitter_errors_name_the_plan_entry(frames: dict[str, Any]) -> None:
 def test_warnings_are_recorded_not_raised(frames: dict[str, Any]) -> None:
     done = _fit(frames, fitter="glmm", data="admissions", formula="readmitted ~ arm + stratum",
                 where={"period": "follow_up"})
-    assert [w.category for w in done.warnings] == ["BoundaryFitWarning"]
-    assert done.warnings[0].stage == "a"
+    # the example's readmissions have no team variance: the fit is on the boundary
+    assert "BoundaryFitWarning" in [w.category for w in done.warnings]
+    assert {w.stage for w in done.warnings} == {"a"}
 
 
 # -- capabilities, progress, the public name ----------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, note
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from crtstats.datasets import load_example
@@ -195,6 +195,9 @@ def long_fidelity_frames(draw: st.DrawFn) -> pd.DataFrame:
     return frame.drop(columns=drop)
 
 
+# each example validates a 43-column table (~0.3 s): 25 examples keep the file's share of
+# the suite small; the same property ran clean on 300 examples when written
+@settings(max_examples=25)
 @given(long_fidelity_frames())
 def test_load_trial_on_arbitrary_long_fidelity(long: pd.DataFrame) -> None:
     note(repr(long))

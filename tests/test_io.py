@@ -3,6 +3,7 @@ never half-read."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import tempfile
 from pathlib import Path
@@ -180,7 +181,9 @@ def test_csv_round_trip_is_exact_or_refused(rows: list[tuple[str, str, str]], ne
     """Whatever text a CSV holds, read_table gives it back cell for cell (empty cells as
     missing) or refuses the file; it never returns a partly read table."""
     frame = pd.DataFrame(rows, columns=["team_id", "arm", "stratum"])
-    text = frame.to_csv(index=False, lineterminator=newline)
+    # every field quoted: with minimal quoting a lone "\r" in a cell is written bare when
+    # lines end in "\n", and any CSV reader then takes it for part of a line end
+    text = frame.to_csv(index=False, lineterminator=newline, quoting=csv.QUOTE_ALL)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "teams.csv"
         path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))

@@ -34,7 +34,8 @@ TABLE_TITLES = {
 FIGURE_TITLES = {
     "trajectories": "Team fidelity totals by review and arm",
     "domain_profile": "Fidelity domain scores by arm and review",
-    "forest": "Effects of the programme (95% confidence intervals)",
+    "forest": "Effects of the programme with 95% confidence intervals (randomisation tests, "
+              "which have no interval, are in the effects table only)",
     "caterpillar": "Predicted team effects with 95% intervals (the plan's first mixed model, "
                    "named above the plot)",
 }

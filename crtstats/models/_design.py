@@ -89,13 +89,15 @@ def _plain_dtypes(frame: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame
         if name not in variables or isinstance(col.dtype, pd.CategoricalDtype) or (
             pd.api.types.is_bool_dtype(col)
         ):
-            columns[name] = col.to_numpy() if name not in variables else col.array
+            columns[name] = col.array
         elif pd.api.types.is_numeric_dtype(col):
             columns[name] = col.to_numpy(dtype="float64")
         else:
-            text = col.to_numpy(dtype=str)
-            levels, codes = np.unique(text, return_inverse=True)
-            columns[name] = pd.Categorical.from_codes(codes, categories=pd.Index(levels))
+            if col.dtype == object:  # mixed Python objects are compared as their text
+                col = col.astype(str)
+            codes, levels = pd.factorize(col, sort=True)  # hash-based: fast on 1e5+ rows
+            categories = pd.Index(levels.astype(str))
+            columns[name] = pd.Categorical.from_codes(codes, categories=categories)
     return pd.DataFrame(columns, index=frame.index)
 
 

@@ -110,3 +110,17 @@ def test_level_and_link_checks(fitted: tuple[CRTResult, Any]) -> None:
         res.to_frame(exponentiate=True)
     text = res.summary()
     assert "y ~ x + g" in text and "residual" in text
+
+
+def test_contrast_ignores_undefined_covariance_of_unused_terms() -> None:
+    """A NaN covariance between two other terms does not make a contrast's SE NaN."""
+    cov = np.array([[4.0, np.nan, 0.5], [np.nan, 1.0, 0.2], [0.5, 0.2, 9.0]])
+    res = CRTResult(
+        model="cluster_level", formula="y ~ arm", param_names=("a", "b", "c"),
+        param_values=[1.0, 2.0, 3.0], cov_values=cov, df_values=10.0,
+        df_method="cluster-level t", cov_type="unweighted", nobs=12, n_clusters=12,
+    )
+    con = res.contrast({"a": 1.0, "c": -1.0})
+    assert con.estimate == pytest.approx(-2.0)
+    assert con.std_error == pytest.approx(np.sqrt(4.0 + 9.0 - 2 * 0.5))
+    assert np.isnan(res.contrast({"a": 1.0, "b": 1.0}).std_error)  # genuinely undefined

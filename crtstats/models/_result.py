@@ -282,18 +282,22 @@ class CRTResult:
         vec = self._weights_vector(weights)
         if not np.any(vec):
             raise ModelSpecificationError("contrast weights are all zero.")
-        estimate = float(vec @ self.param_values)
-        se = float(np.sqrt(vec @ self.cov_values @ vec))
+        # only the terms the contrast uses enter, so a covariance that is undefined
+        # (NaN) between other terms cannot leak into this one
+        used = np.flatnonzero(vec)
+        w = vec[used]
+        estimate = float(w @ self.param_values[used])
+        se = float(np.sqrt(w @ self.cov_values[np.ix_(used, used)] @ w))
         if self.contrast_df is not None:
             df = float(self.contrast_df(vec))
         else:
-            used = self.df_values[vec != 0]
-            if not np.allclose(used, used[0]):
+            dfs = self.df_values[used]
+            if not np.allclose(dfs, dfs[0]):
                 raise ModelSpecificationError(
                     f"the {self.df_method} df differ between the terms of this contrast and "
                     "the model provides no df for combinations."
                 )
-            df = float(used[0])
+            df = float(dfs[0])
         label = name if name is not None else " + ".join(
             f"{w:g}*{n}" for n, w in zip(self.param_names, vec, strict=True) if w != 0
         )

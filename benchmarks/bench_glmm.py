@@ -21,12 +21,11 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import median_time
 
 import crtstats
 
@@ -66,16 +65,6 @@ def team_counts(seed: int = 2) -> pd.DataFrame:
         "log_users": np.log(n_users),
         "admissions": y,
     })
-
-
-def median_time(fit: Callable[[], object], repeats: int) -> float:
-    fit()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def r_times(binary: pd.DataFrame, counts: pd.DataFrame, repeats: int) -> dict[str, float]:

@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from _timing import median_time
 
 import crtstats
 from crtstats.models._design import build_design
@@ -60,16 +58,6 @@ def make_data(n_clusters: int, size: int, seed: int) -> pd.DataFrame:
         "x": x,
         "y": y,
     })
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def time_statsmodels(formula: str, data: pd.DataFrame, repeats: int) -> float:

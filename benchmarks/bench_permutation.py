@@ -20,11 +20,10 @@ Run from the project folder::
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
+from _timing import median_time
 
 import crtstats
 
@@ -33,16 +32,6 @@ def follow_up() -> pd.DataFrame:
     trial = crtstats.datasets.load_example()
     adm = trial.admissions
     return adm[adm["period"] == "follow_up"].merge(trial.teams, on="team_id")
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main() -> None:

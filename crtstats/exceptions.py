@@ -25,7 +25,10 @@ __all__ = [
     "ConvergenceWarning",
     "DataFileError",
     "FewClustersWarning",
+    "ExcludedRowsWarning",
+    "ExposureWarning",
     "InvalidParameterError",
+    "MissingColumnError",
     "ModelSpecificationError",
     "PlanError",
     "FAILURE_COLUMNS",
@@ -51,6 +54,14 @@ class DataFileError(CRTStatsError, OSError):
 
 class ModelSpecificationError(CRTStatsError, ValueError):
     """A model cannot be fitted as specified (formula, columns or design)."""
+
+
+class MissingColumnError(ModelSpecificationError):
+    """A column named by a formula or an option is not in the data.
+
+    Every fitter raises this one type, with the message naming the missing column(s),
+    what asked for them, and the columns that are there.
+    """
 
 
 class PlanError(CRTStatsError, ValueError):
@@ -145,6 +156,22 @@ class ConvergenceWarning(CRTStatsWarning):
 
 class SeparationWarning(CRTStatsWarning):
     """Complete or quasi-complete separation: some estimates are not finite."""
+
+
+class ExcludedRowsWarning(CRTStatsWarning):
+    """Rows were left out of a fit (a missing response, covariate, cluster or arm).
+
+    The number and the reason are in the message and in the result's ``warnings``;
+    nothing is dropped without this warning.
+    """
+
+
+class ExposureWarning(CRTStatsWarning):
+    """An ``offset=`` column looks like a raw exposure (whole numbers above 1).
+
+    ``offset=`` is on the linear-predictor (log) scale; a raw count of service users or
+    person-time belongs in ``exposure=``, which is logged inside the fitter.
+    """
 
 
 class ProrationWarning(CRTStatsWarning):

@@ -33,7 +33,6 @@ from crtstats.exceptions import (
     ModelSpecificationError,
 )
 from crtstats.models._design import build_design
-from crtstats.models._gee import cluster_level_columns
 from crtstats.models._gee_sandwich import gee_sandwiches
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
@@ -196,9 +195,3 @@ def test_row_order_does_not_change_the_fit(fits: dict[str, crtstats.CRTResult]) 
     ref = fits["binomial_independence"]
     np.testing.assert_allclose(res.param_values, ref.param_values, rtol=1e-8)
     np.testing.assert_allclose(res.cov_values, ref.cov_values, rtol=1e-7, atol=1e-14)
-
-
-def test_cluster_level_columns() -> None:
-    X = np.array([[1, 0, 1.0], [1, 0, 2.0], [1, 1, 3.0], [1, 1, 3.0]])
-    groups = np.array([0, 0, 1, 1])
-    assert list(cluster_level_columns(X, groups)) == [True, True, False]

@@ -118,7 +118,7 @@ def test_needs_two_clusters_and_full_rank(trial: pd.DataFrame) -> None:
     with pytest.raises(ModelSpecificationError, match="at least 2 clusters; got 1"):
         crtstats.glmm("admitted ~ age_c", one, cluster="team_id")
     aliased = trial.assign(age2=2 * trial["age_c"])
-    with pytest.raises(ModelSpecificationError, match=r"rank deficient: \['age2'\]"):
+    with pytest.raises(ModelSpecificationError, match=r"rank deficient.*\['age2'\]"):
         crtstats.glmm("admitted ~ age_c + age2", aliased, cluster="team_id")
 
 

@@ -45,7 +45,6 @@ from crtstats.models import (
     permutation_test,
 )
 from crtstats.models._design import build_design
-from crtstats.models._gee import cluster_level_columns
 
 __all__ = ["COUNT_OUTCOMES", "analyse_admissions", "negative_binomial_rate"]
 
@@ -346,8 +345,8 @@ def negative_binomial_rate(
         param_values=beta, cov_values=cov, df_values=np.full(p, float(n - p)),
         df_method="residual", cov_type="model", nobs=n, n_clusters=n, converged=converged,
         family="negative_binomial", link="log", warnings=tuple(t for t, _ in messages),
-        info={"theta": theta, "n_cluster_level": int(cluster_level_columns(
-            design.X, design.groups).sum()), "n_excluded": design.n_excluded},
+        # one row per team: every column is constant within its cluster
+        info={"theta": theta, "n_cluster_level": p, "n_excluded": design.n_excluded},
     )
 
 

@@ -13,8 +13,8 @@ import statsmodels.api as sm
 
 from crtstats._options import check_option
 from crtstats.exceptions import ConvergenceWarning, ModelSpecificationError
+from crtstats.models._checks import cluster_level_columns, require_columns
 from crtstats.models._design import build_design
-from crtstats.models._gee import cluster_level_columns
 from crtstats.models._result import CRTResult
 
 __all__ = ["cluster_level", "cluster_table", "treatment_indicator"]
@@ -26,11 +26,7 @@ _WEIGHTS: tuple[ClusterWeights, ...] = get_args(ClusterWeights)
 def _require(data: pd.DataFrame, columns: Sequence[str]) -> None:
     if not isinstance(data, pd.DataFrame):
         raise ModelSpecificationError(f"data must be a pandas DataFrame; got {type(data)}.")
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise ModelSpecificationError(
-            f"the data have no column(s) {missing}; available columns: {list(data.columns)}."
-        )
+    require_columns(data, columns, used_by="cluster_level")
 
 
 def treatment_indicator(values: pd.Series, treated: Any = None) -> np.ndarray:
@@ -115,7 +111,7 @@ def _observed_expected(
                 stacklevel=4,
             )
         frame["expected"] = np.asarray(fit.fittedvalues, dtype=float)
-        q = int(cluster_level_columns(design.X, design.groups).sum()) - 1
+        q = int(cluster_level_columns(design.X, design.groups, design.n_clusters).sum()) - 1
     else:
         frame["expected"] = np.nan
         q = 0

@@ -16,8 +16,9 @@ import pandas as pd
 from formulaic import Formula
 
 from crtstats.exceptions import ModelSpecificationError
+from crtstats.models._checks import require_columns
 
-__all__ = ["Design", "build_design"]
+__all__ = ["Design", "build_design", "exposure_message"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class Design:
     cluster_labels
         The cluster labels, indexed by code.
     offset
-        Offset per row (zeros when none was given).
+        Offset per row on the linear-predictor scale (zeros when none was given):
+        ``log(exposure) + offset`` when both are given.
     used
         Boolean mask over the rows of the input frame: True for rows in the fit.
     n_excluded
@@ -52,6 +54,7 @@ class Design:
     offset: np.ndarray
     used: np.ndarray
     n_excluded: int
+    offset_looks_raw: bool = False
 
     @property
     def nobs(self) -> int:
@@ -68,14 +71,27 @@ class Design:
         """Rows per cluster, indexed by code."""
         return np.bincount(self.groups, minlength=self.n_clusters)
 
-
-def _require_columns(data: pd.DataFrame, columns: Sequence[str], formula: str) -> None:
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise ModelSpecificationError(
-            f"the data have no column(s) {missing} used by {formula!r}; available columns: "
-            f"{list(data.columns)}."
+    @property
+    def exclusion_message(self) -> str | None:
+        """What was left out and why, for an :class:`~crtstats.ExcludedRowsWarning`;
+        None when every row was used."""
+        if not self.n_excluded:
+            return None
+        return (
+            f"{self.n_excluded} of {self.n_excluded + self.nobs} row(s) excluded because "
+            "the response, a covariate, the cluster, the offset or the exposure was "
+            "missing; the fit uses the remaining rows (an available-case analysis)."
         )
+
+
+def exposure_message(offset: str) -> str:
+    """The :class:`~crtstats.ExposureWarning` text for an offset that looks raw."""
+    return (
+        f"the offset column {offset!r} holds only whole numbers above 1, which looks like a "
+        "raw exposure (service users, person-time) rather than its logarithm; offset= is "
+        f"added to the linear predictor as it is. Pass exposure={offset!r} to have it "
+        "logged, or offset=<a column of log values>."
+    )
 
 
 def _plain_dtypes(frame: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
@@ -107,17 +123,20 @@ def build_design(
     *,
     cluster: str | None,
     offset: str | None = None,
+    exposure: str | None = None,
 ) -> Design:
     """Build the design of ``formula`` on ``data`` with clusters from ``cluster``.
 
     Rows with a missing value in any variable the formula uses, in the cluster column
-    or in the offset column are excluded and counted in ``n_excluded``; nothing else is
-    dropped, and row order is kept.
+    or in the offset or exposure column are excluded and counted in ``n_excluded``;
+    nothing else is dropped, and row order is kept. ``exposure`` (raw, e.g. service
+    users) enters the linear predictor as ``log(exposure)``, ``offset`` as it is.
 
     Raises
     ------
     ModelSpecificationError
-        If the formula has no response, names unknown columns, or leaves no rows.
+        If the formula has no response, names unknown columns, leaves no rows, or an
+        exposure is not positive and finite or an offset not finite.
     """
     if not isinstance(data, pd.DataFrame):
         raise ModelSpecificationError(f"data must be a pandas DataFrame; got {type(data)}.")
@@ -128,8 +147,8 @@ def build_design(
     if not hasattr(parsed, "lhs"):
         raise ModelSpecificationError(f"formula {formula!r} has no response (left of '~').")
     variables = sorted(str(v) for v in parsed.required_variables)
-    extra = [c for c in (cluster, offset) if c is not None]
-    _require_columns(data, [*variables, *extra], formula)
+    extra = [c for c in (cluster, offset, exposure) if c is not None]
+    require_columns(data, [*variables, *extra], used_by=repr(formula))
     subset = data[[*dict.fromkeys([*variables, *extra])]]
     used = ~subset.isna().any(axis=1).to_numpy()
     if not used.any():
@@ -152,8 +171,7 @@ def build_design(
     else:
         groups = np.arange(len(frame), dtype=np.intp)
         cluster_labels = tuple(str(i) for i in range(len(frame)))
-    off = (np.asarray(frame[offset], dtype=float) if offset is not None
-           else np.zeros(len(frame)))
+    off, looks_raw = _offset(frame, offset, exposure)
     return Design(
         y=y,
         X=X,
@@ -163,4 +181,46 @@ def build_design(
         offset=off,
         used=used,
         n_excluded=int((~used).sum()),
+        offset_looks_raw=looks_raw,
     )
+
+
+def _numeric(frame: pd.DataFrame, column: str, option: str) -> np.ndarray:
+    col = frame[column]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise ModelSpecificationError(
+            f"{option} column {column!r} must be numeric; it has dtype {col.dtype}."
+        )
+    return np.asarray(col, dtype=float)
+
+
+def _offset(frame: pd.DataFrame, offset: str | None, exposure: str | None
+            ) -> tuple[np.ndarray, bool]:
+    """The offset on the linear-predictor scale, and whether ``offset`` looks raw."""
+    out = np.zeros(len(frame))
+    looks_raw = False
+    if exposure is not None:
+        raw = _numeric(frame, exposure, "exposure")
+        bad = ~(np.isfinite(raw) & (raw > 0))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ModelSpecificationError(
+                f"exposure column {exposure!r} must be positive and finite in every row the "
+                f"model uses; row {frame.index[k]!r} has {raw[k]!r} ({int(bad.sum())} such "
+                "row(s)). An exposure of zero contributes nothing: drop those rows "
+                "explicitly, or check the data."
+            )
+        out += np.log(raw)
+    if offset is not None:
+        values = _numeric(frame, offset, "offset")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ModelSpecificationError(
+                f"offset column {offset!r} must be finite; row {frame.index[k]!r} has "
+                f"{values[k]!r} (the log of a zero exposure?). The offset is on the "
+                "linear-predictor scale: pass the raw exposure as exposure= instead."
+            )
+        looks_raw = bool(np.all(values > 1.0) and np.all(values == np.round(values)))
+        out += values
+    return out, looks_raw

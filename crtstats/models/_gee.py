@@ -17,11 +17,12 @@ from crtstats.exceptions import (
     FewClustersWarning,
     ModelSpecificationError,
 )
+from crtstats.models._checks import check_rank, cluster_level_columns
 from crtstats.models._design import Design, build_design
 from crtstats.models._gee_sandwich import SANDWICH_TYPES, GeeFamily, SandwichType, gee_sandwiches
 from crtstats.models._result import CRTResult
 
-__all__ = ["gee", "cluster_level_columns"]
+__all__ = ["gee"]
 
 CovStruct = Literal["exchangeable", "independence"]
 GeeDdf = Literal["between", "z"]
@@ -32,16 +33,6 @@ _LINKS = {"binomial": "logit", "poisson": "log", "gaussian": "identity"}
 _SM_CONVERGENCE = (sm_exceptions.ConvergenceWarning, sm_exceptions.IterationLimitWarning)
 #: Below this many clusters an uncorrected sandwich or a z test is flagged.
 FEW_CLUSTERS = 40
-
-
-def cluster_level_columns(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Boolean mask of the columns of ``X`` that are constant within every cluster."""
-    order = np.argsort(groups, kind="stable")
-    xs, gs = X[order], groups[order]
-    same = gs[1:] == gs[:-1]
-    varies = np.any((np.diff(xs, axis=0) != 0) & same[:, None], axis=0)
-    out: np.ndarray = ~varies
-    return out
 
 
 def _check_response(design: Design, family: GeeFamily, formula: str) -> None:
@@ -57,11 +48,7 @@ def _check_response(design: Design, family: GeeFamily, formula: str) -> None:
             f"family='poisson' needs non-negative whole counts in {formula!r}; found "
             f"{y[(y < 0) | (y != np.round(y))][0]!r}."
         )
-    if np.linalg.matrix_rank(design.X) < design.X.shape[1]:
-        raise ModelSpecificationError(
-            f"the design of {formula!r} is rank deficient (columns {list(design.names)}); "
-            "drop a collinear term."
-        )
+    check_rank(design.X, design.names, formula=formula)
 
 
 def _fit_statsmodels(
@@ -239,7 +226,7 @@ def gee(
     design = build_design(formula, data, cluster=cluster, offset=offset)
     _check_response(design, family, formula)
     n_clusters = design.n_clusters
-    q = int(cluster_level_columns(design.X, design.groups).sum())
+    q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
     df = _between_df(n_clusters, q, ddf, cov_type, formula)
     beta, alpha, scale, converged, texts = _fit_statsmodels(
         design, family, cov_struct, offset is not None

@@ -19,13 +19,9 @@ from crtstats.exceptions import (
     SeparationWarning,
     _format_value,
 )
+from crtstats.models._checks import BetweenWithin, between_within, check_rank
 from crtstats.models._design import Design, build_design
-from crtstats.models._glmm_checks import (
-    BetweenWithin,
-    between_within,
-    rank_deficient_columns,
-    separated_columns,
-)
+from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
 from crtstats.models._glmm_fit import FitOutcome, glm_start, maximise
 from crtstats.models._glmm_quadrature import make_problem
@@ -202,7 +198,7 @@ def glmm(
     design = build_design(formula, data, cluster=cluster, offset=offset)
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)
-    _check_structure(design, offset)
+    _check_structure(design, offset, formula)
     bw = between_within(design.X, design.groups, design.n_clusters)
     if ddf == "between-within":
         _check_bw(bw, design)
@@ -232,6 +228,10 @@ def glmm(
     for message, category in messages:
         warnings.warn(message, category, stacklevel=2)
     return result
+
+
+def _z_df(vec: np.ndarray) -> float:
+    return float("inf")
 
 
 def _check_options(family: str, ddf: str, nagq: int, trials: str | None) -> None:
@@ -292,7 +292,7 @@ def _check_response(
         )
 
 
-def _check_structure(design: Design, offset: str | None) -> None:
+def _check_structure(design: Design, offset: str | None, formula: str) -> None:
     if not np.all(np.isfinite(design.offset)):
         first = int(np.flatnonzero(~np.isfinite(design.offset))[0])
         raise ModelSpecificationError(
@@ -308,13 +308,7 @@ def _check_structure(design: Design, offset: str | None) -> None:
         raise ModelSpecificationError(
             "the formula has no fixed effects (not even an intercept); add '1 +' or terms."
         )
-    dropped = rank_deficient_columns(design.X)
-    if dropped:
-        raise ModelSpecificationError(
-            f"the fixed-effects design is rank deficient: {[design.names[j] for j in dropped]} "
-            "are linear combinations of other columns (aliased or empty factor levels?). "
-            "Remove or recode those terms."
-        )
+    check_rank(design.X, design.names, formula=formula)
 
 
 def _check_bw(bw: BetweenWithin, design: Design) -> None:
@@ -435,7 +429,7 @@ def _build_result(
         icc=sigma**2 / (sigma**2 + np.pi**2 / 3.0) if family == "binomial" else None,
         variance_components_values=components,
         random_effects_frame=ranef,
-        contrast_df=lambda vec: float(np.min(df[np.asarray(vec) != 0])),
+        contrast_df=bw.contrast_df if ddf == "between-within" else _z_df,
         info=_info(family, design, outcome, bw, nagq, m),
     )
 

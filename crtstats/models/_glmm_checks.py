@@ -1,4 +1,4 @@
-"""Design checks for the GLMM: between-within df, separation, rank.
+"""Separation check for the GLMM (and any binary or count fit).
 
 Pure functions of the design arrays; :func:`crtstats.glmm` turns what they find into
 errors and warnings.
@@ -6,60 +6,10 @@ errors and warnings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import optimize
 
-__all__ = [
-    "BetweenWithin",
-    "between_within",
-    "rank_deficient_columns",
-    "separated_columns",
-    "unique_rows",
-]
-
-
-@dataclass(frozen=True)
-class BetweenWithin:
-    """Between-within degrees of freedom of each column of the fixed-effects design.
-
-    Attributes
-    ----------
-    cluster_level
-        True for columns constant within every cluster (the intercept included).
-    df_between
-        ``G - p_b``: clusters minus the number of cluster-level columns.
-    df_within
-        ``N - G - p_w``: rows minus clusters minus the number of within-cluster columns.
-    df
-        ``df_between`` for cluster-level columns, ``df_within`` for the others.
-    """
-
-    cluster_level: np.ndarray
-    df_between: int
-    df_within: int
-    df: np.ndarray
-
-
-def between_within(X: np.ndarray, groups: np.ndarray, n_groups: int) -> BetweenWithin:
-    """Classify the columns of ``X`` and give each its between-within df.
-
-    A column is cluster-level when its range within every cluster is zero (up to
-    ``1e-12`` of its scale), as SAS PROC GLIMMIX decides for ``DDFM=BETWITHIN``.
-    """
-    col_max = np.full((n_groups, X.shape[1]), -np.inf)
-    col_min = np.full((n_groups, X.shape[1]), np.inf)
-    np.maximum.at(col_max, groups, X)
-    np.minimum.at(col_min, groups, X)
-    scale = np.maximum(np.max(np.abs(X), axis=0), 1.0)
-    cluster_level = np.all(col_max - col_min <= 1e-12 * scale, axis=0)
-    p_b = int(np.sum(cluster_level))
-    p_w = int(X.shape[1] - p_b)
-    df_between = n_groups - p_b
-    df_within = X.shape[0] - n_groups - p_w
-    df = np.where(cluster_level, float(df_between), float(df_within))
-    return BetweenWithin(cluster_level, df_between, df_within, df)
+__all__ = ["separated_columns", "unique_rows"]
 
 
 def unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,18 +24,6 @@ def unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(keys.shape[0], dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
     return order[new], inverse
-
-
-def rank_deficient_columns(X: np.ndarray) -> list[int]:
-    """Indices of columns that are (numerically) linear combinations of earlier columns.
-
-    From the diagonal of ``R`` in the unpivoted QR decomposition of the column-scaled
-    ``X``: ``|R_jj|`` near zero means column ``j`` lies in the span of columns ``< j``.
-    """
-    scale = np.maximum(np.linalg.norm(X, axis=0), np.finfo(float).tiny)
-    r = np.linalg.qr(X / scale, mode="r")
-    diag = np.abs(np.diag(r))
-    return [int(j) for j in np.flatnonzero(diag < 1e-9 * max(X.shape))]
 
 
 def separated_columns(X: np.ndarray, y: np.ndarray, upper: np.ndarray | None) -> list[int]:

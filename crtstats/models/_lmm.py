@@ -23,11 +23,10 @@ from crtstats.exceptions import (
     InvalidParameterError,
     ModelSpecificationError,
 )
+from crtstats.models._checks import between_within, check_rank, cluster_level_columns
 from crtstats.models._design import Design, build_design
 from crtstats.models._lmm_ddf import (
     VarianceGeometry,
-    between_within_df,
-    cluster_level_columns,
     geometry,
     kr_covariance,
     kr_df,
@@ -42,41 +41,6 @@ DdfMethod = Literal["kenward-roger", "satterthwaite", "between-within", "residua
 """Denominator degrees of freedom available for :func:`lmm`."""
 
 _DDF_METHODS: tuple[str, ...] = get_args(DdfMethod)
-_RANK_TOL = 1e-7
-
-
-def _clearly_full_rank(xtx: np.ndarray) -> bool:
-    """Fast path: every column keeps more than 1e-4 of its norm after projection on the
-    columns before it (Cholesky of the scaled Gram matrix); the Gram matrix is accurate
-    far beyond that, so the QR below is needed only for nearly aliased designs."""
-    scale = np.sqrt(np.diag(xtx))
-    if np.any(scale == 0.0):
-        return False
-    try:
-        chol = np.linalg.cholesky(xtx / np.outer(scale, scale))
-    except np.linalg.LinAlgError:
-        return False
-    return bool(np.all(np.diag(chol) > 1e-4))
-
-
-def _check_rank(design: Design, xtx: np.ndarray) -> None:
-    """Raise if a column of X is (numerically) a combination of the columns before it:
-    ``|R_jj| <= 1e-7 ||x_j||`` in the QR decomposition of X (as R's ``lm``)."""
-    if _clearly_full_rank(xtx):
-        return
-    r_mat = np.linalg.qr(design.X, mode="r")
-    norms = np.linalg.norm(design.X, axis=0)
-    diag = np.abs(np.diag(r_mat))
-    aliased = [
-        name for name, d, nrm in zip(design.names, diag, norms, strict=True)
-        if nrm == 0.0 or d <= _RANK_TOL * nrm
-    ]
-    if aliased:
-        raise ModelSpecificationError(
-            f"the fixed-effects design is rank deficient: column(s) {aliased} are linear "
-            "combinations of the columns before them (or all zero). Remove the redundant "
-            "term(s) from the formula or merge the factor levels that never occur."
-        )
 
 
 def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
@@ -199,7 +163,7 @@ def _inference(
     elif ddf == "satterthwaite":
         df_fn = partial(satterthwaite_df, geo, boundary=fit.boundary)
     elif ddf == "between-within":
-        _, df_fn = between_within_df(design.X, design.groups, design.n_clusters)
+        df_fn = between_within(design.X, design.groups, design.n_clusters).contrast_df
     else:
         df_fn = partial(_constant_df, float(design.nobs - p))
     dfs = np.array([df_fn(eye[j]) for j in range(p)])
@@ -226,7 +190,7 @@ def _prepare(
     design = build_design(formula, data, cluster=cluster)
     _check_clusters(formula, data, design, cluster)
     stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
-    _check_rank(design, stats.xtx)
+    check_rank(design.X, design.names, formula=formula)
     p = design.X.shape[1]
     if design.nobs - p < 1:
         raise ModelSpecificationError(

@@ -18,14 +18,13 @@ No n x n matrix is ever formed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from crtstats.models._lmm_fit import ClusterStats, LmmFit
 
-__all__ = ["VarianceGeometry", "between_within_df", "kr_df", "satterthwaite_df", "geometry"]
+__all__ = ["VarianceGeometry", "kr_df", "satterthwaite_df", "geometry"]
 
 
 @dataclass(frozen=True)
@@ -199,37 +198,3 @@ def satterthwaite_df(geo: VarianceGeometry, contrast: np.ndarray, *, boundary: b
     if spread < 0.0:
         return float("nan")  # observed information not positive definite: no df
     return float(2.0 * var**2 / spread)
-
-
-def between_within_df(
-    X: np.ndarray, groups: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, Callable[[np.ndarray], float]]:
-    """Between-within df: per coefficient, and a function for a contrast.
-
-    A column constant within every cluster is cluster-level and gets the between df
-    ``G - p_b`` (``p_b`` cluster-level columns, intercept included); any other column
-    gets the within df ``n - G - p_w``. A contrast gets the smallest df of the terms it
-    involves.
-    """
-    level = cluster_level_columns(X, groups, n_groups)
-    n_between = int(level.sum())
-    between = float(n_groups - n_between)
-    within = float(X.shape[0] - n_groups - (X.shape[1] - n_between))
-    per_coef = np.where(level, between, within)
-
-    def contrast_df(vec: np.ndarray) -> float:
-        used = np.asarray(vec, dtype=float) != 0
-        return float(per_coef[used].min())
-
-    return per_coef, contrast_df
-
-
-def cluster_level_columns(X: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Boolean per column: True where the column is constant within every cluster."""
-    n = np.bincount(groups, minlength=n_groups).astype(float)
-    out = np.empty(X.shape[1], dtype=bool)
-    for j in range(X.shape[1]):
-        mean = np.bincount(groups, weights=X[:, j], minlength=n_groups) / n
-        scale = max(float(np.abs(X[:, j]).max()), 1.0)
-        out[j] = bool(np.all(np.abs(X[:, j] - mean[groups]) <= 1e-12 * scale))
-    return out

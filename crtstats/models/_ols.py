@@ -7,13 +7,13 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import statsmodels.api as sm
 
 from crtstats._options import check_option
 from crtstats.exceptions import FewClustersWarning, ModelSpecificationError
+from crtstats.models._checks import check_rank
 from crtstats.models._cr2 import ClusterRobust
-from crtstats.models._design import Design, build_design
+from crtstats.models._design import build_design
 from crtstats.models._result import ContrastDf, CRTResult
 
 __all__ = ["OLSCovType", "ols"]
@@ -26,36 +26,8 @@ _DF_METHOD: dict[str, str] = {
     "CR2": "bell-mccaffrey",
 }
 
-#: Relative size below which a column counts as a linear combination of earlier ones.
-ALIAS_TOL = 1e-7
-
 #: Below this many clusters CR1 with t(J - 1) is known to over-reject.
 FEW_CLUSTERS_CR1 = 40
-
-
-def _check_rank(design: Design, formula: str) -> None:
-    """Raise if the model matrix is rank deficient, naming the aliased columns."""
-    X = design.X
-    n, p = X.shape
-    if n <= p:
-        raise ModelSpecificationError(
-            f"{formula!r} has {p} coefficients but only {n} complete rows; OLS needs more "
-            "rows than coefficients. Use a smaller model or more data."
-        )
-    # Like R's lm (tol 1e-7): a column is aliased when the part of it orthogonal to the
-    # columns before it is negligible relative to its length; later columns are blamed.
-    r = scipy.linalg.qr(X, mode="r")[0]
-    norms = np.linalg.norm(X, axis=0)
-    aliased = [
-        design.names[k] for k in range(p)
-        if norms[k] == 0 or abs(r[k, k]) <= ALIAS_TOL * norms[k]
-    ]
-    if aliased:
-        raise ModelSpecificationError(
-            f"the model matrix of {formula!r} is rank deficient (rank {p - len(aliased)} of "
-            f"{p}); aliased column(s): {aliased}. Remove the redundant term(s) (R's lm() "
-            "would report them as NA)."
-        )
 
 
 def _robust_pieces(
@@ -179,7 +151,7 @@ def ols(
     """
     check_option("cov_type", cov_type, get_args(OLSCovType))
     design = build_design(formula, data, cluster=cluster)
-    _check_rank(design, formula)
+    check_rank(design.X, design.names, formula=formula)
     fit = sm.OLS(design.y, design.X).fit()
     n, p = design.X.shape
     resid = np.asarray(fit.resid, dtype=float)

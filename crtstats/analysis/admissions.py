@@ -36,13 +36,18 @@ from crtstats.exceptions import (
     ModelSpecificationError,
 )
 from crtstats.models import (
+    ClusterLevelDetails,
     CRTResult,
+    GeeDetails,
     ICCResult,
+    ModelSpec,
+    NegativeBinomialDetails,
     cluster_level,
     gee,
     glmm,
     icc,
     permutation_test,
+    predictor_from_design,
 )
 from crtstats.models._design import build_design
 
@@ -179,7 +184,7 @@ def _gee_fit(formula: str, frame: pd.DataFrame, outcome: str, notes: list[str]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = gee(formula, frame, cluster="team_id", family="binomial")
-    alpha = float(res.info["alpha"])
+    alpha = res.details.working_correlation if isinstance(res.details, GeeDetails) else 0.0
     if alpha >= 0:
         for w in caught:
             warnings.warn(w.message, stacklevel=3)
@@ -197,7 +202,9 @@ def _randomisation_row(cl: CRTResult, data: pd.DataFrame, outcome: str, scale: s
                        out: _Collector, n_resamples: int, seed: int | None,
                        icc_res: ICCResult | None = None) -> None:
     """Stratified randomisation test of the two-stage cluster-level log ratio."""
-    clusters = cl.info["clusters"]
+    if not isinstance(cl.details, ClusterLevelDetails):
+        raise TypeError(f"expected a cluster-level result; got model {cl.model!r}.")
+    clusters = cl.details.clusters
     teams = data.groupby("team_id", sort=False)["stratum"].first()
     frame = clusters[["team_id", "arm", "log_ratio_value"]].assign(
         stratum=clusters["team_id"].map(teams).to_numpy(), value=lambda d: d["log_ratio_value"])
@@ -286,7 +293,9 @@ def negative_binomial_rate(
     Returns
     -------
     CRTResult
-        ``model="negative_binomial"``, log link; ``info["theta"]`` is the NB2 shape.
+        ``model="negative_binomial"``, log link; ``details`` is a
+        :class:`~crtstats.models.NegativeBinomialDetails` whose ``nb_shape`` is the NB2
+        ``theta``.
 
     Warns
     -----
@@ -346,7 +355,13 @@ def negative_binomial_rate(
         df_method="residual", cov_type="model", nobs=n, n_clusters=n, converged=converged,
         family="negative_binomial", link="log", warnings=tuple(t for t, _ in messages),
         # one row per team: every column is constant within its cluster
-        info={"theta": theta, "n_cluster_level": p, "n_excluded": design.n_excluded},
+        details=NegativeBinomialDetails(
+            n_excluded=design.n_excluded, nb_shape=theta, n_cluster_level=p
+        ),
+        spec=ModelSpec(fitter="negative_binomial", formula=formula, cluster=cluster,
+                       family="negative_binomial", link="log", exposure=exposure),
+        predictor=predictor_from_design(design, data, beta, link="log",
+                                        exposure=exposure),
     )
 
 

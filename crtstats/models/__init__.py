@@ -1,14 +1,35 @@
-"""Model fitters for cluster-randomised trials; each returns a :class:`CRTResult`."""
+"""Model fitters for cluster-randomised trials; each returns a :class:`CRTResult`.
+
+Every result has the same vocabulary (``params``, ``std_errors``, ``df``,
+``pvalues``, ``conf_int()``, ``cov``, ``contrast()``, ``wald_test()``, ``resid``,
+``fitted_values``, ``predict()``, ``spec``, ``warnings``); what each fitter adds is a
+typed, frozen record on ``CRTResult.details`` (see ``docs/results.md``).
+"""
 
 from crtstats.models._cluster_level import cluster_level
+from crtstats.models._details import (
+    ClusterLevelDetails,
+    FitDetails,
+    GeeDetails,
+    GlmmDetails,
+    LmmDetails,
+    ModelSpec,
+    NegativeBinomialDetails,
+    OlsDetails,
+)
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
 from crtstats.models._icc import ICCResult, design_effect, icc
 from crtstats.models._lmm import lmm
 from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
+from crtstats.models._predict import Predictor, predictor_from_design
 from crtstats.models._result import ContrastResult, CRTResult
+from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "permutation_test", "PermutationResult", "icc", "ICCResult", "design_effect",
-           "lmm"]
+           "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
+           "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
+           "ClusterLevelDetails", "NegativeBinomialDetails", "Predictor",
+           "predictor_from_design"]

@@ -15,12 +15,14 @@ from crtstats._options import check_option
 from crtstats.exceptions import ConvergenceWarning, ModelSpecificationError
 from crtstats.models._checks import cluster_level_columns, require_columns
 from crtstats.models._design import build_design
+from crtstats.models._details import ClusterLevelDetails, ModelSpec
 from crtstats.models._result import CRTResult
 
 __all__ = ["cluster_level", "cluster_table", "treatment_indicator"]
 
 ClusterWeights = Literal["unweighted", "weighted"]
 _WEIGHTS: tuple[ClusterWeights, ...] = get_args(ClusterWeights)
+_FAMILY = {"proportion": "binomial", "rate": "poisson", "mean": "gaussian"}
 
 
 def _require(data: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -230,7 +232,9 @@ def cluster_level(
         ``model="cluster_level"`` with the term ``"difference"`` (intervention minus
         control) and, for proportions and rates, ``"log_ratio"``, whose exponent is the
         ratio of (geometric mean) proportions or rates. The covariance between the two
-        terms is not estimated (NaN). ``info["clusters"]`` holds the cluster summaries:
+        terms is not estimated (NaN). ``details`` is a
+        :class:`~crtstats.models.ClusterLevelDetails`; ``details.clusters`` (a copy)
+        holds the cluster summaries:
         ``observed``, ``size``, ``expected`` (two-stage), ``summary``, the residuals
         compared (``diff_residual``, and ``log_ratio_value`` for the log ratio).
 
@@ -318,14 +322,21 @@ def cluster_level(
         cov_type=weights,
         nobs=int(len(used)),
         n_clusters=k,
-        family={"proportion": "binomial", "rate": "poisson", "mean": "gaussian"}[s.kind],
+        family=_FAMILY[s.kind],
         link="identity",
         warnings=tuple(notes),
-        info={
-            "kind": s.kind,
-            "adjusted_for": covariates,
-            "n_cluster_covariates": s.n_cluster_covariates,
-            "n_excluded": int((~complete).sum()),
-            "clusters": table.copy(),
-        },
+        details=ClusterLevelDetails(
+            n_excluded=int((~complete).sum()),
+            kind=s.kind,
+            adjusted_for=covariates,
+            n_cluster_covariates=s.n_cluster_covariates,
+            clusters_frame=table,
+        ),
+        spec=ModelSpec(
+            fitter="cluster_level",
+            formula=f"{outcome} ~ {arm}" + "".join(f" + {c}" for c in covariates),
+            cluster=cluster, family=_FAMILY[s.kind], exposure=exposure,
+            options={"outcome": outcome, "arm": arm, "covariates": covariates,
+                     "weights": weights, "treated": treated},
+        ),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClusterRobust", "sym_power"]
+__all__ = ["ClusterRobust", "htz_df", "sym_power"]
 
 #: Eigenvalues at or below this are treated as zero when taking matrix powers, as in
 #: clubSandwich's ``matrix_power`` (``tol = -12`` on the log10 scale).
@@ -199,3 +199,49 @@ class ClusterRobust:
         )
         out: np.ndarray = trace**2 / frob
         return out
+
+
+def htz_df(robust: ClusterRobust, constraints: np.ndarray) -> float:
+    """Hotelling T-squared ``nu`` of the CR2 Wald test of ``C beta = c`` (HTZ).
+
+    Pustejovsky and Tipton (2018), as ``clubSandwich::Wald_test(test = "HTZ")`` for an
+    unweighted ``lm`` (working model ``I``). Per cluster ``j``,
+    ``g_j = C M X_j'A_jA_jX_j M C'`` and ``h_j = C M X_j'A_jX_j L`` (``L L' = M``);
+    ``Omega = sum_j g_j - h_j h_j'`` and, after ``g_j -> O g_j O``, ``h_j -> O h_j``
+    with ``O = Omega^{-1/2}``, the variance array
+    ``V_st = sum_jk B_st,jk B_ts,jk + B_ss,jk B_tt,jk`` with
+    ``B_st,jk = [j = k] g_j,st - h_j,s' h_k,t`` is summed over cluster pairs through
+    p x p products only. Then ``nu = q (q + 1) / sum(V)``; the test refers
+    ``(nu - q + 1) / nu * Q / q`` to ``F(q, nu - q + 1)``.
+    """
+    cmat = np.atleast_2d(np.asarray(constraints, dtype=float))
+    q = cmat.shape[0]
+    cm = cmat @ robust.bread
+    g = np.einsum("sp,jpq,tq->jst", cm, robust.xaax, cm, optimize=True)
+    chol = np.linalg.cholesky(robust.bread)
+    h = np.einsum("sp,jpq,qr->jsr", cm, robust.xax, chol, optimize=True)
+    omega = g.sum(axis=0) - np.einsum("jsr,jtr->st", h, h)
+    root = sym_power((omega + omega.T) / 2.0, -0.5)
+    g = np.einsum("ab,jbc,cd->jad", root, g, root, optimize=True)
+    h = np.einsum("ab,jbr->jar", root, h, optimize=True)
+    hh = np.einsum("jsr,jtr->jst", h, h)  # h_j,s' h_j,t within cluster j
+    cross = np.einsum("jsr,jtu->srtu", h, h)  # sum_j h_j,s h_j,t' (p x p per s, t)
+    var = np.empty((q, q))
+    for s in range(q):
+        for t in range(q):
+            a_ts = cross[t, :, s, :]  # sum_j h_j,t h_j,s'
+            a_st = cross[s, :, t, :]  # sum_j h_j,s h_j,t'
+            term1 = (
+                float(np.sum(g[:, s, t] * g[:, t, s]))
+                - float(np.sum(g[:, s, t] * hh[:, t, s]))
+                - float(np.sum(g[:, t, s] * hh[:, s, t]))
+                + float(np.sum(a_ts * a_ts.T))
+            )
+            term2 = (
+                float(np.sum(g[:, s, s] * g[:, t, t]))
+                - float(np.sum(g[:, s, s] * hh[:, t, t]))
+                - float(np.sum(g[:, t, t] * hh[:, s, s]))
+                + float(np.sum(a_st**2))
+            )
+            var[s, t] = term1 + term2
+    return float(q * (q + 1.0) / var.sum())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ class Design:
         Boolean mask over the rows of the input frame: True for rows in the fit.
     n_excluded
         Rows left out because a variable the model uses (or the cluster) is missing.
+    rhs_spec
+        formulaic's ``ModelSpec`` of the right-hand side, to code new data the same way.
     """
 
     y: np.ndarray
@@ -55,6 +58,7 @@ class Design:
     used: np.ndarray
     n_excluded: int
     offset_looks_raw: bool = False
+    rhs_spec: Any = None
 
     @property
     def nobs(self) -> int:
@@ -182,6 +186,7 @@ def build_design(
         used=used,
         n_excluded=int((~used).sum()),
         offset_looks_raw=looks_raw,
+        rhs_spec=rhs.model_spec,
     )
 
 

@@ -19,7 +19,9 @@ from crtstats.exceptions import (
 )
 from crtstats.models._checks import check_rank, cluster_level_columns
 from crtstats.models._design import Design, build_design
+from crtstats.models._details import GeeDetails, ModelSpec
 from crtstats.models._gee_sandwich import SANDWICH_TYPES, GeeFamily, SandwichType, gee_sandwiches
+from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
 
 __all__ = ["gee"]
@@ -166,9 +168,11 @@ def gee(
     Returns
     -------
     CRTResult
-        ``model="gee"``; ``info`` holds the working correlation ``alpha``, the
-        dispersion ``scale``, every sandwich (``info["covariances"]``) and the
-        number of excluded rows.
+        ``model="gee"``; ``details`` is a :class:`~crtstats.models.GeeDetails` with
+        the ``working_correlation`` (alpha), the ``dispersion`` (scale), every
+        sandwich (``details.covariances``, read-only) and the number of excluded rows;
+        ``fitted_values`` and ``predict()`` are population-average means and
+        ``wald_test()`` refers ``W / q`` to the ``G - q`` df.
 
     Raises
     ------
@@ -252,13 +256,19 @@ def gee(
         family=family,
         link=_LINKS[family],
         warnings=tuple(texts),
-        info={
-            "cov_struct": cov_struct,
-            "alpha": alpha,
-            "scale": scale,
-            "n_cluster_level": q,
-            "n_excluded": design.n_excluded,
-            "covariances": {k: v.copy() for k, v in covs.items()},
-            "naive_cov": covs["naive"] * scale,
-        },
+        details=GeeDetails(
+            n_excluded=design.n_excluded,
+            cov_struct=cov_struct,
+            working_correlation=alpha,
+            dispersion=scale,
+            n_cluster_level=q,
+            covariances=covs,
+            naive_covariance=covs["naive"] * scale,
+        ),
+        spec=ModelSpec(fitter="gee", formula=formula, cluster=cluster, family=family,
+                       link=_LINKS[family], offset=offset,
+                       options={"cov_struct": cov_struct, "cov_type": cov_type,
+                                "ddf": ddf}),
+        predictor=predictor_from_design(design, data, beta, link=_LINKS[family],
+                                        offset=offset),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -21,10 +21,12 @@ from crtstats.exceptions import (
 )
 from crtstats.models._checks import BetweenWithin, between_within, check_rank
 from crtstats.models._design import Design, build_design
+from crtstats.models._details import GlmmDetails, ModelSpec
 from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
 from crtstats.models._glmm_fit import FitOutcome, glm_start, maximise
 from crtstats.models._glmm_quadrature import make_problem
+from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
 
 __all__ = ["GLMMDdf", "GLMMFamily", "glmm"]
@@ -95,7 +97,10 @@ def glmm(
         latent-scale ICC for the binomial family and ``None`` for counts;
         ``random_effects`` has ``cluster, estimate, std_error`` (conditional modes of
         ``u_i`` and their conditional SDs); ``to_frame(exponentiate=True)`` gives odds
-        or rate ratios.
+        or rate ratios. ``details`` is a :class:`~crtstats.models.GlmmDetails`
+        (``cluster_variance``, ``cluster_sd``, ``nb_shape``, between-within df, ...);
+        ``fitted_values`` include the predicted cluster effects (lme4's ``fitted()``)
+        and ``wald_test()`` refers ``W / q`` to the between-within df.
 
     Raises
     ------
@@ -152,7 +157,7 @@ def glmm(
     For the latent-scale ICC of the binomial model: ``sigma^2 / (sigma^2 + pi^2 / 3)``.
 
     lme4 reports ``logLik`` for ``nAGQ > 1`` without the saturated log-likelihood
-    (``info["loglik_saturated"]``, zero for 0/1 data); crtstats always includes it, so
+    (``details.loglik_saturated``, zero for 0/1 data); crtstats always includes it, so
     that Laplace and quadrature fits and glmmTMB fits are comparable.
 
     References
@@ -223,7 +228,11 @@ def glmm(
         ))
     outcome = maximise(problem, *glm_start(problem))
     result = _build_result(
-        formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, messages
+        formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, messages,
+        data=data,
+        spec=ModelSpec(fitter="glmm", formula=formula, cluster=cluster, family=family,
+                       link=_LINKS[family], offset=offset, trials=trials,
+                       options={"nagq": nagq, "ddf": ddf}),
     )
     for message, category in messages:
         warnings.warn(message, category, stacklevel=2)
@@ -382,6 +391,9 @@ def _build_result(
     nagq: int,
     m: np.ndarray,
     messages: list[tuple[str, type[CRTStatsWarning]]],
+    *,
+    data: pd.DataFrame,
+    spec: ModelSpec,
 ) -> CRTResult:
     phi = outcome.phi
     beta, sigma = phi[:p], abs(float(phi[p]))
@@ -430,33 +442,42 @@ def _build_result(
         variance_components_values=components,
         random_effects_frame=ranef,
         contrast_df=bw.contrast_df if ddf == "between-within" else _z_df,
-        info=_info(family, design, outcome, bw, nagq, m),
+        details=_details(family, design, outcome, bw, nagq, m),
+        spec=spec,
+        predictor=predictor_from_design(
+            design, data, beta, link=_LINKS[family], offset=spec.offset,
+            cluster=spec.cluster, cluster_effects=u,
+            response=design.y / np.where(m > 0, m, 1.0) if spec.trials else None,
+        ),
     )
 
 
-def _info(
+def _details(
     family: FamilyName,
     design: Design,
     outcome: FitOutcome,
     bw: BetweenWithin,
     nagq: int,
     m: np.ndarray,
-) -> dict[str, Any]:
-    """Fit details kept in ``CRTResult.info``."""
+) -> GlmmDetails:
+    """The typed fit details on ``CRTResult.details``."""
     p = len(design.names)
-    theta = float(np.exp(outcome.phi[p + 1])) if family == "negative_binomial" else 1.0
-    return {
-        "nagq": nagq,
-        "sigma": abs(float(outcome.phi[p])),
-        "n_excluded": design.n_excluded,
-        "df_between": bw.df_between,
-        "df_within": bw.df_within,
-        "term_level": {
+    theta = float(np.exp(outcome.phi[p + 1])) if family == "negative_binomial" else None
+    return GlmmDetails(
+        n_excluded=design.n_excluded,
+        nagq=nagq,
+        cluster_variance=float(outcome.phi[p]) ** 2,
+        nb_shape=theta,
+        df_between=bw.df_between,
+        df_within=bw.df_within,
+        term_level={
             name: "cluster" if flag else "within"
             for name, flag in zip(design.names, bw.cluster_level, strict=True)
         },
-        "loglik_saturated": saturated_loglik(family, design.y, m, theta),
-        "iterations": outcome.iterations,
-        "newton_decrement": outcome.decrement,
-    }
+        loglik_saturated=saturated_loglik(
+            family, design.y, m, 1.0 if theta is None else theta
+        ),
+        iterations=outcome.iterations,
+        newton_decrement=outcome.decrement,
+    )
 

@@ -25,6 +25,7 @@ from crtstats.exceptions import (
 )
 from crtstats.models._checks import between_within, check_rank, cluster_level_columns
 from crtstats.models._design import Design, build_design
+from crtstats.models._details import LmmDetails, ModelSpec
 from crtstats.models._lmm_ddf import (
     VarianceGeometry,
     geometry,
@@ -33,7 +34,9 @@ from crtstats.models._lmm_ddf import (
     satterthwaite_df,
 )
 from crtstats.models._lmm_fit import ClusterStats, LmmFit, cluster_stats, fit_profiled
+from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
+from crtstats.models._wald import WaldMethod, kenward_roger_wald, satterthwaite_wald
 
 __all__ = ["DdfMethod", "lmm"]
 
@@ -264,10 +267,12 @@ def lmm(
         ``icc``, ``loglik`` (REML log-likelihood when ``reml=True``, as ``logLik`` in
         lme4), ``random_effects`` (predicted cluster intercepts with conditional SDs,
         as ``ranef(condVar = TRUE)``) and ``contrast()`` with the chosen df for any
-        linear combination. ``info`` holds ``n_excluded`` (rows left out for missing
-        values), a plain ``note`` about them, ``reml``, ``boundary``, ``theta`` (the
-        cluster SD relative to the residual SD, lme4's ``theta``) and
-        ``deviance`` (``-2 loglik``).
+        linear combination. ``details`` is an :class:`~crtstats.models.LmmDetails`
+        (``n_excluded``, ``note``, ``reml``, ``boundary``, ``cluster_variance``,
+        ``cluster_sd``, ``residual_variance``, ``residual_sd``, ``relative_sd`` (lme4's
+        ``theta``) and ``deviance``); ``wald_test()`` gives the Kenward-Roger or
+        Satterthwaite F of a joint hypothesis, ``fitted_values`` include the predicted
+        cluster intercepts, and ``predict()`` codes new data as the fit.
 
     Raises
     ------
@@ -357,10 +362,7 @@ def lmm(
     geo = geometry(stats, fit, reml=reml)
     cov, dfs, df_fn, cov_type = _inference(ddf, design, fit, geo)
     r_sums = stats.sy - stats.sx @ fit.beta
-    note = (
-        f"{design.n_excluded} row(s) excluded because the response, a covariate or the "
-        "cluster was missing." if design.n_excluded else "no rows excluded."
-    )
+    ranef = _random_effects(design, (stats.n, r_sums, fit))
     return CRTResult(
         model="lmm",
         formula=formula,
@@ -377,15 +379,28 @@ def lmm(
         loglik=-0.5 * fit.deviance,
         icc=fit.tau / (fit.tau + fit.sigma2),
         variance_components_values={"cluster": fit.tau, "residual": fit.sigma2},
-        random_effects_frame=_random_effects(design, (stats.n, r_sums, fit)),
+        random_effects_frame=ranef,
         contrast_df=df_fn,
-        info={
-            "n_excluded": design.n_excluded,
-            "note": note,
-            "reml": reml,
-            "boundary": fit.boundary,
-            "theta": float(np.sqrt(fit.tau / fit.sigma2)),
-            "deviance": fit.deviance,
-            "cluster": cluster,
-        },
+        details=LmmDetails(
+            n_excluded=design.n_excluded, reml=reml, boundary=fit.boundary,
+            cluster_variance=fit.tau, residual_variance=fit.sigma2, deviance=fit.deviance,
+        ),
+        spec=ModelSpec(fitter="lmm", formula=formula, cluster=cluster,
+                       options={"reml": reml, "ddf": ddf}),
+        wald_method=_wald_method(ddf, geo, fit, cov),
+        predictor=predictor_from_design(
+            design, data, fit.beta, link="identity", cluster=cluster,
+            cluster_effects=ranef["estimate"].to_numpy(),
+        ),
     )
+
+
+def _wald_method(
+    ddf: str, geo: VarianceGeometry, fit: LmmFit, cov: np.ndarray
+) -> WaldMethod | None:
+    """The joint test of the chosen ddf (None: F on the rows' smallest df)."""
+    if ddf == "kenward-roger":
+        return kenward_roger_wald(geo, cov)
+    if ddf == "satterthwaite":
+        return satterthwaite_wald(geo, boundary=fit.boundary)
+    return None

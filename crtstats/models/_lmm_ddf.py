@@ -24,7 +24,8 @@ import numpy as np
 
 from crtstats.models._lmm_fit import ClusterStats, LmmFit
 
-__all__ = ["VarianceGeometry", "kr_df", "satterthwaite_df", "geometry"]
+__all__ = ["VarianceGeometry", "geometry", "kr_df", "kr_f_scaling", "satterthwaite_df",
+           "satterthwaite_f_test"]
 
 
 @dataclass(frozen=True)
@@ -198,3 +199,64 @@ def satterthwaite_df(geo: VarianceGeometry, contrast: np.ndarray, *, boundary: b
     if spread < 0.0:
         return float("nan")  # observed information not positive definite: no df
     return float(2.0 * var**2 / spread)
+
+
+def kr_f_scaling(geo: VarianceGeometry, contrast: np.ndarray) -> tuple[float, float]:
+    """Kenward-Roger denominator df and F scaling ``lambda`` of ``L beta = 0``.
+
+    ``lambda = df (1 - A_2 / q) / (df - 2)`` (1 when ``|df - 2| < 0.01``, and
+    ``1 - A_2 / q`` when df is infinite), so that ``lambda F`` with
+    ``F = (L b)' (L Phi_A L')^{-1} (L b) / q`` is referred to ``F(q, df)``, exactly as
+    ``pbkrtest::KRmodcomp`` (its ``F.scaling``).
+    """
+    lmat = np.atleast_2d(np.asarray(contrast, dtype=float))
+    q = lmat.shape[0]
+    df = kr_df(geo, lmat)
+    phi = geo.phi
+    w = kr_weights(geo)
+    theta = lmat.T @ np.linalg.solve(lmat @ phi @ lmat.T, lmat)
+    us = [theta @ phi @ pm @ phi for pm in geo.p_mats]
+    a2 = sum(
+        w[r, s] * float(np.sum(us[r] * us[s].T)) for r in range(2) for s in range(2)
+    )
+    if not np.isfinite(df):
+        return df, 1.0 - a2 / q
+    if abs(df - 2.0) < 1e-2:
+        return df, 1.0
+    return df, float(df * (1.0 - a2 / q) / (df - 2.0))
+
+
+def satterthwaite_f_test(
+    geo: VarianceGeometry, contrast: np.ndarray, difference: np.ndarray, *, boundary: bool
+) -> tuple[float, int, float]:
+    """Satterthwaite F test of ``L beta = rhs`` (``difference = L b - rhs``), as
+    ``lmerTest::contestMD``.
+
+    With ``L Phi L' = P diag(d) P'`` (eigenvalues above ``sqrt(eps) d_max`` kept, q of
+    them), ``F = sum_m (P_m' (L b - rhs))^2 / d_m / q``; each ``t_m`` has the
+    Satterthwaite df ``nu_m`` of the contrast ``P_m' L``, and the F has
+    ``2 E / (E - q)`` df with ``E = sum nu_m / (nu_m - 2)`` (the mean when the
+    ``nu_m`` agree to 1e-8, 2 when any ``nu_m <= 2``).
+
+    Returns
+    -------
+    tuple
+        ``(F, q, df)``.
+    """
+    lmat = np.atleast_2d(np.asarray(contrast, dtype=float))
+    values, vectors = np.linalg.eigh(lmat @ geo.phi @ lmat.T)
+    order = np.argsort(values)[::-1]  # decreasing, as R's eigen()
+    values, vectors = values[order], vectors[:, order]
+    keep = values > max(np.sqrt(np.finfo(float).eps) * values[0], 0.0)
+    q = int(keep.sum())
+    ptl = (vectors.T @ lmat)[:q]
+    t2 = (vectors.T @ np.asarray(difference, dtype=float))[:q] ** 2 / values[:q]
+    nu = np.array([satterthwaite_df(geo, row, boundary=boundary) for row in ptl])
+    if q == 1 or bool(np.all(np.abs(np.diff(nu)) < 1e-8)):
+        df = float(np.mean(nu))
+    elif bool(np.any(nu <= 2.0)):
+        df = 2.0
+    else:
+        e = float(np.sum(nu / (nu - 2.0)))
+        df = 2.0 * e / (e - q)
+    return float(t2.sum() / q), q, df

@@ -14,7 +14,10 @@ from crtstats.exceptions import FewClustersWarning, ModelSpecificationError
 from crtstats.models._checks import check_rank
 from crtstats.models._cr2 import ClusterRobust
 from crtstats.models._design import build_design
+from crtstats.models._details import ModelSpec, OlsDetails
+from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import ContrastDf, CRTResult
+from crtstats.models._wald import WaldMethod, cr2_htz_wald
 
 __all__ = ["OLSCovType", "ols"]
 
@@ -86,9 +89,9 @@ def ols(
     CRTResult
         ``model="ols"``; ``df_method`` is ``"residual"``, ``"clusters-1"`` or
         ``"bell-mccaffrey"``. For CR2, :meth:`CRTResult.contrast` computes the
-        Satterthwaite df of each contrast. ``info`` holds ``n_excluded`` (rows left out
-        for missing values) with a plain ``note`` about them, ``df_resid``, ``sigma``
-        and the ``cluster`` column.
+        Satterthwaite df of each contrast. ``details`` is an
+        :class:`~crtstats.models.OlsDetails` (``n_excluded``, ``note``, ``df_resid``,
+        ``residual_sd``); with CR2, ``wald_test()`` is clubSandwich's HTZ test.
 
     Raises
     ------
@@ -157,6 +160,7 @@ def ols(
     resid = np.asarray(fit.resid, dtype=float)
     messages: list[str] = []
     contrast_df: ContrastDf | None = None
+    wald: WaldMethod | None = None
     if cov_type == "classical":
         cov = np.asarray(fit.cov_params(), dtype=float)
         df = np.full(p, float(n - p))
@@ -169,15 +173,17 @@ def ols(
         bread = np.asarray(fit.normalized_cov_params, dtype=float)
         robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
         cov, df, contrast_df = _robust_pieces(cov_type, robust, p)
+        wald = cr2_htz_wald(robust, cov) if cov_type == "CR2" else None
         if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
             message = _few_clusters_message(design.n_clusters)
             warnings.warn(message, FewClustersWarning, stacklevel=2)
             messages.append(message)
+    beta = np.asarray(fit.params, dtype=float)
     return CRTResult(
         model="ols",
         formula=formula,
         param_names=design.names,
-        param_values=np.asarray(fit.params, dtype=float),
+        param_values=beta,
         cov_values=cov,
         df_values=df,
         df_method=_DF_METHOD[cov_type],
@@ -188,14 +194,12 @@ def ols(
         warnings=tuple(messages),
         loglik=float(fit.llf),
         contrast_df=contrast_df,
-        info={
-            "n_excluded": design.n_excluded,
-            "note": (
-                f"{design.n_excluded} row(s) excluded because the response, a covariate or "
-                "the cluster was missing." if design.n_excluded else "no rows excluded."
-            ),
-            "df_resid": float(n - p),
-            "sigma": float(np.sqrt(resid @ resid / (n - p))),
-            "cluster": cluster,
-        },
+        details=OlsDetails(
+            n_excluded=design.n_excluded, df_resid=float(n - p),
+            residual_sd=float(np.sqrt(resid @ resid / (n - p))),
+        ),
+        spec=ModelSpec(fitter="ols", formula=formula, cluster=cluster,
+                       options={"cov_type": cov_type}),
+        wald_method=wald,
+        predictor=predictor_from_design(design, data, beta, link="identity"),
     )

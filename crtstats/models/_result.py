@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,16 @@ import pandas as pd
 from scipy import stats
 
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.models._details import FitDetails, ModelSpec
+from crtstats.models._predict import Predictor, PredictScale
+from crtstats.models._wald import (
+    Hypothesis,
+    WaldMethod,
+    WaldTestResult,
+    f_pvalue,
+    hypothesis_matrix,
+    plain_wald,
+)
 
 __all__ = ["CRTResult", "ContrastResult"]
 
@@ -102,8 +113,9 @@ class ContrastResult:
 class CRTResult:
     """Fitted cluster-randomised-trial model.
 
-    Instances are immutable: array attributes are read-only and the pandas objects
-    returned by the properties are fresh copies.
+    Instances are immutable in fact: every array is read-only, every mapping a
+    read-only view, and the pandas objects returned by the properties are fresh copies.
+    ``docs/results.md`` lists what every result has and what each fitter adds.
 
     Attributes
     ----------
@@ -129,6 +141,14 @@ class CRTResult:
         Intra-cluster correlation implied by the variance components (mixed models).
     family, link
         Error distribution and link; used by ``exponentiate=True``.
+    details
+        The fitter's own quantities as a typed, frozen record (:class:`LmmDetails`,
+        :class:`GlmmDetails`, :class:`GeeDetails`, :class:`OlsDetails`,
+        :class:`ClusterLevelDetails`, :class:`NegativeBinomialDetails`), with one
+        glossary of names across fitters.
+    spec
+        The model specification (:class:`ModelSpec`): fitter, formula, cluster,
+        family, link, offset, exposure, trials and the options used.
     """
 
     model: str
@@ -150,7 +170,10 @@ class CRTResult:
     variance_components_values: Mapping[str, float] = field(default_factory=dict)
     random_effects_frame: pd.DataFrame | None = None
     contrast_df: ContrastDf | None = field(default=None, repr=False)
-    info: Mapping[str, Any] = field(default_factory=dict)
+    details: FitDetails | None = field(default=None, repr=False)
+    spec: ModelSpec | None = field(default=None, repr=False)
+    wald_method: WaldMethod | None = field(default=None, repr=False)
+    predictor: Predictor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         p = len(self.param_names)
@@ -163,9 +186,11 @@ class CRTResult:
             raise ValueError("params, cov and param_names disagree in length")
         object.__setattr__(self, "warnings", tuple(self.warnings))
         object.__setattr__(
-            self, "variance_components_values", dict(self.variance_components_values)
+            self,
+            "variance_components_values",
+            MappingProxyType({str(k): float(v) for k, v in
+                              self.variance_components_values.items()}),
         )
-        object.__setattr__(self, "info", dict(self.info))
         if self.random_effects_frame is not None:
             object.__setattr__(self, "random_effects_frame", self.random_effects_frame.copy())
 
@@ -218,6 +243,24 @@ class CRTResult:
         if self.random_effects_frame is None:
             return None
         return self.random_effects_frame.copy()
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        """Deprecated: a read-only view of :attr:`details` under the older names.
+
+        ``info["theta"]`` (lmm: ``details.relative_sd``; negative binomial:
+        ``details.nb_shape``), ``info["sigma"]`` (glmm: ``details.cluster_sd``; ols:
+        ``details.residual_sd``), ``info["alpha"]`` and ``info["scale"]`` (gee:
+        ``working_correlation`` and ``dispersion``) meant different things in different
+        fitters; use the attributes of :attr:`details`, whose names mean one thing
+        everywhere. This view will be removed in a future release.
+        """
+        if self.details is None:
+            return MappingProxyType({})
+        legacy = self.details.legacy_info()
+        if self.spec is not None and self.model in ("lmm", "ols"):
+            legacy["cluster"] = self.spec.cluster
+        return MappingProxyType(legacy)
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals with columns ``lower`` and ``upper``."""
@@ -308,6 +351,165 @@ class CRTResult:
             std_error=se,
             df=df,
             df_method=self.df_method,
+        )
+
+    def wald_test(
+        self, hypothesis: Hypothesis, rhs: float | Sequence[float] = 0.0
+    ) -> WaldTestResult:
+        """Joint F test of the q linear constraints ``L beta = rhs``.
+
+        Parameters
+        ----------
+        hypothesis
+            A q x p matrix ``L`` (one column per coefficient, in the order of
+            ``params``); or named contrasts, ``{name: {term: weight}}``, one row each;
+            or a list of term names, meaning each of them is 0.
+        rhs
+            The right-hand side: one value for every row, or one per row.
+
+        Returns
+        -------
+        WaldTestResult
+            ``statistic`` (F), ``num_df``, ``den_df``, ``pvalue``, ``df_method``, the
+            hypothesis matrix and ``to_frame()``.
+
+        Raises
+        ------
+        ModelSpecificationError
+            If the hypothesis names unknown terms, has the wrong number of columns, an
+            all-zero row, linearly dependent rows, or involves a covariance the fit does
+            not estimate; or ``rhs`` has the wrong length.
+
+        Notes
+        -----
+        With ``d = L b - rhs`` and ``W = d' (L V L')^{-1} d``:
+
+        * ``lmm``, Kenward-Roger: ``F = lambda W / q`` with ``V`` the adjusted
+          covariance ``Phi_A`` and ``lambda`` and ``df`` of Kenward and Roger (1997),
+          as ``pbkrtest::KRmodcomp``;
+        * ``lmm``, Satterthwaite: ``L Phi L' = P D P'``, ``F = sum_m t_m^2 / q``
+          with ``t_m = P_m' d / sqrt(D_m)`` and ``df = 2E / (E - q)``,
+          ``E = sum nu_m / (nu_m - 2)``, as ``lmerTest::contestMD``;
+        * ``ols`` with CR2: the Hotelling T-squared approximation (HTZ) of
+          Pustejovsky and Tipton (2018), ``F = (nu - q + 1) / nu * W / q`` on
+          ``(q, nu - q + 1)``, as ``clubSandwich::Wald_test(test = "HTZ")``;
+        * otherwise ``F = W / q`` on ``q`` and the smallest df of the rows of ``L``
+          (between-within, ``G - q``, residual or cluster-level t).
+
+        References
+        ----------
+        Kenward MG, Roger JH (1997). Biometrics 53, 983-997.
+        Kuznetsova A, Brockhoff PB, Christensen RHB (2017). J Stat Softw 82(13).
+        Pustejovsky JE, Tipton E (2018). J Bus Econ Stat 36, 672-683.
+
+        Examples
+        --------
+        The arm x review interaction (2 df) of a fidelity model; in R
+        ``pbkrtest::KRmodcomp(fit, L)`` or ``anova(fit, ddf = "Kenward-Roger")``::
+
+            res.wald_test(["arm[T.intervention]:review[T.6m]",
+                           "arm[T.intervention]:review[T.12m]"])
+        """
+        lmat, labels = hypothesis_matrix(hypothesis, self.param_names)
+        q = lmat.shape[0]
+        target = np.broadcast_to(np.asarray(rhs, dtype=float), (q,)) if np.ndim(rhs) == 0 \
+            else np.asarray(rhs, dtype=float)
+        if target.shape != (q,) or not np.all(np.isfinite(target)):
+            raise ModelSpecificationError(
+                f"rhs must be one finite value or one per row of the hypothesis ({q}); "
+                f"got {rhs!r}."
+            )
+        method = self.wald_method
+        if method is None:
+            method = plain_wald(self.cov_values, self._row_df)
+        stat = method(lmat, lmat @ self.param_values - target)
+        return WaldTestResult(
+            statistic=stat.statistic,
+            num_df=stat.num_df,
+            den_df=stat.den_df,
+            pvalue=f_pvalue(stat.statistic, stat.num_df, stat.den_df),
+            df_method=stat.method or self.df_method,
+            scaling=stat.scaling,
+            hypothesis=lmat,
+            rhs=target,
+            term_names=self.param_names,
+            row_names=labels,
+        )
+
+    def _row_df(self, vec: np.ndarray) -> float:
+        """The df of one contrast row, as :meth:`contrast` uses it."""
+        if self.contrast_df is not None:
+            return float(self.contrast_df(vec))
+        dfs = self.df_values[np.flatnonzero(vec)]
+        return float(np.min(dfs))
+
+    # -- rows of the fit and new data ------------------------------------------------
+    def _need_predictor(self, what: str) -> Predictor:
+        if self.predictor is None:
+            raise ModelSpecificationError(
+                f"{what} is not available for a {self.model!r} result: it has no "
+                "row-level model (a cluster-level analysis compares cluster summaries)."
+            )
+        return self.predictor
+
+    @property
+    def fitted_values(self) -> pd.Series:
+        """Fitted means of the rows used, indexed by their input labels.
+
+        Mixed models include the predicted cluster effects (as lme4's ``fitted()``);
+        GEE and the other fitters give the population-average (fixed-part) means.
+        """
+        return self._need_predictor("fitted_values").fitted_values()
+
+    @property
+    def resid(self) -> pd.Series:
+        """Response residuals ``y - fitted_values`` of the rows used (R:
+        ``residuals(fit, type = "response")``; for lmm and ols the default residuals)."""
+        return self._need_predictor("resid").resid()
+
+    def predict(
+        self,
+        newdata: pd.DataFrame,
+        *,
+        include_cluster_effects: bool = False,
+        scale: PredictScale = "response",
+    ) -> pd.Series:
+        """Predict for ``newdata``, coded with the fit's factor levels and contrasts.
+
+        Parameters
+        ----------
+        newdata
+            The right-hand-side columns (and the offset / exposure columns of the fit,
+            and the cluster column with ``include_cluster_effects=True``).
+        include_cluster_effects
+            Mixed models: add the predicted effect of each row's cluster; a cluster
+            the fit did not see gets 0, the mean of the random-effect distribution
+            (as ``allow.new.levels = TRUE`` in lme4).
+        scale
+            ``"response"`` (the mean, through the inverse link) or ``"link"``.
+
+        Returns
+        -------
+        pandas.Series
+            One prediction per row of ``newdata`` (NaN where a needed value is
+            missing), indexed as ``newdata``.
+
+        Raises
+        ------
+        ModelSpecificationError
+            If a column is missing, a factor has a level the fit did not see, or the
+            result has no row-level model (cluster-level analyses).
+        InvalidParameterError
+            If ``scale`` is not an allowed value, or cluster effects are asked of a
+            model without them.
+
+        Examples
+        --------
+        In R: ``predict(fit, newdata, re.form = NA)`` (fixed part) and
+        ``predict(fit, newdata, allow.new.levels = TRUE)`` (with cluster effects).
+        """
+        return self._need_predictor("predict").predict(
+            newdata, include_cluster_effects=include_cluster_effects, scale=scale
         )
 
     # -- presentation ----------------------------------------------------------------

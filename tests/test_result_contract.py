@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -245,4 +244,4 @@ def test_info_view_is_empty_without_details() -> None:
                     param_values=np.array([1.0]), cov_values=np.eye(1),
                     df_values=np.array([3.0]), df_method="residual", cov_type="classical",
                     nobs=4, n_clusters=None)
-    assert res.info == MappingProxyType({}) and res.details is None
+    assert dict(res.info) == {} and res.details is None

@@ -21,10 +21,9 @@ view for existing code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ import pandas as pd
 __all__ = [
     "ClusterLevelDetails",
     "FitDetails",
+    "FrozenMap",
     "GeeDetails",
     "GlmmDetails",
     "LmmDetails",
@@ -42,6 +42,45 @@ __all__ = [
     "freeze",
     "readonly_array",
 ]
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V]):
+    """A read-only mapping (assignment raises ``TypeError``) that can be pickled.
+
+    Examples
+    --------
+    >>> m = FrozenMap({"cluster": 1.5})
+    >>> m["cluster"]
+    1.5
+    >>> m["cluster"] = 2.0
+    Traceback (most recent call last):
+    ...
+    TypeError: 'FrozenMap' object does not support item assignment
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[K, V] | None = None) -> None:
+        self._data: dict[K, V] = dict(data or {})
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __reduce__(self) -> tuple[type[FrozenMap[K, V]], tuple[dict[K, V]]]:
+        return (FrozenMap, (self._data,))
 
 
 def readonly_array(values: Any) -> np.ndarray:
@@ -61,7 +100,7 @@ def freeze(value: Any) -> Any:
     if isinstance(value, (pd.DataFrame, pd.Series)):
         return value.copy()
     if isinstance(value, Mapping):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return FrozenMap({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value

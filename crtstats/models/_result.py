@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from crtstats.models._details import FitDetails, ModelSpec
+from crtstats.models._details import FitDetails, FrozenMap, ModelSpec
 from crtstats.models._predict import Predictor, PredictScale
 from crtstats.models._wald import (
     Hypothesis,
@@ -188,7 +187,7 @@ class CRTResult:
         object.__setattr__(
             self,
             "variance_components_values",
-            MappingProxyType({str(k): float(v) for k, v in
+            FrozenMap({str(k): float(v) for k, v in
                               self.variance_components_values.items()}),
         )
         if self.random_effects_frame is not None:
@@ -256,11 +255,11 @@ class CRTResult:
         everywhere. This view will be removed in a future release.
         """
         if self.details is None:
-            return MappingProxyType({})
+            return FrozenMap({})
         legacy = self.details.legacy_info()
         if self.spec is not None and self.model in ("lmm", "ols"):
             legacy["cluster"] = self.spec.cluster
-        return MappingProxyType(legacy)
+        return FrozenMap(legacy)
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals with columns ``lower`` and ``upper``."""
@@ -404,11 +403,21 @@ class CRTResult:
 
         Examples
         --------
-        The arm x review interaction (2 df) of a fidelity model; in R
-        ``pbkrtest::KRmodcomp(fit, L)`` or ``anova(fit, ddf = "Kenward-Roger")``::
+        The arm x review interaction (2 df) of the example trial's fidelity model; in R
+        ``pbkrtest::KRmodcomp(fit, L)`` or ``anova(fit, ddf = "Kenward-Roger")`` (and
+        ``lmerTest::contestMD(fit, L)`` for ``ddf="satterthwaite"``).
 
-            res.wald_test(["arm[T.intervention]:review[T.6m]",
-                           "arm[T.intervention]:review[T.12m]"])
+        >>> import pandas as pd
+        >>> import crtstats
+        >>> trial = crtstats.datasets.load_example()
+        >>> fid = trial.fidelity.merge(trial.teams, on="team_id")
+        >>> fid["total"] = fid.filter(like="item_").astype(float).sum(axis=1, min_count=39)
+        >>> fid["review"] = pd.Categorical(fid["review"], ["baseline", "6m", "12m"])
+        >>> res = crtstats.lmm("total ~ arm * review + stratum", fid, cluster="team_id")
+        >>> test = res.wald_test(["arm[T.intervention]:review[T.6m]",
+        ...                       "arm[T.intervention]:review[T.12m]"])
+        >>> test.num_df, test.df_method, bool(test.den_df > 0)
+        (2, 'kenward-roger', True)
         """
         lmat, labels = hypothesis_matrix(hypothesis, self.param_names)
         q = lmat.shape[0]
@@ -507,6 +516,18 @@ class CRTResult:
         --------
         In R: ``predict(fit, newdata, re.form = NA)`` (fixed part) and
         ``predict(fit, newdata, allow.new.levels = TRUE)`` (with cluster effects).
+
+        >>> import pandas as pd
+        >>> import crtstats
+        >>> teams = pd.DataFrame({
+        ...     "arm": ["control", "intervention"] * 4,
+        ...     "baseline": [100.0, 104, 98, 110, 95, 101, 107, 99],
+        ...     "total_12m": [103.0, 118, 97, 125, 99, 116, 109, 114]})
+        >>> res = crtstats.ols("total_12m ~ arm + baseline", teams)
+        >>> new = pd.DataFrame({"arm": ["intervention", "control"], "baseline": [100.0] * 2})
+        >>> pred = res.predict(new)
+        >>> round(float(pred.iloc[0] - pred.iloc[1]), 3)  # the arm coefficient
+        12.857
         """
         return self._need_predictor("predict").predict(
             newdata, include_cluster_effects=include_cluster_effects, scale=scale

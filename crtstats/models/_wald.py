@@ -85,52 +85,80 @@ def _quadratic(lmat: np.ndarray, difference: np.ndarray, cov: np.ndarray) -> flo
     return float(difference @ np.linalg.solve(middle, difference))
 
 
-def plain_wald(cov: np.ndarray, row_df: Callable[[np.ndarray], float]) -> WaldMethod:
+@dataclass(frozen=True)
+class PlainWald:
     """``F = (L b - rhs)' (L V L')^{-1} (L b - rhs) / q`` on ``q`` and the smallest of
     ``row_df(L_k)`` over the rows (the between-within or constant df of the fit)."""
 
-    def method(lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
+    cov: np.ndarray
+    row_df: Callable[[np.ndarray], float]
+
+    def __call__(self, lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
         q = lmat.shape[0]
-        den = min(float(row_df(row)) for row in lmat)
-        return WaldStatistic(_quadratic(lmat, difference, cov) / q, q, den)
-
-    return method
+        den = min(float(self.row_df(row)) for row in lmat)
+        return WaldStatistic(_quadratic(lmat, difference, self.cov) / q, q, den)
 
 
-def kenward_roger_wald(geo: VarianceGeometry, cov_adjusted: np.ndarray) -> WaldMethod:
+@dataclass(frozen=True)
+class KenwardRogerWald:
     """``lambda (L b - rhs)' (L Phi_A L')^{-1} (L b - rhs) / q`` on ``(q, df_KR)``, as
     ``pbkrtest::KRmodcomp`` (``Phi_A`` the adjusted covariance)."""
 
-    def method(lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
+    geo: VarianceGeometry
+    cov_adjusted: np.ndarray
+
+    def __call__(self, lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
         q = lmat.shape[0]
-        df, scaling = kr_f_scaling(geo, lmat)
-        wald = _quadratic(lmat, difference, cov_adjusted)
+        df, scaling = kr_f_scaling(self.geo, lmat)
+        wald = _quadratic(lmat, difference, self.cov_adjusted)
         return WaldStatistic(scaling * wald / q, q, df, scaling)
 
-    return method
+
+@dataclass(frozen=True)
+class SatterthwaiteWald:
+    """The multi-df Satterthwaite F of ``lmerTest::contestMD``."""
+
+    geo: VarianceGeometry
+    boundary: bool
+
+    def __call__(self, lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
+        f, q, df = satterthwaite_f_test(self.geo, lmat, difference, boundary=self.boundary)
+        return WaldStatistic(f, q, df)
+
+
+@dataclass(frozen=True)
+class Cr2HtzWald:
+    """The CR2 Hotelling T-squared (HTZ) test of ``clubSandwich::Wald_test``."""
+
+    robust: ClusterRobust
+    cov: np.ndarray
+
+    def __call__(self, lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
+        q = lmat.shape[0]
+        nu = htz_df(self.robust, lmat)
+        delta = max((nu - q + 1.0) / nu, 0.0)
+        wald = _quadratic(lmat, difference, self.cov)
+        return WaldStatistic(delta * wald / q, q, nu - q + 1.0, delta, "cr2-htz")
+
+
+def plain_wald(cov: np.ndarray, row_df: Callable[[np.ndarray], float]) -> WaldMethod:
+    """:class:`PlainWald` of ``cov`` and ``row_df``."""
+    return PlainWald(cov, row_df)
+
+
+def kenward_roger_wald(geo: VarianceGeometry, cov_adjusted: np.ndarray) -> WaldMethod:
+    """:class:`KenwardRogerWald` of ``geo`` and the adjusted covariance."""
+    return KenwardRogerWald(geo, cov_adjusted)
 
 
 def satterthwaite_wald(geo: VarianceGeometry, *, boundary: bool) -> WaldMethod:
-    """The multi-df Satterthwaite F of ``lmerTest::contestMD``."""
-
-    def method(lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
-        f, q, df = satterthwaite_f_test(geo, lmat, difference, boundary=boundary)
-        return WaldStatistic(f, q, df)
-
-    return method
+    """:class:`SatterthwaiteWald` of ``geo``."""
+    return SatterthwaiteWald(geo, boundary)
 
 
 def cr2_htz_wald(robust: ClusterRobust, cov: np.ndarray) -> WaldMethod:
-    """The CR2 Hotelling T-squared (HTZ) test of ``clubSandwich::Wald_test``."""
-
-    def method(lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
-        q = lmat.shape[0]
-        nu = htz_df(robust, lmat)
-        delta = max((nu - q + 1.0) / nu, 0.0)
-        wald = _quadratic(lmat, difference, cov)
-        return WaldStatistic(delta * wald / q, q, nu - q + 1.0, delta, "cr2-htz")
-
-    return method
+    """:class:`Cr2HtzWald` of the CR2 pieces and covariance."""
+    return Cr2HtzWald(robust, cov)
 
 
 def _from_mapping(

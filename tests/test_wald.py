@@ -188,3 +188,22 @@ def test_wald_result_is_frozen(lmm_fits: dict[tuple[str, str], CRTResult]) -> No
     with pytest.raises(AttributeError):
         w.statistic = 1.0  # type: ignore[misc]
     assert w.F == w.statistic
+
+
+def test_classical_ols_matches_statsmodels_f_test() -> None:
+    import statsmodels.formula.api as smf
+
+    data = _data("ols_fidelity_ancova.csv").dropna(subset=["total_baseline", "total_12m"])
+    formula = "total_12m ~ arm + total_baseline + stratum"
+    res = crtstats.ols(formula, data, cov_type="classical")
+    sm = smf.ols(formula, data).fit()
+    terms = ["arm[T.intervention]", "total_baseline"]
+    ours = res.wald_test(terms, rhs=[10.0, 1.0])
+    lmat = np.zeros((2, len(sm.params)))  # statsmodels orders the columns differently
+    for k, term in enumerate(terms):
+        lmat[k, list(sm.params.index).index(term)] = 1.0
+    theirs = sm.f_test((lmat, np.array([10.0, 1.0])))
+    # the same closed form in double precision
+    assert ours.statistic == pytest.approx(float(theirs.fvalue), rel=1e-9)
+    assert (ours.num_df, ours.den_df) == (theirs.df_num, theirs.df_denom)
+    assert ours.pvalue == pytest.approx(float(theirs.pvalue), rel=1e-9)

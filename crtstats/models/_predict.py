@@ -15,9 +15,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
-from crtstats._options import check_option
+from crtstats._options import check_option, require_columns
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from crtstats.models._checks import require_columns
 from crtstats.models._details import freeze, readonly_array
 
 __all__ = ["PredictScale", "Predictor", "inverse_link", "predictor_from_design"]

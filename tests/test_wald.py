@@ -37,9 +37,14 @@ def _data(csv: str) -> pd.DataFrame:
     return data
 
 
-def _lmm(case: str, ddf: str) -> CRTResult:
+def _lmm(case: str, ddf: str, *, reml: bool = True) -> CRTResult:
     ref = REF["lmm"][case]
-    return crtstats.lmm(ref["formula"], _data(ref["csv"]), cluster=ref["cluster"], ddf=ddf)
+    data = _data(ref["csv"])
+    if case == "boundary":  # the cluster variance is estimated as zero, as in lme4
+        assert ref["singular"]
+        with pytest.warns(crtstats.BoundaryFitWarning):
+            return crtstats.lmm(ref["formula"], data, cluster=ref["cluster"], ddf=ddf)
+    return crtstats.lmm(ref["formula"], data, cluster=ref["cluster"], ddf=ddf, reml=reml)
 
 
 def _ols(case: str) -> CRTResult:
@@ -90,6 +95,13 @@ def test_interaction_matches_anova_type_iii(lmm_fits: dict[tuple[str, str], CRTR
     _check(lmm_fits[("fidelity", "kenward-roger")].wald_test(terms), anova["kr"], LMM_RTOL)
     _check(lmm_fits[("fidelity", "satterthwaite")].wald_test(terms), anova["satterthwaite"],
            LMM_RTOL)
+
+
+@pytest.mark.parametrize("name", sorted(REF["lmm_ml"]["unequal"]["hypotheses"]))
+def test_satterthwaite_of_an_ml_fit_matches_contestmd(name: str) -> None:
+    h = REF["lmm_ml"]["unequal"]["hypotheses"][name]
+    res = _lmm("unequal", "satterthwaite", reml=False)
+    _check(res.wald_test(np.array(h["L"], float), h["rhs"]), h["satterthwaite"], LMM_RTOL)
 
 
 @pytest.mark.parametrize(("case", "name"), OLS_CASES)

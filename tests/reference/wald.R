@@ -130,6 +130,25 @@ une_h <- list(
 )
 une_ref <- lapply(une_h, function(h) lmm_hypothesis(une_fit, rows_for(nm2, h$rows), h$rhs))
 
+# ---- lmm 3: the same model by maximum likelihood (Satterthwaite only) --------------
+une_ml <- lmerTest::lmer(y ~ arm * x + female + (1 | cluster), data = une, REML = FALSE,
+                         control = tight)
+une_ml_ref <- lapply(une_h, function(h) {
+  L <- rows_for(nm2, h$rows)
+  sat <- lmerTest::contestMD(une_ml, L, rhs = h$rhs, ddf = "Satterthwaite")
+  list(L = L, rhs = h$rhs,
+       satterthwaite = list(F = sat[["F value"]], num_df = sat[["NumDF"]],
+                            den_df = sat[["DenDF"]], p = sat[["Pr(>F)"]]))
+})
+
+# ---- lmm 4: a fit on the boundary (cluster variance zero) --------------------------
+bnd <- read.csv(file.path(data_dir, "lmm_boundary.csv"))
+bnd_fit <- lmerTest::lmer(y ~ arm + x + (1 | cluster), data = bnd, REML = TRUE,
+                          control = tight)
+nm5 <- names(fixef(bnd_fit))
+bnd_h <- list(both = list(rows = list(c("arm" = 1), c("x" = 1)), rhs = c(0, 0.5)))
+bnd_ref <- lapply(bnd_h, function(h) lmm_hypothesis(bnd_fit, rows_for(nm5, h$rows), h$rhs))
+
 # ---- ols 1: team-level ANCOVA of the 12-month fidelity total -----------------------
 anc <- read.csv(file.path(data_dir, "ols_fidelity_ancova.csv"))
 anc$arm <- factor(anc$arm, levels = c("control", "intervention"))
@@ -173,7 +192,13 @@ write_json(
                       csv = "lmm_fidelity.csv", names = nm, hypotheses = fid_ref,
                       anova = fid_anova, predict = fid_predict),
       unequal = list(formula = "y ~ arm * x + female", cluster = "cluster",
-                     csv = "lmm_unequal.csv", names = nm2, hypotheses = une_ref)
+                     csv = "lmm_unequal.csv", names = nm2, hypotheses = une_ref),
+      boundary = list(formula = "y ~ arm + x", cluster = "cluster", singular = isSingular(bnd_fit),
+                      csv = "lmm_boundary.csv", names = nm5, hypotheses = bnd_ref)
+    ),
+    lmm_ml = list(
+      unequal = list(formula = "y ~ arm * x + female", cluster = "cluster",
+                     csv = "lmm_unequal.csv", names = nm2, hypotheses = une_ml_ref)
     ),
     ols = list(
       ancova = list(formula = "total_12m ~ arm + total_baseline + stratum",

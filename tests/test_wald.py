@@ -5,7 +5,7 @@ Tolerances:
 * lmm: 1e-6 relative on F, df and p. The methods are closed forms at the REML optimum;
   lme4 (run to tight tolerances) and crtstats reach that optimum to about 1e-8 in the
   variance ratio, which F, df and p inherit amplified at most tenfold (observed
-  below 2e-7).
+  below 3e-7).
 * ols CR2 HTZ: 1e-9 relative. Least squares and the HTZ df are closed forms with no
   optimisation; the observed differences are at rounding level (below 1e-11).
 """

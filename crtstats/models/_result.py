@@ -25,6 +25,7 @@ from crtstats.models._wald import (
     f_pvalue,
     hypothesis_matrix,
     plain_wald,
+    rhs_vector,
 )
 
 __all__ = ["CRTResult", "ContrastResult"]
@@ -187,8 +188,7 @@ class CRTResult:
         object.__setattr__(
             self,
             "variance_components_values",
-            FrozenMap({str(k): float(v) for k, v in
-                              self.variance_components_values.items()}),
+            FrozenMap({str(k): float(v) for k, v in self.variance_components_values.items()}),
         )
         if self.random_effects_frame is not None:
             object.__setattr__(self, "random_effects_frame", self.random_effects_frame.copy())
@@ -420,18 +420,12 @@ class CRTResult:
         (2, 'kenward-roger', True)
         """
         lmat, labels = hypothesis_matrix(hypothesis, self.param_names)
-        q = lmat.shape[0]
-        target = np.broadcast_to(np.asarray(rhs, dtype=float), (q,)) if np.ndim(rhs) == 0 \
-            else np.asarray(rhs, dtype=float)
-        if target.shape != (q,) or not np.all(np.isfinite(target)):
-            raise ModelSpecificationError(
-                f"rhs must be one finite value or one per row of the hypothesis ({q}); "
-                f"got {rhs!r}."
-            )
+        target = rhs_vector(rhs, lmat.shape[0])
         method = self.wald_method
         if method is None:
             method = plain_wald(self.cov_values, self._row_df)
-        stat = method(lmat, lmat @ self.param_values - target)
+        used = np.flatnonzero(np.any(lmat != 0.0, axis=0))  # NaN elsewhere cannot leak
+        stat = method(lmat, lmat[:, used] @ self.param_values[used] - target)
         return WaldTestResult(
             statistic=stat.statistic,
             num_df=stat.num_df,

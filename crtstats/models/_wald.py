@@ -35,6 +35,7 @@ __all__ = [
     "hypothesis_matrix",
     "kenward_roger_wald",
     "plain_wald",
+    "rhs_vector",
     "satterthwaite_wald",
 ]
 
@@ -223,6 +224,19 @@ def hypothesis_matrix(
             f"{rank}): drop the redundant rows so that each constraint is tested once."
         )
     return lmat, labels
+
+
+def rhs_vector(rhs: float | Sequence[float], q: int) -> np.ndarray:
+    """The right-hand side as q finite values (one value is used for every row)."""
+    values = np.asarray(rhs, dtype=float)
+    if values.ndim == 0:
+        values = np.full(q, float(values))
+    if values.shape != (q,) or not np.all(np.isfinite(values)):
+        raise ModelSpecificationError(
+            f"rhs must be one finite value or one per row of the hypothesis ({q}); got "
+            f"{rhs!r}."
+        )
+    return values
 
 
 def f_pvalue(statistic: float, num_df: float, den_df: float) -> float:

@@ -245,3 +245,32 @@ def test_info_view_is_empty_without_details() -> None:
                     df_values=np.array([3.0]), df_method="residual", cov_type="classical",
                     nobs=4, n_clusters=None)
     assert dict(res.info) == {} and res.details is None
+
+
+def test_offsets_enter_fitted_values_and_predictions() -> None:
+    data = pd.read_csv(REF_DIR / "data" / "glmm_counts_pois.csv")
+    res = crtstats.glmm("admissions ~ arm * period", data, cluster="team_id",
+                        family="poisson", offset="log_users")
+    assert res.spec is not None and res.spec.offset == "log_users"
+    link = res.predict(data, include_cluster_effects=True, scale="link")
+    np.testing.assert_allclose(np.exp(link), res.fitted_values, rtol=1e-12)
+    doubled = data.assign(log_users=data["log_users"] + np.log(2.0))
+    np.testing.assert_allclose(res.predict(doubled), 2.0 * res.predict(data), rtol=1e-12)
+    with pytest.raises(crtstats.MissingColumnError, match="log_users"):
+        res.predict(data.drop(columns="log_users"))
+
+
+def test_team_level_negative_binomial_contract() -> None:
+    from crtstats.analysis.admissions import negative_binomial_rate
+    from crtstats.models import NegativeBinomialDetails
+
+    trial = crtstats.datasets.load_example()
+    su = trial.service_use.merge(trial.teams, on="team_id")
+    fu = su[su["period"] == "follow_up"].astype({"admissions": float})
+    res = negative_binomial_rate("admissions ~ arm", fu, exposure="n_users",
+                                 cluster="team_id")
+    assert isinstance(res.details, NegativeBinomialDetails) and res.details.nb_shape > 0
+    assert res.info["theta"] == res.details.nb_shape
+    assert res.spec is not None and res.spec.exposure == "n_users"
+    np.testing.assert_allclose(res.predict(fu), res.fitted_values, rtol=1e-12)
+    np.testing.assert_allclose(res.resid, fu["admissions"] - res.fitted_values, rtol=1e-12)

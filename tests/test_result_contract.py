@@ -274,3 +274,13 @@ def test_team_level_negative_binomial_contract() -> None:
     assert res.spec is not None and res.spec.exposure == "n_users"
     np.testing.assert_allclose(res.predict(fu), res.fitted_values, rtol=1e-12)
     np.testing.assert_allclose(res.resid, fu["admissions"] - res.fitted_values, rtol=1e-12)
+
+
+def test_binomial_with_trials_uses_proportions() -> None:
+    data = pd.read_csv(REF_DIR / "data" / "glmm_cbpp.csv")
+    res = crtstats.glmm("incidence ~ period", data, cluster="herd", trials="size")
+    assert res.spec is not None and res.spec.trials == "size"
+    fitted = res.fitted_values
+    assert ((fitted > 0) & (fitted < 1)).all()  # probabilities, as lme4's fitted()
+    np.testing.assert_allclose(res.resid, data["incidence"] / data["size"] - fitted,
+                               rtol=0, atol=1e-15)

@@ -149,6 +149,11 @@ class CRTResult:
     spec
         The model specification (:class:`ModelSpec`): fitter, formula, cluster,
         family, link, offset, exposure, trials and the options used.
+    wald_method
+        The fitter's joint test (a :class:`WaldMethod`); used by :meth:`wald_test`.
+    predictor
+        What :attr:`fitted_values`, :attr:`resid` and :meth:`predict` need (None for
+        cluster-level analyses).
     """
 
     model: str

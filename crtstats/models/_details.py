@@ -260,6 +260,10 @@ class GeeDetails(FitDetails):
         read-only p x p array.
     naive_covariance
         The model-based covariance ``phi (sum_i D_i' V_i^{-1} D_i)^{-1}``.
+    moments
+        The moment estimators of ``alpha`` and ``phi`` (``"geepack"`` or ``"sas"``).
+    iterations
+        Fisher-scoring iterations, where recorded.
     """
 
     cov_struct: str
@@ -268,12 +272,17 @@ class GeeDetails(FitDetails):
     n_cluster_level: int
     covariances: Mapping[str, np.ndarray]
     naive_covariance: np.ndarray
+    moments: str = "geepack"
+    iterations: int | None = None
 
     def legacy_info(self) -> dict[str, Any]:
-        return {**super().legacy_info(), "cov_struct": self.cov_struct,
-                "alpha": self.working_correlation, "scale": self.dispersion,
-                "n_cluster_level": self.n_cluster_level, "covariances": self.covariances,
-                "naive_cov": self.naive_covariance}
+        out = {**super().legacy_info(), "cov_struct": self.cov_struct,
+               "alpha": self.working_correlation, "scale": self.dispersion,
+               "n_cluster_level": self.n_cluster_level, "covariances": self.covariances,
+               "naive_cov": self.naive_covariance, "moments": self.moments}
+        if self.iterations is not None:
+            out["iterations"] = self.iterations
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,12 +319,18 @@ class ClusterLevelDetails(FitDetails):
         Cluster-level covariate columns (they cost between-cluster df).
     clusters
         The cluster summaries (a fresh copy on every access).
+    estimand, outcome_type, effect_scale
+        What the effect estimates, the declared outcome type and the scale of the
+        effect (``"difference"``, ``"ratio"``), where the analysis records them.
     """
 
     kind: str
     adjusted_for: tuple[str, ...]
     n_cluster_covariates: int
     clusters_frame: pd.DataFrame = field(repr=False)
+    estimand: str | None = None
+    outcome_type: str | None = None
+    effect_scale: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -328,10 +343,15 @@ class ClusterLevelDetails(FitDetails):
         return self.clusters_frame.copy()
 
     def legacy_info(self) -> dict[str, Any]:
-        return {**super().legacy_info(), "kind": self.kind,
-                "adjusted_for": self.adjusted_for,
-                "n_cluster_covariates": self.n_cluster_covariates,
-                "clusters": self.clusters}
+        out = {**super().legacy_info(), "kind": self.kind,
+               "adjusted_for": self.adjusted_for,
+               "n_cluster_covariates": self.n_cluster_covariates,
+               "clusters": self.clusters}
+        for key, value in (("estimand", self.estimand), ("outcome_type", self.outcome_type),
+                           ("scale", self.effect_scale)):
+            if value is not None:
+                out[key] = value
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

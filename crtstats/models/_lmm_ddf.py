@@ -201,6 +201,18 @@ def satterthwaite_df(geo: VarianceGeometry, contrast: np.ndarray, *, boundary: b
     return float(2.0 * var**2 / spread)
 
 
+def _working(geo: VarianceGeometry, lmat: np.ndarray) -> np.ndarray:
+    """Contrasts of the original coefficients in the basis of ``geo`` (the same when
+    the geometry is in the original basis)."""
+    to_working = getattr(geo, "working_contrast", None)
+    return lmat if to_working is None else np.asarray(to_working(lmat))
+
+
+def _model_cov(geo: VarianceGeometry) -> np.ndarray:
+    """The model-based covariance of the original coefficients."""
+    return np.asarray(getattr(geo, "model_cov", geo.phi))
+
+
 def kr_f_scaling(geo: VarianceGeometry, contrast: np.ndarray) -> tuple[float, float]:
     """Kenward-Roger denominator df and F scaling ``lambda`` of ``L beta = 0``.
 
@@ -214,6 +226,7 @@ def kr_f_scaling(geo: VarianceGeometry, contrast: np.ndarray) -> tuple[float, fl
     df = kr_df(geo, lmat)
     phi = geo.phi
     w = kr_weights(geo)
+    lmat = _working(geo, lmat)  # A_2 is invariant under a change of basis
     theta = lmat.T @ np.linalg.solve(lmat @ phi @ lmat.T, lmat)
     us = [theta @ phi @ pm @ phi for pm in geo.p_mats]
     a2 = sum(
@@ -244,7 +257,7 @@ def satterthwaite_f_test(
         ``(F, q, df)``.
     """
     lmat = np.atleast_2d(np.asarray(contrast, dtype=float))
-    values, vectors = np.linalg.eigh(lmat @ geo.phi @ lmat.T)
+    values, vectors = np.linalg.eigh(lmat @ _model_cov(geo) @ lmat.T)
     order = np.argsort(values)[::-1]  # decreasing, as R's eigen()
     values, vectors = values[order], vectors[:, order]
     keep = values > max(np.sqrt(np.finfo(float).eps) * values[0], 0.0)

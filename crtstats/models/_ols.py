@@ -8,12 +8,13 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from statsmodels.regression.linear_model import RegressionResults
 
 from crtstats._options import check_option
 from crtstats.exceptions import FewClustersWarning, ModelSpecificationError
 from crtstats.models._checks import check_rank
 from crtstats.models._cr2 import ClusterRobust
-from crtstats.models._design import build_design
+from crtstats.models._design import Design, build_design
 from crtstats.models._details import ModelSpec, OlsDetails
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import ContrastDf, CRTResult
@@ -160,7 +161,6 @@ def ols(
     resid = np.asarray(fit.resid, dtype=float)
     messages: list[str] = []
     contrast_df: ContrastDf | None = None
-    wald: WaldMethod | None = None
     if cov_type == "classical":
         cov = np.asarray(fit.cov_params(), dtype=float)
         df = np.full(p, float(n - p))
@@ -173,17 +173,15 @@ def ols(
         bread = np.asarray(fit.normalized_cov_params, dtype=float)
         robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
         cov, df, contrast_df = _robust_pieces(cov_type, robust, p)
-        wald = cr2_htz_wald(robust, cov) if cov_type == "CR2" else None
         if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
             message = _few_clusters_message(design.n_clusters)
             warnings.warn(message, FewClustersWarning, stacklevel=2)
             messages.append(message)
-    beta = np.asarray(fit.params, dtype=float)
     return CRTResult(
         model="ols",
         formula=formula,
         param_names=design.names,
-        param_values=beta,
+        param_values=np.asarray(fit.params, dtype=float),
         cov_values=cov,
         df_values=df,
         df_method=_DF_METHOD[cov_type],
@@ -200,6 +198,19 @@ def ols(
         ),
         spec=ModelSpec(fitter="ols", formula=formula, cluster=cluster,
                        options={"cov_type": cov_type}),
-        wald_method=wald,
-        predictor=predictor_from_design(design, data, beta, link="identity"),
+        wald_method=_wald_method(cov_type, design, fit, cov),
+        predictor=predictor_from_design(design, data, np.asarray(fit.params, dtype=float),
+                                        link="identity"),
     )
+
+
+def _wald_method(
+    cov_type: str, design: Design, fit: RegressionResults, cov: np.ndarray
+) -> WaldMethod | None:
+    """CR2: clubSandwich's HTZ test (its CR2 pieces formed on first use); otherwise
+    None, W / q on the fit's df."""
+    if cov_type != "CR2":
+        return None
+    bread = np.asarray(fit.normalized_cov_params, dtype=float)
+    resid = np.asarray(fit.resid, dtype=float)
+    return cr2_htz_wald(design.X, resid, bread, design.groups, cov)

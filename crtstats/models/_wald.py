@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, TypeAlias
 
 import numpy as np
@@ -129,10 +130,30 @@ class SatterthwaiteWald:
 
 @dataclass(frozen=True)
 class Cr2HtzWald:
-    """The CR2 Hotelling T-squared (HTZ) test of ``clubSandwich::Wald_test``."""
+    """The CR2 Hotelling T-squared (HTZ) test of ``clubSandwich::Wald_test``.
 
-    robust: ClusterRobust
-    cov: np.ndarray
+    Holds the least-squares pieces (model matrix, residuals, bread ``(X'X)^{-1}``,
+    cluster codes) and forms the per-cluster CR2 matrices only when a test is asked
+    for, so a fit pays nothing for it.
+    """
+
+    X: np.ndarray = field(repr=False)
+    resid: np.ndarray = field(repr=False)
+    bread: np.ndarray = field(repr=False)
+    groups: np.ndarray = field(repr=False)
+    cov: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("X", "resid", "bread", "cov"):
+            object.__setattr__(self, name, readonly_array(getattr(self, name)))
+        groups = np.array(self.groups, dtype=np.intp, copy=True)
+        groups.flags.writeable = False
+        object.__setattr__(self, "groups", groups)
+
+    @cached_property
+    def robust(self) -> ClusterRobust:
+        """The CR2 pieces per cluster (computed once, on first use)."""
+        return ClusterRobust.from_fit(self.X, self.resid, self.bread, self.groups)
 
     def __call__(self, lmat: np.ndarray, difference: np.ndarray) -> WaldStatistic:
         q = lmat.shape[0]
@@ -157,9 +178,11 @@ def satterthwaite_wald(geo: VarianceGeometry, *, boundary: bool) -> WaldMethod:
     return SatterthwaiteWald(geo, boundary)
 
 
-def cr2_htz_wald(robust: ClusterRobust, cov: np.ndarray) -> WaldMethod:
-    """:class:`Cr2HtzWald` of the CR2 pieces and covariance."""
-    return Cr2HtzWald(robust, cov)
+def cr2_htz_wald(
+    X: np.ndarray, resid: np.ndarray, bread: np.ndarray, groups: np.ndarray, cov: np.ndarray
+) -> WaldMethod:
+    """:class:`Cr2HtzWald` of a least-squares fit and its CR2 covariance."""
+    return Cr2HtzWald(X, resid, bread, groups, cov)
 
 
 def _from_mapping(

@@ -237,8 +237,19 @@ def test_cluster_level_has_no_row_level_model(follow_up: pd.DataFrame) -> None:
     cl = crtstats.cluster_level(follow_up, outcome="admitted", arm="arm", cluster="team_id")
     with pytest.raises(ModelSpecificationError, match="no row-level model"):
         _ = cl.fitted_values
+    with pytest.raises(ModelSpecificationError, match="no row-level model"):
+        cl.predict(follow_up)
+
+
+def test_joint_test_needs_the_covariance_between_its_terms() -> None:
+    res = CRTResult(model="cluster_level", formula="y ~ arm",
+                    param_names=("difference", "log_ratio"), param_values=np.array([1.0, 0.2]),
+                    cov_values=np.array([[0.25, np.nan], [np.nan, 0.01]]),
+                    df_values=np.array([23.0, 23.0]), df_method="cluster-level t",
+                    cov_type="unweighted", nobs=100, n_clusters=25)
+    assert res.wald_test(["log_ratio"]).statistic == pytest.approx(4.0, rel=1e-12)
     with pytest.raises(ModelSpecificationError, match="not estimated"):
-        cl.wald_test(["difference", "log_ratio"])
+        res.wald_test(["difference", "log_ratio"])
 
 
 def test_info_view_is_empty_without_details() -> None:

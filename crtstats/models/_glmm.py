@@ -446,7 +446,7 @@ def _build_result(
         spec=spec,
         predictor=predictor_from_design(
             design, data, beta, link=_LINKS[family], offset=spec.offset,
-            cluster=spec.cluster, cluster_effects=u,
+            exposure=spec.exposure, cluster=spec.cluster, cluster_effects=u,
             response=design.y / np.where(m > 0, m, 1.0) if spec.trials else None,
         ),
     )

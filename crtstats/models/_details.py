@@ -217,6 +217,8 @@ class GlmmDetails(FitDetails):
         lme4 drops with ``nAGQ > 1``.
     iterations, newton_decrement
         Optimiser iterations and the final Newton decrement.
+    response_coding
+        How a two-level text response was coded 0/1, where it was; None otherwise.
     """
 
     nagq: int
@@ -228,6 +230,7 @@ class GlmmDetails(FitDetails):
     loglik_saturated: float
     iterations: int
     newton_decrement: float
+    response_coding: str | None = None
 
     @property
     def cluster_sd(self) -> float:
@@ -238,7 +241,8 @@ class GlmmDetails(FitDetails):
         return {**super().legacy_info(), "nagq": self.nagq, "sigma": self.cluster_sd,
                 "df_between": self.df_between, "df_within": self.df_within,
                 "term_level": self.term_level, "loglik_saturated": self.loglik_saturated,
-                "iterations": self.iterations, "newton_decrement": self.newton_decrement}
+                "iterations": self.iterations, "newton_decrement": self.newton_decrement,
+                "response_coding": self.response_coding}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -264,6 +268,8 @@ class GeeDetails(FitDetails):
         The moment estimators of ``alpha`` and ``phi`` (``"geepack"`` or ``"sas"``).
     iterations
         Fisher-scoring iterations, where recorded.
+    response_coding
+        How a two-level text response was coded 0/1, where it was; None otherwise.
     """
 
     cov_struct: str
@@ -274,12 +280,14 @@ class GeeDetails(FitDetails):
     naive_covariance: np.ndarray
     moments: str = "geepack"
     iterations: int | None = None
+    response_coding: str | None = None
 
     def legacy_info(self) -> dict[str, Any]:
         out = {**super().legacy_info(), "cov_struct": self.cov_struct,
                "alpha": self.working_correlation, "scale": self.dispersion,
                "n_cluster_level": self.n_cluster_level, "covariances": self.covariances,
-               "naive_cov": self.naive_covariance, "moments": self.moments}
+               "naive_cov": self.naive_covariance, "moments": self.moments,
+               "response_coding": self.response_coding}
         if self.iterations is not None:
             out["iterations"] = self.iterations
         return out

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REFERENCE
+from formulaic import Formula
 
 import crtstats
 from crtstats.exceptions import MissingColumnError, ModelSpecificationError
@@ -291,3 +292,56 @@ def test_new_model_matrix_refuses_unknown_levels_and_missing_columns(data: pd.Da
         new_model_matrix(design, data.drop(columns="grade"))
     with pytest.raises(ModelSpecificationError, match="missing values"):
         new_model_matrix(design, data.assign(arm=None))
+
+
+# --- 6b. the fast path equals formulaic ----------------------------------------------
+
+
+FAST_FORMULAS = [
+    "y ~ arm",
+    "y ~ arm * grade",
+    "y ~ arm + center + age",
+    "y ~ center * arm + grade:age",
+    "y ~ 0 + grade + arm",
+    "y ~ grade:arm - 1",
+    "y ~ flag + arm:flag",
+    "y ~ (a + b + c)^2 + grade",
+    "y ~ center(age) + arm",  # transform state: never on the fast path
+    "y ~ C(grade, Poly) + arm",  # not treatment contrasts: never on the fast path
+    "y ~ log(age) + I(age^2)",
+]
+
+
+@pytest.mark.parametrize("formula", FAST_FORMULAS)
+def test_fast_path_equals_formulaic(data: pd.DataFrame, formula: str) -> None:
+    d = data.assign(flag=data["center"] > 0,
+                    grade=pd.Categorical(data["grade"], ["low", "mid", "high", "top"]))
+    first = build_design(formula, d, cluster="team")  # formulaic (or a cached plan)
+    again = build_design(formula, d.iloc[::-1].iloc[::-1].copy(), cluster="team")
+    plain = d.assign(arm=pd.Categorical(d["arm"]))
+    if "center(" in formula:  # the column `center` would hide formulaic's center()
+        plain = plain.drop(columns="center")
+    lhs, rhs = Formula(scan_formula(formula).python).get_model_matrix(plain, output="pandas")
+    for design in (first, again):
+        assert design.names == tuple(rhs.columns)
+        np.testing.assert_array_equal(design.X, np.asarray(rhs, dtype=float))
+        np.testing.assert_array_equal(design.y, np.asarray(lhs, dtype=float)[:, 0])
+        assert design.X.flags["F_CONTIGUOUS"]  # same memory layout either way
+
+
+def test_fast_path_keeps_no_stale_state(data: pd.DataFrame) -> None:
+    a = build_design("y ~ center(age)", data, cluster="team")
+    shifted = data.assign(age=data["age"] + 100.0)
+    b = build_design("y ~ center(age)", shifted, cluster="team")
+    np.testing.assert_allclose(b.X[:, 1], a.X[:, 1], atol=1e-10)  # centred on its own mean
+
+
+def test_fast_path_levels_are_part_of_the_key(data: pd.DataFrame) -> None:
+    two = data[data["grade"].isin(["low", "mid"])]
+    small = build_design("y ~ grade", two, cluster="team")
+    full = build_design("y ~ grade", data, cluster="team")
+    assert small.names == ("Intercept", "grade[T.mid]")
+    assert full.names == ("Intercept", "grade[T.low]", "grade[T.mid]", "grade[T.top]")
+    again = build_design("y ~ grade", two, cluster="team")
+    assert again.names == small.names
+    np.testing.assert_array_equal(again.X, small.X)

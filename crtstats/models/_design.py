@@ -8,6 +8,7 @@ does for character columns); the first level is the reference.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from formulaic.transforms import TRANSFORMS
 
 from crtstats.exceptions import ModelSpecificationError
 from crtstats.models._checks import require_columns
+from crtstats.models._fast_design import cache_key, lookup, make_plan, remember
 from crtstats.models._formula_text import FormulaText, clean_message, scan_formula
 
 __all__ = ["Design", "build_design", "exposure_message", "new_model_matrix"]
@@ -184,34 +186,24 @@ def build_design(
     """
     if not isinstance(data, pd.DataFrame):
         raise ModelSpecificationError(f"data must be a pandas DataFrame; got {type(data)}.")
-    text = _read_formula(formula)
-    try:
-        parsed = Formula(text.python)
-    except Exception as err:  # formulaic raises several types for syntax errors
-        raise ModelSpecificationError(
-            f"cannot parse formula {formula!r}: {clean_message(err)}"
-        ) from None
-    if not hasattr(parsed, "lhs"):
-        raise ModelSpecificationError(f"formula {formula!r} has no response (left of '~').")
-    variables = _variables(parsed, text, data)
+    if not isinstance(formula, str):
+        raise ModelSpecificationError(f"formula must be a string; got {formula!r}.")
+    parsed = _parse_formula(formula)
+    variables = _variables(parsed.required, parsed.text, data)
     extra = [c for c in (cluster, offset, exposure) if c is not None]
     require_columns(data, [*variables, *extra], used_by=repr(formula))
-    _check_shadowing(formula, text, variables)
+    _check_shadowing(formula, parsed.text, variables)
     subset = data[[*dict.fromkeys([*variables, *extra])]]
     used = ~subset.isna().any(axis=1).to_numpy()
     if not used.any():
         raise ModelSpecificationError(f"no complete rows for {formula!r}.")
     frame = subset.loc[used]
     levels: tuple[str, str] | None = None
-    response = _response_column(parsed, frame)
+    response = parsed.response if parsed.response in frame.columns else None
     if binary_response and response is not None:
         frame, levels = _code_binary(frame, response, formula)
     frame = _plain_dtypes(frame, variables)
-    lhs, rhs, spec = _model_matrices(parsed, frame, formula)
-    if lhs.shape[1] != 1:
-        raise ModelSpecificationError(
-            f"the response of {formula!r} must be one numeric column; got {list(lhs.columns)}."
-        )
+    y, X, names, spec = _model_matrices(parsed.formula, parsed.text.python, frame, formula)
     if cluster is not None:
         codes, labels = pd.factorize(frame[cluster], sort=False)
         groups = codes.astype(np.intp)
@@ -221,9 +213,9 @@ def build_design(
         cluster_labels = tuple(str(i) for i in range(len(frame)))
     off, looks_raw = _offset(frame, offset, exposure)
     return Design(
-        y=np.asarray(lhs, dtype=float)[:, 0],
-        X=np.asarray(rhs, dtype=float),
-        names=tuple(str(c) for c in rhs.columns),
+        y=y,
+        X=X,
+        names=names,
         groups=groups,
         cluster_labels=cluster_labels,
         offset=off,
@@ -233,8 +225,7 @@ def build_design(
         response=response,
         response_levels=levels,
         model_spec=spec,
-        columns=tuple(_variables(parsed.rhs, scan_formula(text.python.split("~", 1)[1]),
-                                 data)),
+        columns=tuple(_variables(parsed.rhs_required, parsed.rhs_text, data)),
     )
 
 
@@ -245,10 +236,41 @@ _TRANSFORM_NAMES = frozenset(TRANSFORMS) - {
 }
 
 
-def _read_formula(formula: object) -> FormulaText:
+@dataclass(frozen=True)
+class _ParsedFormula:
+    """What a formula's text gives, independent of the data (cached per formula)."""
+
+    text: FormulaText
+    formula: Formula
+    required: frozenset[str]
+    rhs_text: FormulaText
+    rhs_required: frozenset[str]
+    response: str
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_formula(formula: str) -> _ParsedFormula:
+    text = _read_formula(formula)
+    try:
+        parsed = Formula(text.python)
+    except Exception as err:  # formulaic raises several types for syntax errors
+        raise ModelSpecificationError(
+            f"cannot parse formula {formula!r}: {clean_message(err)}"
+        ) from None
+    if not hasattr(parsed, "lhs"):
+        raise ModelSpecificationError(f"formula {formula!r} has no response (left of '~').")
+    return _ParsedFormula(
+        text=text,
+        formula=parsed,
+        required=frozenset(str(v) for v in parsed.required_variables),
+        rhs_text=scan_formula(text.python.split("~", 1)[1]),
+        rhs_required=frozenset(str(v) for v in parsed.rhs.required_variables),
+        response=str(parsed.lhs).strip("`"),
+    )
+
+
+def _read_formula(formula: str) -> FormulaText:
     """Scan the formula; refuse lme4's random-effect syntax in one line."""
-    if not isinstance(formula, str):
-        raise ModelSpecificationError(f"formula must be a string; got {formula!r}.")
     text = scan_formula(formula)
     for bar in dict.fromkeys(text.bars):
         if bar.startswith("("):
@@ -265,10 +287,11 @@ def _read_formula(formula: object) -> FormulaText:
     return text
 
 
-def _variables(parsed: Formula, text: FormulaText, data: pd.DataFrame) -> list[str]:
+def _variables(required: frozenset[str], text: FormulaText, data: pd.DataFrame
+               ) -> list[str]:
     """The columns the formula uses: formulaic's list, plus columns written bare whose
     names formulaic takes for transforms (``center``, ``C``, ``log``...)."""
-    names = {str(v) for v in parsed.required_variables}
+    names = set(required)
     names |= {n for n in text.bare_names if n in data.columns or n in _TRANSFORM_NAMES}
     return sorted(names)
 
@@ -282,11 +305,6 @@ def _check_shadowing(formula: str, text: FormulaText, variables: Sequence[str]) 
             "column would hide the transform. Rename the column, e.g. "
             f"data.rename(columns={{{name!r}: {name + '_col'!r}}})."
         )
-
-
-def _response_column(parsed: Formula, frame: pd.DataFrame) -> str | None:
-    name = str(parsed.lhs).strip("`")
-    return name if name in frame.columns else None
 
 
 def _code_binary(frame: pd.DataFrame, response: str, formula: str
@@ -317,15 +335,35 @@ def _code_binary(frame: pd.DataFrame, response: str, formula: str
     return out, (levels[0], levels[1])
 
 
-def _model_matrices(parsed: Formula, frame: pd.DataFrame, formula: str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, ModelSpec | None]:
+def _model_matrices(parsed: Formula, python: str, frame: pd.DataFrame, formula: str
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], ModelSpec | None]:
+    """``y``, ``X``, the column names and the right-hand side's ModelSpec: from the
+    fast path when this formula and these column types have a checked plan, else
+    from formulaic (and a plan is made for next time)."""
+    key = cache_key(python, frame)
+    known, plan = lookup(key)
+    if plan is not None:
+        y, X = plan.matrices(frame)
+        return y, X, plan.names, plan.spec
     try:
         lhs, rhs = parsed.get_model_matrix(frame, na_action="raise", output="pandas")
     except Exception as err:
         raise ModelSpecificationError(
             f"cannot build the design of {formula!r}: {clean_message(err)}"
         ) from None
-    return lhs, rhs, getattr(rhs, "model_spec", None)
+    if lhs.shape[1] != 1:
+        raise ModelSpecificationError(
+            f"the response of {formula!r} must be one numeric column; got {list(lhs.columns)}."
+        )
+    y = np.asarray(lhs, dtype=float)[:, 0]
+    X = np.asarray(rhs, dtype=float)
+    names = tuple(str(c) for c in rhs.columns)
+    spec = getattr(rhs, "model_spec", None)
+    if not known:
+        lhs_spec = getattr(lhs, "model_spec", None)
+        ok = spec is not None and lhs_spec is not None
+        remember(key, make_plan(lhs_spec, spec, frame, names, y, X) if ok else None)
+    return y, X, names, spec
 
 
 def new_model_matrix(design: Design, newdata: pd.DataFrame) -> np.ndarray:

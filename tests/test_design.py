@@ -345,3 +345,10 @@ def test_fast_path_levels_are_part_of_the_key(data: pd.DataFrame) -> None:
     again = build_design("y ~ grade", two, cluster="team")
     assert again.names == small.names
     np.testing.assert_array_equal(again.X, small.X)
+
+
+def test_backticks_name_a_column_with_a_space(data: pd.DataFrame) -> None:
+    d = data.rename(columns={"center": "baseline score"})
+    design = build_design("y ~ `baseline score` + arm", d, cluster="team")
+    assert design.names[1] == "baseline score"
+    np.testing.assert_array_equal(design.X[:, 1], d["baseline score"].to_numpy())

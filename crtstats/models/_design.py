@@ -183,6 +183,17 @@ def build_design(
         random-effect term such as ``(1 | team)``, calls a transform whose name is also
         a column it uses, leaves no rows, has a binary response with other than two
         levels, or an exposure is not positive and finite or an offset not finite.
+
+    Examples
+    --------
+    A column named like a transform, and R's power inside ``I()`` (R:
+    ``model.matrix(y ~ center + I(age^2), d)``):
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0], "center": ["a", "b", "a", "b"],
+    ...                   "age": [20.0, 30.0, 40.0, 50.0], "team": [1, 1, 2, 2]})
+    >>> build_design("y ~ center + I(age^2)", d, cluster="team").names
+    ('Intercept', 'center[T.b]', 'I(age ** 2)')
     """
     if not isinstance(data, pd.DataFrame):
         raise ModelSpecificationError(f"data must be a pandas DataFrame; got {type(data)}.")
@@ -379,6 +390,18 @@ def new_model_matrix(design: Design, newdata: pd.DataFrame) -> np.ndarray:
     ModelSpecificationError
         If the design has no ModelSpec, a value is missing, or a factor has a level the
         fitted data did not have.
+
+    Examples
+    --------
+    The columns of a fit on new rows (R: ``model.matrix(delete.response(terms(fit)),
+    newdata)``):
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0], "arm": ["c", "i", "c", "i"],
+    ...                   "team": [1, 2, 3, 4]})
+    >>> design = build_design("y ~ arm", d, cluster="team")
+    >>> new_model_matrix(design, pd.DataFrame({"arm": ["i"]}))
+    array([[1., 1.]])
     """
     if design.model_spec is None:
         raise ModelSpecificationError("this design keeps no ModelSpec to rebuild it from.")

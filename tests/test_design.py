@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from conftest import REFERENCE
 from formulaic import Formula
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import crtstats
 from crtstats.exceptions import MissingColumnError, ModelSpecificationError
@@ -352,3 +354,26 @@ def test_backticks_name_a_column_with_a_space(data: pd.DataFrame) -> None:
     design = build_design("y ~ `baseline score` + arm", d, cluster="team")
     assert design.names[1] == "baseline score"
     np.testing.assert_array_equal(design.X[:, 1], d["baseline score"].to_numpy())
+
+
+TERMS = ["arm", "grade", "center", "age", "flag", "arm:grade", "center:grade", "age:flag",
+         "arm*center", "grade*flag", "0", "-1"]
+
+
+@settings(max_examples=30)  # each example runs formulaic three times
+@given(st.lists(st.sampled_from(TERMS), min_size=1, max_size=4, unique=True))
+def test_fast_path_equals_formulaic_for_any_plain_formula(terms: list[str]) -> None:
+    data = pd.read_csv(REFERENCE / "data" / "formulas.csv")
+    d = data.assign(flag=data["center"] > 0, arm=pd.Categorical(data["arm"]),
+                    grade=pd.Categorical(data["grade"], ["low", "mid", "high", "top"]))
+    formula = "y ~ " + " + ".join(terms)
+    try:
+        lhs, rhs = Formula(formula).get_model_matrix(d, output="pandas")
+    except Exception:  # e.g. nothing left after '- 1': the design builder refuses too
+        with pytest.raises(ModelSpecificationError):
+            build_design(formula, d, cluster="team")
+        return
+    for _ in range(2):  # the first build may make the plan, the second uses it
+        design = build_design(formula, d, cluster="team")
+        assert design.names == tuple(rhs.columns)
+        np.testing.assert_array_equal(design.X, np.asarray(rhs, dtype=float))

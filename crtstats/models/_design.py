@@ -208,7 +208,7 @@ def build_design(
     used = ~subset.isna().any(axis=1).to_numpy()
     if not used.any():
         raise ModelSpecificationError(f"no complete rows for {formula!r}.")
-    frame = subset.loc[used]
+    frame = subset if used.all() else subset.loc[used]
     levels: tuple[str, str] | None = None
     response = parsed.response if parsed.response in frame.columns else None
     if binary_response and response is not None:

@@ -227,7 +227,8 @@ def gee(
     check_option("cov_struct", cov_struct, _COV_STRUCTS)
     check_option("cov_type", cov_type, SANDWICH_TYPES)
     check_option("ddf", ddf, _DDFS)
-    design = build_design(formula, data, cluster=cluster, offset=offset)
+    design = build_design(formula, data, cluster=cluster, offset=offset,
+                          binary_response=family == "binomial")
     _check_response(design, family, formula)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
@@ -264,6 +265,7 @@ def gee(
             n_cluster_level=q,
             covariances=covs,
             naive_covariance=covs["naive"] * scale,
+            response_coding=design.response_note,
         ),
         spec=ModelSpec(fitter="gee", formula=formula, cluster=cluster, family=family,
                        link=_LINKS[family], offset=offset,

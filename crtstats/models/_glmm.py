@@ -200,7 +200,8 @@ def glmm(
             f"cluster must name the column of cluster (team) identifiers; got "
             f"{_format_value(cluster)}."
         )
-    design = build_design(formula, data, cluster=cluster, offset=offset)
+    design = build_design(formula, data, cluster=cluster, offset=offset,
+                          binary_response=family == "binomial")
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)
     _check_structure(design, offset, formula)
@@ -466,6 +467,7 @@ def _details(
     return GlmmDetails(
         n_excluded=design.n_excluded,
         nagq=nagq,
+        response_coding=design.response_note,
         cluster_variance=float(outcome.phi[p]) ** 2,
         nb_shape=theta,
         df_between=bw.df_between,

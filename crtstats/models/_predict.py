@@ -8,15 +8,17 @@ of a mixed model, and the response and linear predictor of the rows used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from functools import partial
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from crtstats._options import check_option, require_columns
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.models._design import Design, new_model_matrix
 from crtstats.models._details import freeze, readonly_array
 
 __all__ = ["PredictScale", "Predictor", "inverse_link", "predictor_from_design"]
@@ -43,8 +45,11 @@ class Predictor:
 
     Attributes
     ----------
-    rhs_spec
-        formulaic's ``ModelSpec`` of the right-hand side, as fitted.
+    model_matrix
+        Builds the right-hand side's columns on new data exactly as on the fitted data
+        (the same factor levels, contrasts and transform state).
+    columns
+        The data columns the right-hand side uses.
     beta
         The coefficients (read-only).
     link
@@ -64,7 +69,8 @@ class Predictor:
         Their fitted linear predictor, cluster effects included (read-only).
     """
 
-    rhs_spec: Any = field(repr=False)
+    model_matrix: Callable[[pd.DataFrame], np.ndarray] = field(repr=False)
+    columns: tuple[str, ...]
     beta: np.ndarray = field(repr=False)
     link: str
     offset: str | None = None
@@ -96,33 +102,17 @@ class Predictor:
     def _coded(self, newdata: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """New data coded as the fit was: the model matrix of the complete rows and
         the mask of complete rows."""
-        state = self.rhs_spec.encoder_state
-        variables = sorted(str(v) for v in self.rhs_spec.required_variables)
-        require_columns(newdata, variables, used_by="predict")
-        frame = newdata[variables]
+        require_columns(newdata, list(self.columns), used_by="predict")
+        frame = newdata[list(self.columns)]
         complete = ~frame.isna().any(axis=1).to_numpy()
-        columns: dict[str, Any] = {}
-        for name in variables:
-            col = frame[name][complete]
-            kind, info = state.get(name, (None, {}))
-            levels = info.get("categories") if isinstance(info, dict) else None
-            if getattr(kind, "value", kind) == "categorical" and levels is not None:
-                values = col.astype(str) if all(isinstance(v, str) for v in levels) else col
-                unknown = sorted({str(v) for v in values if v not in set(levels)})
-                if unknown:
-                    raise ModelSpecificationError(
-                        f"predict: column {name!r} has level(s) {unknown} that the fit "
-                        f"did not see; its levels are {list(levels)}. A coefficient for "
-                        "an unseen level does not exist: recode or drop those rows."
-                    )
-                columns[name] = pd.Categorical(values, categories=levels)
-            elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                columns[name] = col.to_numpy(dtype="float64")
-            else:
-                columns[name] = col.array
-        coded = pd.DataFrame(columns, index=frame.index[complete])
-        matrix = self.rhs_spec.get_model_matrix(coded, output="pandas")
-        return np.asarray(matrix, dtype=float), complete
+        if not complete.any():
+            return np.empty((0, self.beta.shape[0])), complete
+        rows = frame.loc[complete]
+        text = [c for c in rows.columns if pd.api.types.is_string_dtype(rows[c])
+                and not isinstance(rows[c].dtype, pd.CategoricalDtype)]
+        # text as plain objects, as build_design reads it (pandas' string dtype would
+        # otherwise not be taken for a factor)
+        return self.model_matrix(rows.astype({c: object for c in text})), complete
 
     def _offset(self, newdata: pd.DataFrame) -> np.ndarray:
         out = np.zeros(len(newdata))
@@ -174,7 +164,7 @@ class Predictor:
 
 
 def predictor_from_design(
-    design: Any,
+    design: Design,
     data: pd.DataFrame,
     beta: np.ndarray,
     *,
@@ -198,7 +188,8 @@ def predictor_from_design(
         eta = eta + u[design.groups]
         effects = dict(zip(design.cluster_labels, (float(v) for v in u), strict=True))
     return Predictor(
-        rhs_spec=design.rhs_spec,
+        model_matrix=partial(new_model_matrix, design),
+        columns=tuple(design.columns),
         beta=beta,
         link=link,
         offset=offset,

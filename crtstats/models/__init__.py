@@ -16,6 +16,7 @@ from crtstats.models._details import (
     ModelSpec,
     NegativeBinomialDetails,
     OlsDetails,
+    PanelDetails,
 )
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
@@ -31,5 +32,5 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "permutation_test", "PermutationResult", "icc", "ICCResult", "design_effect",
            "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
-           "ClusterLevelDetails", "NegativeBinomialDetails", "Predictor",
+           "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
            "predictor_from_design"]

@@ -38,6 +38,7 @@ __all__ = [
     "ModelSpec",
     "NegativeBinomialDetails",
     "OlsDetails",
+    "PanelDetails",
     "exclusion_note",
     "freeze",
     "readonly_array",
@@ -380,6 +381,28 @@ class NegativeBinomialDetails(FitDetails):
     def legacy_info(self) -> dict[str, Any]:
         return {**super().legacy_info(), "theta": self.nb_shape,
                 "n_cluster_level": self.n_cluster_level}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelDetails(FitDetails):
+    """Details of the team fixed-effects difference-in-differences (linearmodels
+    ``PanelOLS`` with entity and time effects).
+
+    Attributes
+    ----------
+    n_reviews
+        Time points (reviews) in the panel.
+    df_model, df_resid
+        Model and residual df as linearmodels counts them (effects included).
+    """
+
+    n_reviews: int
+    df_model: int
+    df_resid: int
+
+    def legacy_info(self) -> dict[str, Any]:
+        return {**super().legacy_info(), "n_reviews": self.n_reviews,
+                "df_model": self.df_model, "df_resid": self.df_resid}
 
 
 @dataclass(frozen=True, kw_only=True)

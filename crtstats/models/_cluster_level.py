@@ -79,7 +79,7 @@ def _check_not_constant(y: np.ndarray, outcome: str, outcome_type: str, sized: b
         return  # equal counts over unequal exposures are unequal rates
     if y.min() == y.max():
         raise ModelSpecificationError(
-            f"cluster_level: every value of {outcome!r} is {y[0]!r} in the {y.size} row(s) "
+            f"cluster_level: every value of {outcome!r} is {float(y[0])!r} in the {y.size} row(s) "
             "analysed: the outcome is constant, so the cluster summaries do not vary, the "
             "t-test's standard error is zero and a ratio is not identified. There is no "
             "comparison to make; report the counts instead."
@@ -178,7 +178,7 @@ def _two_group_t(values: np.ndarray, treated: np.ndarray, weights: np.ndarray,
     if np.sqrt(sigma2 * values.size / weights.sum()) <= _ZERO_SD * size:
         raise ModelSpecificationError(
             f"cluster_level: the {what} do not vary between clusters within either arm "
-            f"(intervention {m1!r}, control {m0!r}): the t-test's standard error is zero "
+            f"(intervention mean {m1!r}, control mean {m0!r}): the t-test's standard error is zero "
             "and no p-value or interval exists. Check the outcome; a cluster-level test "
             "needs variation between clusters."
         )

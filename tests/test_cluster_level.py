@@ -270,11 +270,22 @@ def test_stage1_warnings_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
             warnings.warn("IRLS struggled", RuntimeWarning, stacklevel=2)
             return super().fit(*args, **kwargs)
 
-    monkeypatch.setattr(_cluster_level.sm, "GLM", NoisyGLM)
+    monkeypatch.setattr(_cluster_level.sm, "GLM", NoisyGLM)  # one message, issued once
     with pytest.warns(ConvergenceWarning, match="stage 1 .*IRLS struggled"):
         res = crtstats.cluster_level(ADM, outcome="admitted", outcome_type="binary",
                                      covariates=["pre_prop"], **BASE)
     assert [w.category for w in res.warnings] == [ConvergenceWarning]  # type: ignore[attr-defined]
+
+
+def test_stage1_separation_is_refused() -> None:
+    # a covariate that is the outcome: stage 1 predicts every row exactly
+    with pytest.raises(ModelSpecificationError, match="perfect separation"):
+        crtstats.cluster_level(ADM.assign(x=ADM.admitted.astype(float)), outcome="admitted",
+                               outcome_type="binary", covariates=["x"], **BASE)
+    # a linear stage 1 that absorbs the outcome leaves residuals that are all zero
+    with pytest.raises(ModelSpecificationError, match="perfect separation or prediction"):
+        crtstats.cluster_level(ADM.assign(x=ADM.age * 2.0), outcome="age",
+                               covariates=["x"], **BASE)
 
 
 def test_clusters_table() -> None:

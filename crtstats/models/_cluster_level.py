@@ -17,7 +17,6 @@ from crtstats.exceptions import (
     ConvergenceWarning,
     InvalidParameterError,
     ModelSpecificationError,
-    SeparationWarning,
 )
 from crtstats.models._checks import check_rank, cluster_level_columns
 from crtstats.models._cluster_data import (
@@ -102,11 +101,17 @@ def _stage1(data: pd.DataFrame, y: np.ndarray, cluster: str, covariates: Sequenc
         fit = sm.GLM(design.y, design.X, family=family,
                      offset=design.offset if outcome_type == "count" else None,
                      ).fit(tol=1e-13, maxiter=200)
-    for w in caught:
-        category = (SeparationWarning if issubclass(w.category, PerfectSeparationWarning)
-                    else ConvergenceWarning)
-        log.warn(f"cluster_level: stage 1 of the two-stage method ({shown!r}): {w.message}",
-                 category)
+    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
+        raise ModelSpecificationError(
+            f"cluster_level: stage 1 of the two-stage method ({shown!r}) shows perfect "
+            "separation or prediction: the covariates predict the outcome exactly for some "
+            "rows, so their expected values equal the observed ones and the adjustment "
+            "absorbs the outcome it should compare. Drop or merge the covariate(s) or levels (e.g. "
+            "strata with no events) that predict it exactly, or analyse unadjusted."
+        )
+    for message in dict.fromkeys(str(w.message) for w in caught):  # once per message
+        log.warn(f"cluster_level: stage 1 of the two-stage method ({shown!r}): {message}",
+                 ConvergenceWarning)
     if not getattr(fit, "converged", True):
         log.warn(f"cluster_level: stage 1 ({shown!r}) did not converge in 200 iterations; "
                  "the expected totals may be wrong. Simplify the covariates.",
@@ -160,13 +165,27 @@ def _log_ratio_values(table: pd.DataFrame, adjusted: bool, cluster: str, outcome
     return out
 
 
+def _compared_values(table: pd.DataFrame, scale: str, adjusted: bool, cluster: str,
+                     outcome: str, outcome_type: str, log: WarningLog) -> np.ndarray:
+    """What the t-test compares: summaries or two-stage residuals, or their logs."""
+    if scale == "ratio":
+        kind = "risk" if outcome_type == "binary" else "rate"
+        return _log_ratio_values(table, adjusted, cluster, outcome, kind, log)
+    if not adjusted:
+        return table["summary"].to_numpy(float)
+    out: np.ndarray = ((table["observed"] - table["expected"]) / table["size"]).to_numpy(float)
+    return out
+
+
 def _two_group_t(values: np.ndarray, treated: np.ndarray, weights: np.ndarray,
-                 what: str) -> tuple[float, float]:
+                 what: str, size: float) -> tuple[float, float]:
     """Difference (treated minus control) of weighted means and its pooled-variance SE.
 
     Computed from values centred within each arm, so that adding a constant to every
     value changes nothing; ``sigma^2 = sum w (v - mean_arm)^2 / (k - 2)`` and
     ``SE^2 = sigma^2 (1 / W_1 + 1 / W_0)``, the weighted least squares SE of the arm.
+    A pooled SD below ``_ZERO_SD * size`` (``size`` the magnitude of the values and of
+    the cluster summaries) is zero, and refused.
     """
     arm = treated > 0
     w1, w0 = weights[arm].sum(), weights[~arm].sum()
@@ -174,7 +193,6 @@ def _two_group_t(values: np.ndarray, treated: np.ndarray, weights: np.ndarray,
     m0 = float(np.average(values[~arm], weights=weights[~arm]))
     resid = values - np.where(arm, m1, m0)
     sigma2 = float(weights @ resid**2) / (values.size - 2)
-    size = float(np.max(np.abs(values)))
     if np.sqrt(sigma2 * values.size / weights.sum()) <= _ZERO_SD * size:
         raise ModelSpecificationError(
             f"cluster_level: the {what} do not vary between clusters within either arm "
@@ -279,7 +297,8 @@ def cluster_level(
         message names the row), an infinite value, a non-positive exposure, a constant
         outcome, an arm that varies within a cluster, fewer than two clusters per arm,
         no df left, summaries that do not vary within the arms (zero standard error),
-        or a ratio with no events in an arm (not identified).
+        a ratio with no events in an arm (not identified), or perfect separation in
+        the stage-1 regression.
 
     Warns
     -----
@@ -290,8 +309,8 @@ def cluster_level(
         A ratio with clusters that have no events: 0.5 is added to their totals.
     ExposureWarning
         An ``offset`` of whole numbers above 1 looks like a raw exposure.
-    SeparationWarning, ConvergenceWarning
-        From the stage-1 regression of the two-stage method.
+    ConvergenceWarning
+        From the stage-1 regression of the two-stage method (each message once).
 
     Every warning is also recorded in the result's ``warnings``.
 
@@ -363,19 +382,15 @@ def cluster_level(
         table["expected"] = table[cluster].map(
             pd.Series(expected).groupby(used[cluster].to_numpy(), sort=False).sum())
     df = _residual_df(table, q)
-    if scale == "ratio":
-        term = "log_ratio"
-        table["value"] = _log_ratio_values(table, bool(covariates), cluster, outcome,
-                                           {"binary": "risk"}.get(outcome_type, "rate"), log)
-    else:
-        term = "difference"
-        table["value"] = table["summary"] if not covariates else (
-            (table["observed"] - table["expected"]) / table["size"])
+    term = "log_ratio" if scale == "ratio" else "difference"
+    table["value"] = _compared_values(table, scale, bool(covariates), cluster, outcome,
+                                      outcome_type, log)
     k = len(table)
     w = table["size"].to_numpy(float) if weights == "weighted" else np.ones(k)
     what = "cluster summaries" if not covariates else "two-stage residuals"
-    est, se = _two_group_t(table["value"].to_numpy(float), table["treated"].to_numpy(float),
-                           w, what)
+    values = table["value"].to_numpy(float)
+    magnitude = max(float(np.max(np.abs(values))), float(table["summary"].abs().max()))
+    est, se = _two_group_t(values, table["treated"].to_numpy(float), w, what, magnitude)
     return CRTResult(
         model="cluster_level",
         formula=f"{outcome} ~ {arm}" + "".join(f" + {c}" for c in covariates),

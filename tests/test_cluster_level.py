@@ -29,6 +29,7 @@ from crtstats.exceptions import (
     InvalidParameterError,
     MissingColumnError,
     ModelSpecificationError,
+    SeparationWarning,
 )
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
@@ -286,6 +287,22 @@ def test_stage1_separation_is_refused() -> None:
     with pytest.raises(ModelSpecificationError, match="perfect separation or prediction"):
         crtstats.cluster_level(ADM.assign(x=ADM.age * 2.0), outcome="age",
                                covariates=["x"], **BASE)
+
+
+def test_stage1_quasi_separation() -> None:
+    # one stratum with no admissions: its coefficient diverges and its teams' expected
+    # totals go to 0, so their ratio residuals are 0 / 0
+    first = ADM.stratum.iloc[0]
+    data = ADM.assign(admitted=ADM.admitted.where(ADM.stratum != first, 0))
+    kwargs = dict(outcome="admitted", outcome_type="binary", covariates=["stratum"], **BASE)
+    with pytest.raises(ModelSpecificationError, match="quasi-complete separation"):
+        crtstats.cluster_level(data, scale="ratio", **kwargs)  # type: ignore[arg-type]
+    with pytest.warns(SeparationWarning, match="quasi-complete separation"):
+        res = crtstats.cluster_level(data, **kwargs)  # type: ignore[arg-type]
+    assert [w.category for w in res.warnings] == [SeparationWarning]  # type: ignore[attr-defined]
+    zero = res.info["clusters"]["team_id"].isin(
+        ADM.loc[ADM.stratum == first, "team_id"])
+    assert np.all(np.abs(res.info["clusters"].loc[zero, "value"]) < 1e-12)
 
 
 def test_clusters_table() -> None:

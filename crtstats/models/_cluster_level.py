@@ -17,6 +17,7 @@ from crtstats.exceptions import (
     ConvergenceWarning,
     InvalidParameterError,
     ModelSpecificationError,
+    SeparationWarning,
 )
 from crtstats.models._checks import check_rank, cluster_level_columns
 from crtstats.models._cluster_data import (
@@ -50,6 +51,9 @@ _MEASURE = {("binary", "difference"): "risk difference",
             ("continuous", "difference"): "mean difference"}
 #: The pooled SD of the compared values counts as zero below this fraction of their size.
 _ZERO_SD = 1e-12
+#: A stage-1 fitted risk this close to 0 or 1 (or rate this far below the overall rate)
+#: means a coefficient diverged: quasi-complete separation.
+_EDGE = 1e-8
 
 
 def _check_combination(outcome_type: str, scale: str, exposure: str | None,
@@ -86,8 +90,8 @@ def _check_not_constant(y: np.ndarray, outcome: str, outcome_type: str, sized: b
 
 
 def _stage1(data: pd.DataFrame, y: np.ndarray, cluster: str, covariates: Sequence[str],
-            outcome_type: str, exposure: str | None, offset: str | None, log: WarningLog,
-            ) -> tuple[np.ndarray, int]:
+            outcome_type: str, scale: str, exposure: str | None, offset: str | None,
+            log: WarningLog) -> tuple[np.ndarray, int]:
     """Expected value per row from the regression on the covariates without the arm."""
     frame = data.assign(_y=y)
     formula = "_y ~ " + " + ".join(covariates)
@@ -116,8 +120,40 @@ def _stage1(data: pd.DataFrame, y: np.ndarray, cluster: str, covariates: Sequenc
         log.warn(f"cluster_level: stage 1 ({shown!r}) did not converge in 200 iterations; "
                  "the expected totals may be wrong. Simplify the covariates.",
                  ConvergenceWarning)
+    mu = np.asarray(fit.fittedvalues, dtype=float)
+    _check_quasi_separation(mu, design.y, design.offset, outcome_type, scale, shown, log)
     q = int(cluster_level_columns(design.X, design.groups, design.n_clusters).sum()) - 1
-    return np.asarray(fit.fittedvalues, dtype=float), q
+    return mu, q
+
+
+def _check_quasi_separation(mu: np.ndarray, y: np.ndarray, offset: np.ndarray,
+                            outcome_type: str, scale: str, shown: str, log: WarningLog,
+                            ) -> None:
+    """Rows whose stage-1 fitted risk is within ``_EDGE`` of 0 or 1, or whose fitted rate
+    is below ``_EDGE`` times the overall rate: coefficients that diverged (e.g. a
+    stratum with no events). Their two-stage difference residuals are the limits, 0;
+    their ratio residuals ``O / E`` are 0 / 0, so a ratio is refused."""
+    if outcome_type == "binary":
+        edge = np.minimum(mu, 1.0 - mu) < _EDGE
+    elif outcome_type == "count":
+        rate = mu / np.exp(offset)
+        edge = rate < _EDGE * (y.sum() / np.exp(offset).sum())
+    else:
+        return
+    if not edge.any():
+        return
+    what = (f"cluster_level: stage 1 of the two-stage method ({shown!r}) shows "
+            f"quasi-complete separation: {int(edge.sum())} row(s) have a fitted "
+            f"{'risk' if outcome_type == 'binary' else 'rate'} at its limit (0 or 1), so "
+            "some coefficients are infinite (a stratum or level with no events, or only "
+            "events?)")
+    if scale == "ratio":
+        raise ModelSpecificationError(
+            f"{what}. Their expected totals are 0 and the ratio residuals 0 / 0: the "
+            "ratio is not identified. Merge or drop the covariate levels with no events, "
+            "or use scale='difference'."
+        )
+    log.warn(f"{what}; their difference residuals are 0, the limit.", SeparationWarning)
 
 
 def _residual_df(table: pd.DataFrame, q: int) -> float:
@@ -297,8 +333,8 @@ def cluster_level(
         message names the row), an infinite value, a non-positive exposure, a constant
         outcome, an arm that varies within a cluster, fewer than two clusters per arm,
         no df left, summaries that do not vary within the arms (zero standard error),
-        a ratio with no events in an arm (not identified), or perfect separation in
-        the stage-1 regression.
+        a ratio with no events in an arm (not identified), perfect separation in the
+        stage-1 regression, or quasi-complete separation with ``scale="ratio"``.
 
     Warns
     -----
@@ -309,6 +345,9 @@ def cluster_level(
         A ratio with clusters that have no events: 0.5 is added to their totals.
     ExposureWarning
         An ``offset`` of whole numbers above 1 looks like a raw exposure.
+    SeparationWarning
+        Quasi-complete separation in stage 1 with ``scale="difference"`` (the
+        residuals of the separated rows are their limit, 0).
     ConvergenceWarning
         From the stage-1 regression of the two-stage method (each message once).
 
@@ -377,8 +416,8 @@ def cluster_level(
     q = 0
     table["expected"] = np.nan
     if covariates:
-        expected, q = _stage1(used, y, cluster, covariates, outcome_type, exposure, offset,
-                              log)
+        expected, q = _stage1(used, y, cluster, covariates, outcome_type, scale, exposure,
+                              offset, log)
         table["expected"] = table[cluster].map(
             pd.Series(expected).groupby(used[cluster].to_numpy(), sort=False).sum())
     df = _residual_df(table, q)

@@ -106,7 +106,8 @@ def complete_rows(data: pd.DataFrame, *, fitter: str, design: Sequence[str],
         return UsedRows(data, 0, None)
     used = data.loc[~lacking]
     counts = ", ".join(f"{c!r} ({int(missing[c].sum())})" for c in cols if missing[c].any())
-    gone = [c for c in pd.unique(data[cluster].dropna()) if c not in set(used[cluster])]
+    kept = set(pd.unique(used[cluster]))
+    gone = [c for c in pd.unique(data[cluster].dropna()) if c not in kept]
     lost = (f" Cluster(s) {gone[:10]} have no complete row left and are not in the "
             "analysis." if gone else "")
     message = (

@@ -60,8 +60,11 @@ def glm_start(problem: GLMMProblem) -> tuple[np.ndarray, np.ndarray]:
             w = np.maximum(mu, 1e-8)
             work = eta - off + (y - mu) / w
         xtw = X.T * w
-        beta = np.linalg.solve(xtw @ X + 1e-10 * np.eye(X.shape[1]), xtw @ work)
+        previous, beta = beta, np.linalg.solve(xtw @ X + 1e-10 * np.eye(X.shape[1]),
+                                               xtw @ work)
         eta = np.clip(X @ beta + off, -30.0, 30.0)
+        if np.max(np.abs(beta - previous)) < 1e-6 * (1.0 + np.max(np.abs(beta))):
+            break
     phi = [beta, np.array([1.0])]
     scales = [0.1]
     if problem.family == "negative_binomial":

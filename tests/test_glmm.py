@@ -15,8 +15,8 @@ import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    FewClustersWarning,
     ExcludedRowsWarning,
+    FewClustersWarning,
     InvalidParameterError,
     MissingColumnError,
     ModelSpecificationError,

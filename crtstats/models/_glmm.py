@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -217,9 +218,9 @@ def glmm(
     bw = between_within(design.X, design.groups, design.n_clusters)
     if ddf == "between-within":
         _check_bw(bw, design)
-    problem = make_problem(
-        family, design.y, m, design.X, design.offset, design.groups, design.n_clusters, nagq
-    )
+    shift, intercept = _offset_shift(design)
+    problem = make_problem(family, design.y, m, design.X, design.offset - shift,
+                           design.groups, design.n_clusters, nagq)
     if ddf == "z" and design.n_clusters < _FEW_CLUSTERS:
         log.warn(
             f"only {design.n_clusters} clusters: Wald z tests of a GLMM are too liberal with "
@@ -236,8 +237,24 @@ def glmm(
             SeparationWarning,
         )
     outcome = maximise(problem, *glm_start(problem))
+    if intercept is not None:  # back to the offset as given
+        outcome = replace(outcome, phi=outcome.phi - shift * (np.arange(
+            outcome.phi.shape[0]) == intercept))
     return _build_result(formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m,
                          log)
+
+
+def _offset_shift(design: Design) -> tuple[float, int | None]:
+    """The mean offset and the intercept column that absorbs it (None: no intercept).
+
+    With an intercept, ``offset - c`` and ``beta_0 + c`` give the same model; fitting
+    with the centred offset keeps the intercept near zero, so that an offset of
+    ``log(1e6)`` or ``1e6`` loses no digits in ``eta`` or in the Hessian's steps.
+    """
+    ones = np.flatnonzero(np.all(design.X == 1.0, axis=0))
+    if ones.size == 0 or not np.any(design.offset):
+        return 0.0, None
+    return float(np.mean(design.offset)), int(ones[0])
 
 
 def _z_df(vec: np.ndarray) -> float:

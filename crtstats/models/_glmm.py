@@ -82,8 +82,12 @@ def glmm(
         ``"binomial"`` (logit link), ``"poisson"`` or ``"negative_binomial"`` (log link).
     offset
         Column added to the linear predictor with coefficient 1, already on the link
-        scale: for counts with exposure pass a column holding ``log(exposure)`` (e.g.
-        ``log(n_users)``), not the exposure itself.
+        scale (e.g. ``log(n_users)``); R's ``offset(log_users)``. A column of whole
+        numbers above 1 looks like a raw exposure and is warned about.
+    exposure
+        Column of a raw exposure (e.g. ``n_users``, person-time), positive and finite;
+        ``log(exposure)`` is added to the linear predictor, as R's
+        ``offset(log(n_users))``. Both may be given (they add).
     nagq
         Quadrature points per cluster: 1 is the Laplace approximation (``glmer``'s
         default, and what ``glmmTMB`` uses); more points give adaptive Gauss-Hermite
@@ -110,17 +114,31 @@ def glmm(
     Raises
     ------
     InvalidParameterError
-        If ``family``, ``ddf`` or ``nagq`` is not allowed, or ``trials`` is given for
-        counts.
+        If ``formula`` is not text, ``data`` not a DataFrame, a column option not a
+        column name, ``family``, ``ddf`` or ``nagq`` not allowed, or ``trials`` given
+        for counts.
+    MissingColumnError
+        If a column the model uses is not in ``data``.
     ModelSpecificationError
-        If a column is unknown, the response or offset is invalid for the family, there
-        are fewer than two clusters, the design is rank deficient, or the
-        between-within df would not be positive.
+        If the response, offset, exposure or trials are invalid for the family; a
+        covariate is infinite; a text covariate takes one value in the rows used (an
+        empty arm); the response is constant at a bound (all 0, or all equal to the
+        trials): nothing can be estimated; the data are binary with one row per cluster
+        (the random intercept is not identified; ``glmer`` returns a singular fit); there
+        are fewer than two clusters; the design is rank deficient (a zero-variance
+        covariate included); or the between-within df would not be positive (one
+        cluster per arm).
 
     Warns
     -----
+    ExcludedRowsWarning
+        Rows left out because a variable the model uses, the cluster, the offset or the
+        exposure is missing (counted in ``info["n_excluded"]``).
+    ExposureWarning
+        ``offset`` holds only whole numbers above 1 (a raw exposure?).
     SeparationWarning
-        Complete or quasi-complete separation: some coefficients are infinite.
+        Complete or quasi-complete separation (perfect prediction included): some
+        coefficients are infinite.
     BoundaryFitWarning
         The cluster variance is estimated as zero (``sigma < 1e-4``), or the NB2
         ``theta`` runs off to infinity (no over-dispersion).
@@ -128,6 +146,8 @@ def glmm(
         The optimiser did not converge or the Hessian is not positive definite.
     FewClustersWarning
         ``ddf="z"`` with fewer than 40 clusters.
+
+    Every warning is also recorded, with its category, on ``res.warnings``.
 
     Notes
     -----
@@ -160,6 +180,14 @@ def glmm(
     coefficients it involves. With ``trials``, ``N`` counts rows, not trials.
 
     For the latent-scale ICC of the binomial model: ``sigma^2 / (sigma^2 + pi^2 / 3)``.
+
+    With an intercept, the fit uses the offset minus its mean and adds the mean back to
+    the intercept (the same model), so large offsets lose no precision. Separation is
+    checked by an exact certificate or Konis's linear programme (see
+    ``crtstats.models._glmm_checks.separated_columns``). A cluster of one row is
+    fitted as any other (it informs ``beta`` and, beside the others, ``sigma``); one row
+    per cluster is an observation-level random effect, identified for counts and
+    aggregated binomial data but not for 0/1 data.
 
     lme4 reports ``logLik`` for ``nAGQ > 1`` without the saturated log-likelihood
     (``info["loglik_saturated"]``, zero for 0/1 data); crtstats always includes it, so

@@ -147,7 +147,7 @@ def maximise(problem: GLMMProblem, phi0: np.ndarray, hess_inv0: np.ndarray) -> F
             break
         phi = phi + t * step
         iterations += 1
-        ev = evaluate(problem, phi, trial.modes)
+        ev = trial  # evaluated at phi, with its gradient
         if decrement < _SMALL_STEP:
             # the step moved phi by < 1e-4 standard errors: the Hessian is unchanged to
             # that order and the new decrement is quadratically small

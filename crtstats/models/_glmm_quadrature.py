@@ -217,14 +217,20 @@ def evaluate(
     eta0 = problem.X @ beta + problem.offset
     b, ok = conditional_modes(problem, eta0, sigma, theta, start)
     groups, z = problem.groups, problem.nodes
-    mt = mode_terms(problem.family, eta0 + sigma * b[groups], problem.y, problem.m, theta)
+    eta_mode = eta0 + sigma * b[groups]
+    mt = mode_terms(problem.family, eta_mode, problem.y, problem.m, theta)
     curv = 1.0 - sigma**2 * problem.group_sum(mt.l2)
     s = 1.0 / np.sqrt(curv)
     bk = b[:, None] + s[:, None] * z[None, :]
-    l0, l1, la = family_terms(
-        problem.family, eta0[:, None] + sigma * bk[groups], problem.y[:, None],
-        problem.m[:, None], theta,
-    )
+    if z.shape[0] == 1 and problem.family != "negative_binomial":
+        # Laplace: the one node is the mode, where l' is already known
+        l0 = log_density(problem.family, eta_mode, problem.y, problem.m, theta)[:, None]
+        l1, la = mt.l1[:, None], None
+    else:
+        l0, l1, la = family_terms(
+            problem.family, eta0[:, None] + sigma * bk[groups], problem.y[:, None],
+            problem.m[:, None], theta,
+        )
     if problem.family == "negative_binomial":
         const, const_a = row_constant(problem.family, problem.y, problem.m, theta)
     else:

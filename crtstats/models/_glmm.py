@@ -234,7 +234,8 @@ def glmm(
     )
     _check_options(family, ddf, nagq, trials)
     log = WarningLog()
-    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure)
+    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
+                          binary_response=family == "binomial")
     if design.exclusion_message is not None:
         log.warn(design.exclusion_message, ExcludedRowsWarning)
     if offset is not None and design.offset_looks_raw:
@@ -542,6 +543,7 @@ def _info(
         "nagq": nagq,
         "sigma": abs(float(outcome.phi[p])),
         "n_excluded": design.n_excluded,
+        "response_coding": design.response_note,
         "df_between": bw.df_between,
         "df_within": bw.df_within,
         "term_level": {

@@ -18,6 +18,7 @@ import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
+    ExcludedRowsWarning,
     InvalidParameterError,
     ModelSpecificationError,
 )
@@ -98,11 +99,12 @@ def test_excluded_rows_are_counted_and_noted() -> None:
     data = _trial()
     data.loc[[0, 5], "y"] = np.nan
     data.loc[7, "site"] = None
-    res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    with pytest.warns(ExcludedRowsWarning, match=r"3 of \d+ row\(s\) excluded"):
+        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
     assert res.info["n_excluded"] == 3
     assert res.nobs == len(data) - 3
     assert "3 row(s) excluded" in res.info["note"]
-    assert res.warnings == ()
+    assert [w.category for w in res.warnings] == [ExcludedRowsWarning]
 
 
 def test_result_vocabulary() -> None:
@@ -205,17 +207,36 @@ def test_fit_is_the_reml_optimum() -> None:
 def test_exact_fit_is_an_error() -> None:
     data = _trial(seed=9)
     data["y"] = 1.0 + 2.0 * data["x"]
-    with pytest.raises(ModelSpecificationError, match="residual variance .* estimated as zero"):
+    with pytest.raises(ModelSpecificationError,
+                       match="reproduced exactly within clusters.*residual variance is zero"):
         crtstats.lmm("y ~ arm + x", data, cluster="site")
 
 
-def test_no_within_cluster_variation_warns_of_non_convergence() -> None:
+def test_no_within_cluster_residual_variation_is_an_error() -> None:
+    """y = x + a cluster effect: sigma2 -> 0 raises the likelihood without bound."""
     data = _trial(seed=10)
     effects = {s: float(i) for i, s in enumerate(data["site"].unique())}
     data["y"] = 1.0 + data["x"] + data["site"].map(effects) * 0.37
-    with pytest.warns(ConvergenceWarning, match="intra-cluster correlation tends to 1"):
-        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
-    assert res.converged is False
+    with pytest.raises(ModelSpecificationError, match="intra-cluster correlation is 1"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_outcome_constant_within_every_cluster_is_an_error() -> None:
+    data = _trial(seed=10)
+    data["y"] = data.groupby("site")["y"].transform("mean")
+    with pytest.raises(ModelSpecificationError,
+                       match=r"constant within every cluster.*ICC|constant within every cluster"):
+        crtstats.lmm("y ~ arm", data, cluster="site")
+
+
+def test_nearly_no_within_cluster_variation_warns_or_fits() -> None:
+    """ICC near (not at) 1: a proper interior optimum, found and reported."""
+    data = _trial(seed=10)
+    rng = np.random.default_rng(5)
+    data["y"] = data.groupby("site")["y"].transform("mean") + 1e-4 * rng.normal(size=len(data))
+    res = crtstats.lmm("y ~ arm", data, cluster="site")
+    assert res.converged and res.icc is not None and res.icc > 0.999
+    assert np.all(np.isfinite(res.std_errors)) and np.all(res.std_errors > 0)
 
 
 def test_nearly_collinear_but_full_rank_design_is_accepted() -> None:

@@ -1,0 +1,138 @@
+"""Specification and degenerate-data checks of :func:`crtstats.lmm`.
+
+Each raises :class:`~crtstats.ModelSpecificationError` saying what was found, the value
+seen and what to do: too few clusters, a cluster-level factor level with a single
+cluster, no within-cluster replication (the cluster and residual variances are then
+not separately identified), no within-cluster residual variation (ICC = 1) and an exact
+fit.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from crtstats.exceptions import ModelSpecificationError
+from crtstats.models._checks import between_within, constant_within
+from crtstats.models._design import Design
+from crtstats.models._lmm_fit import ClusterStats, LmmFit
+
+__all__ = ["check_clusters", "check_residual_variance", "check_within_variation"]
+
+#: Within-cluster residual variation below this fraction of the total counts as none.
+_EXACT_TOL = 1e-12
+
+
+def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
+    """Level code per cluster and the level labels, if ``col`` is a cluster-level
+    categorical or binary variable (constant within every cluster); otherwise None."""
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    groups, n_groups = design.groups, design.n_clusters
+    if numeric and not isinstance(col.dtype, pd.CategoricalDtype):
+        values = np.asarray(col, dtype=float)[design.used]
+        if not constant_within(values, groups, n_groups):
+            return None  # cheap test first: most numeric covariates vary within clusters
+        codes_all, levels = pd.factorize(col, sort=False)
+        if len(levels) > 2:
+            return None
+    else:
+        codes_all, levels = pd.factorize(col, sort=False)
+    codes = codes_all[design.used]
+    if not constant_within(codes, groups, n_groups):
+        return None
+    first = np.zeros(n_groups, dtype=np.intp)
+    first[groups] = codes
+    return first, [str(v) for v in levels]
+
+
+@lru_cache(maxsize=64)
+def _rhs_variables(formula: str) -> tuple[str, ...]:
+    """The data columns the right-hand side of ``formula`` uses (parsing is cached)."""
+    return tuple(sorted(str(v) for v in Formula(formula).rhs.required_variables))
+
+
+def check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
+    """Fewer than two clusters, or a cluster-level factor level with fewer than two."""
+    if design.n_clusters < 2:
+        raise ModelSpecificationError(
+            f"lmm needs at least two clusters in {cluster!r}; the data used have "
+            f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
+            "rows with a fixed-effects model instead."
+        )
+    for name in _rhs_variables(formula):
+        if name not in data.columns:
+            continue
+        found = _cluster_level_codes(data[name], design)
+        if found is None:
+            continue
+        first, levels = found
+        counts = np.bincount(first, minlength=len(levels))
+        present = counts > 0  # levels seen only in excluded rows do not count
+        if np.all(counts[present] >= 2):
+            continue
+        order = sorted(np.flatnonzero(present), key=lambda k: levels[k])
+        shown = {levels[k]: int(counts[k]) for k in order}
+        small = [levels[k] for k in order if counts[k] < 2]
+        raise ModelSpecificationError(
+            f"the cluster-level term {name!r} has level(s) {small} with fewer than two "
+            f"clusters (clusters per level: {shown}). An effect estimated from a single "
+            "cluster has no between-cluster variance to test against; merge levels or "
+            "drop the term."
+        )
+
+
+def check_within_variation(
+    formula: str, design: Design, X_work: np.ndarray, stats: ClusterStats, cluster: str
+) -> None:
+    """Refuse data in which the residual variance is not separated from the cluster one.
+
+    With no within-cluster residual degrees of freedom (``N - G - p_w < 1``, e.g. one
+    row per cluster) the likelihood depends on ``tau + sigma2`` only; with no
+    within-cluster residual variation (the outcome constant within every cluster, or
+    reproduced within clusters by the covariates) it is unbounded as ``sigma2 -> 0``
+    (ICC = 1).
+    """
+    bw = between_within(X_work, design.groups, design.n_clusters)
+    n, g = design.nobs, design.n_clusters
+    if bw.df_within < 1:
+        singles = int((design.cluster_sizes == 1).sum())
+        raise ModelSpecificationError(
+            f"lmm: {formula!r} has no within-cluster residual degrees of freedom ({n} rows "
+            f"in {g} clusters of {cluster!r}, {singles} with a single row, "
+            f"{X_work.shape[1] - int(bw.cluster_level.sum())} within-cluster "
+            "coefficient(s)): the cluster and residual variances are not separately "
+            "identified (lme4 refuses such data too). With one row per cluster use "
+            "crtstats.ols(..., cluster=None), an analysis of the cluster-level data."
+        )
+    within = ~bw.cluster_level
+    wxx, wxy = stats.wxx[np.ix_(within, within)], stats.wxy[within]
+    coef = np.linalg.lstsq(wxx, wxy, rcond=None)[0] if within.any() else np.zeros(0)
+    resid = stats.wyy - float(wxy @ coef)
+    total = stats.yty - float(stats.sy.sum()) ** 2 / n
+    if not resid > _EXACT_TOL * total:
+        how = ("is constant within every cluster" if not within.any() or stats.wyy <= 0.0
+               else "is reproduced exactly within clusters by the covariates")
+        raise ModelSpecificationError(
+            f"lmm: the outcome of {formula!r} {how} (the within-cluster residual sum "
+            f"of squares is {max(resid, 0.0) / total:.3g} of the total): the "
+            "residual variance is zero and the intra-cluster correlation is 1, so the "
+            "likelihood has no maximum. Analyse the cluster means instead "
+            "(crtstats.cluster_level, or crtstats.ols on one row per cluster)."
+        )
+
+
+def check_residual_variance(stats: ClusterStats, fit: LmmFit, formula: str) -> None:
+    """A zero residual variance means an exact fit: nothing to infer from."""
+    n = stats.nobs
+    total = (stats.yty - float(stats.sy.sum()) ** 2 / n) / n
+    if not total > 0.0 or not fit.sigma2 > _EXACT_TOL * total:
+        raise ModelSpecificationError(
+            f"the residual variance of {formula!r} is estimated as zero ("
+            f"{fit.sigma2 / total if total > 0.0 else 0.0:.3g} of the outcome variance): the fixed "
+            "effects and cluster intercepts reproduce the outcome exactly, so there is no "
+            "error to test against. Check that the outcome is not a copy or function of "
+            "a covariate."
+        )

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import crtstats
 from crtstats import FewClustersWarning, InvalidParameterError, ModelSpecificationError
+from crtstats.exceptions import ExcludedRowsWarning
 from crtstats.models._cr2 import sym_power
 from crtstats.models._design import build_design
 
@@ -127,7 +128,9 @@ def test_cr1_with_many_clusters_does_not_warn() -> None:
 def test_excluded_rows_are_counted_not_silent() -> None:
     data = clustered_frame(8)
     data.loc[[0, 3], "x"] = np.nan
-    res = crtstats.ols(FORMULA, data, cluster="cluster")
+    with pytest.warns(ExcludedRowsWarning, match=r"2 of \d+ row\(s\) excluded"):
+        res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert [w.category for w in res.warnings] == [ExcludedRowsWarning]
     assert res.info["n_excluded"] == 2
     assert res.info["note"].startswith("2 row(s) excluded")
     assert res.nobs == len(data) - 2

@@ -7,7 +7,9 @@ seen and what to do:
   values are excluded by the design; infinite ones would give NaN everywhere);
 * :func:`check_outcome_varies`: a constant outcome leaves nothing to estimate;
 * :func:`check_terms_vary`: a text or categorical term with a single value in the rows
-  used (an empty arm) would silently drop out of the model.
+  used (an empty arm) would silently drop out of the model;
+* :func:`check_cluster_level_terms`: a cluster-level factor level (an arm, a stratum)
+  with a single cluster has no between-cluster replication.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ import pandas as pd
 from formulaic import Formula
 
 from crtstats.exceptions import ModelSpecificationError
+from crtstats.models._checks import constant_within
 from crtstats.models._design import Design
 
-__all__ = ["check_finite", "check_outcome_varies", "check_terms_vary", "outcome_name"]
+__all__ = [
+    "check_cluster_level_terms",
+    "check_finite",
+    "check_outcome_varies",
+    "check_terms_vary",
+    "outcome_name",
+]
 
 
 @lru_cache(maxsize=64)
@@ -91,3 +100,57 @@ def check_terms_vary(fitter: str, formula: str, data: pd.DataFrame, design: Desi
                 "it has no effect to estimate. Check the data (e.g. that every arm has "
                 "clusters after exclusions) or drop the term."
             )
+
+
+def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
+    """Level code per cluster and the level labels, if ``col`` is a cluster-level
+    categorical or binary variable (constant within every cluster); otherwise None."""
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    groups, n_groups = design.groups, design.n_clusters
+    if numeric and not isinstance(col.dtype, pd.CategoricalDtype):
+        values = np.asarray(col, dtype=float)[design.used]
+        if not constant_within(values, groups, n_groups):
+            return None  # cheap test first: most numeric covariates vary within clusters
+        codes_all, levels = pd.factorize(col, sort=False)
+        if len(levels) > 2:
+            return None
+    else:
+        codes_all, levels = pd.factorize(col, sort=False)
+    codes = codes_all[design.used]
+    if not constant_within(codes, groups, n_groups):
+        return None
+    first = np.zeros(n_groups, dtype=np.intp)
+    first[groups] = codes
+    return first, [str(v) for v in levels]
+
+
+def check_cluster_level_terms(
+    formula: str, data: pd.DataFrame, design: Design, *, skip: tuple[str, ...] = ()
+) -> None:
+    """Raise if a cluster-level categorical or binary term has a level in one cluster.
+
+    An effect estimated from a single cluster has no between-cluster replication: a
+    mixed model has no between-cluster variance to test it against, and a cluster-robust
+    variance misses that cluster's contribution (it is zero with one cluster per arm).
+    Columns in ``skip`` (the cluster column itself, fitted as fixed effects) are exempt.
+    """
+    for name in _variables(formula)[1]:
+        if name not in data.columns or name in skip:
+            continue
+        found = _cluster_level_codes(data[name], design)
+        if found is None:
+            continue
+        first, levels = found
+        counts = np.bincount(first, minlength=len(levels))
+        present = counts > 0  # levels seen only in excluded rows do not count
+        if np.all(counts[present] >= 2):
+            continue
+        order = sorted(np.flatnonzero(present), key=lambda k: levels[k])
+        shown = {levels[k]: int(counts[k]) for k in order}
+        small = [levels[k] for k in order if counts[k] < 2]
+        raise ModelSpecificationError(
+            f"the cluster-level term {name!r} has level(s) {small} with fewer than two "
+            f"clusters (clusters per level: {shown}). An effect estimated from a single "
+            "cluster has no between-cluster variance to test against; merge levels or "
+            "drop the term."
+        )

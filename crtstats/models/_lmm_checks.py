@@ -9,14 +9,12 @@ fit.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
 from crtstats.exceptions import ModelSpecificationError
-from crtstats.models._checks import between_within, constant_within
+from crtstats.models._checks import between_within
+from crtstats.models._data_checks import check_cluster_level_terms
 from crtstats.models._design import Design
 from crtstats.models._lmm_fit import ClusterStats, LmmFit
 
@@ -24,34 +22,6 @@ __all__ = ["check_clusters", "check_residual_variance", "check_within_variation"
 
 #: Within-cluster residual variation below this fraction of the total counts as none.
 _EXACT_TOL = 1e-12
-
-
-def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
-    """Level code per cluster and the level labels, if ``col`` is a cluster-level
-    categorical or binary variable (constant within every cluster); otherwise None."""
-    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-    groups, n_groups = design.groups, design.n_clusters
-    if numeric and not isinstance(col.dtype, pd.CategoricalDtype):
-        values = np.asarray(col, dtype=float)[design.used]
-        if not constant_within(values, groups, n_groups):
-            return None  # cheap test first: most numeric covariates vary within clusters
-        codes_all, levels = pd.factorize(col, sort=False)
-        if len(levels) > 2:
-            return None
-    else:
-        codes_all, levels = pd.factorize(col, sort=False)
-    codes = codes_all[design.used]
-    if not constant_within(codes, groups, n_groups):
-        return None
-    first = np.zeros(n_groups, dtype=np.intp)
-    first[groups] = codes
-    return first, [str(v) for v in levels]
-
-
-@lru_cache(maxsize=64)
-def _rhs_variables(formula: str) -> tuple[str, ...]:
-    """The data columns the right-hand side of ``formula`` uses (parsing is cached)."""
-    return tuple(sorted(str(v) for v in Formula(formula).rhs.required_variables))
 
 
 def check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
@@ -62,26 +32,7 @@ def check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: st
             f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
             "rows with a fixed-effects model instead."
         )
-    for name in _rhs_variables(formula):
-        if name not in data.columns:
-            continue
-        found = _cluster_level_codes(data[name], design)
-        if found is None:
-            continue
-        first, levels = found
-        counts = np.bincount(first, minlength=len(levels))
-        present = counts > 0  # levels seen only in excluded rows do not count
-        if np.all(counts[present] >= 2):
-            continue
-        order = sorted(np.flatnonzero(present), key=lambda k: levels[k])
-        shown = {levels[k]: int(counts[k]) for k in order}
-        small = [levels[k] for k in order if counts[k] < 2]
-        raise ModelSpecificationError(
-            f"the cluster-level term {name!r} has level(s) {small} with fewer than two "
-            f"clusters (clusters per level: {shown}). An effect estimated from a single "
-            "cluster has no between-cluster variance to test against; merge levels or "
-            "drop the term."
-        )
+    check_cluster_level_terms(formula, data, design)
 
 
 def check_within_variation(

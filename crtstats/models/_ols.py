@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal, get_args
 
 import numpy as np
@@ -10,11 +9,22 @@ import pandas as pd
 import statsmodels.api as sm
 
 from crtstats._options import check_option
-from crtstats.exceptions import FewClustersWarning, ModelSpecificationError
-from crtstats.models._checks import check_rank
+from crtstats.exceptions import (
+    ExcludedRowsWarning,
+    FewClustersWarning,
+    ModelSpecificationError,
+)
+from crtstats.models._checks import check_fit_arguments, check_rank
 from crtstats.models._cr2 import ClusterRobust
-from crtstats.models._design import build_design
+from crtstats.models._data_checks import (
+    check_cluster_level_terms,
+    check_finite,
+    check_outcome_varies,
+    check_terms_vary,
+)
+from crtstats.models._design import Design, build_design
 from crtstats.models._result import ContrastDf, CRTResult
+from crtstats.models._warn import WarningLog
 
 __all__ = ["OLSCovType", "ols"]
 
@@ -28,6 +38,15 @@ _DF_METHOD: dict[str, str] = {
 
 #: Below this many clusters CR1 with t(J - 1) is known to over-reject.
 FEW_CLUSTERS_CR1 = 40
+
+#: A residual sum of squares below this fraction of the total counts as an exact fit.
+_EXACT_TOL = 1e-12
+
+#: A coefficient whose expected CR2 variance is below this fraction of its model-based
+#: variance has a robust variance that is zero whatever the data (rounding leaves
+#: ~1e-16; a genuine loss of information, e.g. fixed effects for the clusters, leaves
+#: a share of order 1 / clusters).
+_ZERO_SHARE = 1e-8
 
 
 def _robust_pieces(
@@ -51,6 +70,57 @@ def _few_clusters_message(n_clusters: int) -> str:
         f"({n_clusters} < {FEW_CLUSTERS_CR1}); use cov_type='CR2' (Bell-McCaffrey with "
         "Satterthwaite df)."
     )
+
+
+def _check_exact_fit(formula: str, design: Design, resid: np.ndarray) -> None:
+    """A zero residual sum of squares leaves nothing to test against."""
+    y = design.y
+    total = float(((y - y.mean()) ** 2).sum())
+    rss = float(resid @ resid)
+    if not rss > _EXACT_TOL * total:
+        raise ModelSpecificationError(
+            f"ols: the residual variance of {formula!r} is zero (residual sum of squares "
+            f"{rss / total if total > 0 else 0.0:.3g} of the total): the covariates "
+            "reproduce the outcome exactly, so every standard error would be zero. Check "
+            "that the outcome is not a copy or function of a covariate."
+        )
+
+
+def _check_robust_defined(
+    formula: str, design: Design, robust: ClusterRobust, cluster: str | None, cov_type: str
+) -> None:
+    """Refuse a cluster-robust variance that is zero whatever the data."""
+    share = robust.expected_share(np.eye(design.X.shape[1]))
+    zero = [design.names[j] for j in np.flatnonzero(~(share > _ZERO_SHARE))]
+    if zero:
+        units = f"clusters of {cluster!r}" if cluster is not None else "rows"
+        raise ModelSpecificationError(
+            f"ols: cov_type={cov_type!r} is undefined for {zero} in {formula!r}: these "
+            f"coefficients are fitted exactly by the {design.n_clusters} {units} (e.g. one "
+            "cluster per arm, or no more clusters than cluster-level coefficients), so the "
+            "residuals carry no information about them and their robust variance is zero "
+            "whatever the data. Add clusters, drop or merge cluster-level terms, or use "
+            "cov_type='classical' only if the clustering can be ignored."
+        )
+
+
+def _robust(
+    formula: str, data: pd.DataFrame, design: Design, fit: sm.regression.linear_model.
+    RegressionResults, *, cluster: str | None, cov_type: str
+) -> tuple[np.ndarray, np.ndarray, ContrastDf | None]:
+    """Checks and pieces of the CR1 or CR2 covariance."""
+    if design.n_clusters < 2:
+        raise ModelSpecificationError(
+            f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
+            f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
+        )
+    if cluster is not None:
+        check_cluster_level_terms(formula, data, design, skip=(cluster,))
+    resid = np.asarray(fit.resid, dtype=float)
+    bread = np.asarray(fit.normalized_cov_params, dtype=float)
+    robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
+    _check_robust_defined(formula, design, robust, cluster, cov_type)
+    return _robust_pieces(cov_type, robust, design.X.shape[1])
 
 
 def ols(
@@ -149,30 +219,29 @@ def ols(
     ``clubSandwich::coef_test(fit, vcov = "CR2", cluster = seq_len(nrow(teams)),
     test = "Satterthwaite")``.
     """
+    check_fit_arguments("ols", formula, data, {"cluster": cluster}, optional=("cluster",))
     check_option("cov_type", cov_type, get_args(OLSCovType))
     design = build_design(formula, data, cluster=cluster)
+    check_finite("ols", formula, data, design)
+    check_outcome_varies("ols", formula, design)
+    check_terms_vary("ols", formula, data, design)
     check_rank(design.X, design.names, formula=formula)
     fit = sm.OLS(design.y, design.X).fit()
     n, p = design.X.shape
     resid = np.asarray(fit.resid, dtype=float)
-    messages: list[str] = []
+    _check_exact_fit(formula, design, resid)
     contrast_df: ContrastDf | None = None
     if cov_type == "classical":
         cov = np.asarray(fit.cov_params(), dtype=float)
         df = np.full(p, float(n - p))
     else:
-        if design.n_clusters < 2:
-            raise ModelSpecificationError(
-                f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
-                f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
-            )
-        bread = np.asarray(fit.normalized_cov_params, dtype=float)
-        robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
-        cov, df, contrast_df = _robust_pieces(cov_type, robust, p)
-        if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
-            message = _few_clusters_message(design.n_clusters)
-            warnings.warn(message, FewClustersWarning, stacklevel=2)
-            messages.append(message)
+        cov, df, contrast_df = _robust(formula, data, design, fit, cluster=cluster,
+                                       cov_type=cov_type)
+    log = WarningLog()
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
+        log.warn(_few_clusters_message(design.n_clusters), FewClustersWarning)
     return CRTResult(
         model="ols",
         formula=formula,
@@ -185,7 +254,7 @@ def ols(
         nobs=n,
         n_clusters=design.n_clusters if cluster is not None or cov_type != "classical"
         else None,
-        warnings=tuple(messages),
+        warnings=log.records,
         loglik=float(fit.llf),
         contrast_df=contrast_df,
         info={

@@ -252,3 +252,90 @@ def test_adding_a_constant_to_the_outcome_shifts_only_the_intercept(
         np.testing.assert_allclose(a.param_values[1:], b.param_values[1:], rtol=1e-8, atol=1e-8)
         np.testing.assert_allclose(a.cov_values, b.cov_values, rtol=1e-6, atol=1e-10)
         np.testing.assert_allclose(a.df_values, b.df_values, rtol=1e-8)
+
+
+# -- degenerate data -----------------------------------------------------------------------
+@pytest.mark.parametrize("cov_type", ["CR1", "CR2"])
+def test_one_cluster_per_arm_is_refused_for_robust_covariances(cov_type: str) -> None:
+    data = clustered_frame(30, n_clusters=2, max_size=8)
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*fewer than two clusters"):
+        crtstats.ols(FORMULA, data, cluster="cluster", cov_type=cov_type)  # type: ignore[arg-type]
+    # ignoring the clustering is still defined
+    res = crtstats.ols(FORMULA, data, cluster="cluster", cov_type="classical")
+    assert np.all(res.std_errors > 1e-3)
+
+
+def test_no_more_clusters_than_cluster_level_coefficients_is_refused() -> None:
+    """Three clusters, intercept + two cluster-level slopes: each cluster is fitted
+    exactly, so the CR2 variance of those coefficients is zero whatever the data."""
+    data = clustered_frame(31, n_clusters=3, max_size=6).drop(columns="arm")
+    rng = np.random.default_rng(2)
+    level = {c: rng.normal(size=2) for c in data["cluster"].unique()}
+    data["z1"] = data["cluster"].map(lambda c: level[c][0])
+    data["z2"] = data["cluster"].map(lambda c: level[c][1])
+    with pytest.raises(ModelSpecificationError,
+                       match=r"cov_type='CR2' is undefined.*3 cluster\(s\) of 'cluster' "
+                             r"\['c00', 'c01', 'c02'\] are fitted exactly"):
+        crtstats.ols("y ~ z1 + z2 + x", data, cluster="cluster")
+
+
+def test_constant_outcome_is_an_error() -> None:
+    data = clustered_frame(32).assign(y=1.0)
+    for cov_type in ("classical", "CR2"):
+        with pytest.raises(ModelSpecificationError, match=r"'y' is constant.*equal 1\.0"):
+            crtstats.ols(FORMULA, data, cluster="cluster", cov_type=cov_type)  # type: ignore[arg-type]
+
+
+def test_exact_fit_is_an_error() -> None:
+    data = clustered_frame(33)
+    data["y"] = 3.0 - 2.0 * data["x"]
+    with pytest.raises(ModelSpecificationError, match=r"residual variance .* is zero"):
+        crtstats.ols(FORMULA, data, cluster="cluster", cov_type="classical")
+
+
+@pytest.mark.parametrize(("column", "label"), [("y", "outcome 'y'"), ("x", "column 'x'")])
+def test_infinite_value_is_an_error_naming_the_column(column: str, label: str) -> None:
+    data = clustered_frame(34)
+    data.loc[2, column] = np.inf
+    with pytest.raises(ModelSpecificationError, match=rf"{label}.*row 2 with value inf"):
+        crtstats.ols(FORMULA, data, cluster="cluster")
+
+
+def test_empty_arm_is_an_error() -> None:
+    data = clustered_frame(35).assign(arm="treated")
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*single value 'treated'"):
+        crtstats.ols(FORMULA, data, cluster="cluster")
+
+
+def test_zero_variance_covariate_is_named() -> None:
+    data = clustered_frame(36).assign(z=0.5)
+    with pytest.raises(ModelSpecificationError, match=r"rank deficient.*\['z'\]"):
+        crtstats.ols("y ~ arm + z", data, cluster="cluster")
+
+
+def test_single_row_clusters_and_a_single_row_cluster_are_fine() -> None:
+    data = clustered_frame(37, n_clusters=10)
+    res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert np.all(np.isfinite(res.std_errors)) and np.all(res.df > 0)
+
+
+def test_cluster_must_be_a_column_name_or_none() -> None:
+    with pytest.raises(InvalidParameterError, match=r"ols: cluster must be a column name"):
+        crtstats.ols(FORMULA, clustered_frame(38), cluster=1)  # type: ignore[arg-type]
+
+
+def test_a_row_fitted_exactly_is_refused_without_clusters() -> None:
+    """Team-level data, a stratum with one team: HC2 would leave that team out."""
+    data = clustered_frame(39, n_clusters=8).groupby("cluster", as_index=False).first()
+    data["stratum"] = ["a", "a", "a", "b", "b", "b", "b", "c"]
+    with pytest.raises(ModelSpecificationError, match=r"1 row\(s\) \['7'\] are fitted exactly"):
+        crtstats.ols("y ~ arm + stratum", data)
+    res = crtstats.ols("y ~ arm + stratum", data, cov_type="classical")
+    assert np.all(res.std_errors > 0)
+
+
+def test_fixed_effects_for_the_clusters_are_allowed() -> None:
+    """clubSandwich's panel case: cluster dummies are nuisance, the slope is robust."""
+    data = clustered_frame(40, n_clusters=8)
+    res = crtstats.ols("y ~ x + cluster", data, cluster="cluster")
+    assert np.isfinite(res.std_errors["x"]) and res.std_errors["x"] > 0

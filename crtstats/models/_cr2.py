@@ -171,26 +171,6 @@ class ClusterRobust:
         out: np.ndarray = (half + half.T) / 2.0
         return out
 
-    def expected_share(self, contrasts: np.ndarray) -> np.ndarray:
-        """``E[c' V_CR2 c] / (sigma^2 c' M c)`` under the working model, per row ``c``.
-
-        ``tr(G)`` of :meth:`satterthwaite_df` is the expectation of ``c' V_CR2 c`` when
-        ``Var(y) = sigma^2 I``; it equals ``c' M c`` when every ``I - H_jj`` is
-        invertible (CR2 is then unbiased) and is smaller when some cluster is fitted
-        exactly along a direction (a generalised inverse drops it). A share of zero
-        means the robust variance of ``c' beta`` is zero whatever the data: the
-        coefficient is identified by clusters whose residuals carry no information about
-        it (e.g. one cluster per arm).
-        """
-        cmat = np.atleast_2d(np.asarray(contrasts, dtype=float))
-        b = cmat @ self.bread
-        diag = np.einsum("kp,jpq,kq->kj", b, self.xaax, b, optimize=True)
-        w = np.einsum("jpq,kq->kjp", self.xax, b, optimize=True)
-        quad = np.einsum("kjp,pq,kjq->kj", w, self.bread, w, optimize=True)
-        model = np.einsum("kp,kp->k", b, cmat)  # c' M c
-        out: np.ndarray = (diag.sum(axis=1) - quad.sum(axis=1)) / model
-        return out
-
     def satterthwaite_df(self, contrasts: np.ndarray) -> np.ndarray:
         """Bell-McCaffrey/Satterthwaite df of ``c' V_CR2 c`` for each row ``c``.
 

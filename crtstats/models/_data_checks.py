@@ -29,6 +29,7 @@ __all__ = [
     "check_finite",
     "check_outcome_varies",
     "check_terms_vary",
+    "design_variables",
     "outcome_name",
 ]
 
@@ -40,6 +41,11 @@ def _variables(formula: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     lhs = tuple(sorted(str(v) for v in parsed.lhs.required_variables))
     rhs = tuple(sorted(str(v) for v in parsed.rhs.required_variables))
     return lhs, rhs
+
+
+def design_variables(formula: str) -> tuple[str, ...]:
+    """The data columns the right-hand side of ``formula`` uses."""
+    return _variables(formula)[1]
 
 
 def outcome_name(formula: str) -> str:
@@ -59,7 +65,7 @@ def check_finite(fitter: str, formula: str, data: pd.DataFrame, design: Design) 
             k = int(np.flatnonzero(bad)[0])
             raise ModelSpecificationError(
                 f"{fitter}: {label} of {formula!r} is not finite in {int(bad.sum())} row(s); "
-                f"the first is row {index[k]!r} with value {values[k]!r}. Only missing "
+                f"the first is row {index[k]!r} with value {float(values[k])!r}. Only missing "
                 "values (NaN) are excluded; set infinite values to NaN to exclude those "
                 "rows, or correct them."
             )

@@ -21,8 +21,10 @@ from crtstats.models._data_checks import (
     check_finite,
     check_outcome_varies,
     check_terms_vary,
+    design_variables,
 )
 from crtstats.models._design import Design, build_design
+from crtstats.models._lmm_basis import working_basis
 from crtstats.models._result import ContrastDf, CRTResult
 from crtstats.models._warn import WarningLog
 
@@ -42,11 +44,9 @@ FEW_CLUSTERS_CR1 = 40
 #: A residual sum of squares below this fraction of the total counts as an exact fit.
 _EXACT_TOL = 1e-12
 
-#: A coefficient whose expected CR2 variance is below this fraction of its model-based
-#: variance has a robust variance that is zero whatever the data (rounding leaves
-#: ~1e-16; a genuine loss of information, e.g. fixed effects for the clusters, leaves
-#: a share of order 1 / clusters).
-_ZERO_SHARE = 1e-8
+#: A cluster whose leverage ``1_j' H 1_j / n_j`` is within this of 1 is fitted exactly by
+#: the model (its indicator lies in the column space of X); rounding leaves ~1e-15.
+_LEVERAGE_TOL = 1e-8
 
 
 def _robust_pieces(
@@ -87,20 +87,40 @@ def _check_exact_fit(formula: str, design: Design, resid: np.ndarray) -> None:
 
 
 def _check_robust_defined(
-    formula: str, design: Design, robust: ClusterRobust, cluster: str | None, cov_type: str
+    formula: str, data: pd.DataFrame, design: Design, cluster: str | None, cov_type: str
 ) -> None:
-    """Refuse a cluster-robust variance that is zero whatever the data."""
-    share = robust.expected_share(np.eye(design.X.shape[1]))
-    zero = [design.names[j] for j in np.flatnonzero(~(share > _ZERO_SHARE))]
-    if zero:
-        units = f"clusters of {cluster!r}" if cluster is not None else "rows"
+    """Refuse a cluster-robust variance for a coefficient estimated from single clusters.
+
+    Cluster ``j`` has leverage ``1_j' H 1_j / n_j = 1`` exactly when its indicator lies
+    in the column space of ``X``: some cluster-level combination of coefficients is then
+    estimated from that cluster alone, whose residuals sum to zero, so the sandwich
+    leaves its variance out (all of it with one cluster per arm, where CR1 and CR2 are
+    zero up to rounding). Fixed effects for the clusters themselves (the cluster column
+    in the formula, as in clubSandwich's panel examples) are the deliberate exception:
+    there the cluster-level coefficients are nuisance parameters.
+    """
+    if cluster is not None:
+        check_cluster_level_terms(formula, data, design, skip=(cluster,))
+        if cluster in design_variables(formula):
+            return
+    basis = working_basis(design.y, design.X)  # same column space, better conditioned
+    q_mat = np.linalg.qr(basis.apply(design.y, design.X)[1])[0]
+    sums = np.stack([np.bincount(design.groups, weights=q_mat[:, k],
+                                 minlength=design.n_clusters)
+                     for k in range(q_mat.shape[1])], axis=1)
+    leverage = (sums**2).sum(axis=1) / design.cluster_sizes
+    exact = np.flatnonzero(leverage >= 1.0 - _LEVERAGE_TOL)
+    if exact.size:
+        shown = [design.cluster_labels[j] for j in exact[:10]]
+        units = f"cluster(s) of {cluster!r}" if cluster is not None else "row(s)"
         raise ModelSpecificationError(
-            f"ols: cov_type={cov_type!r} is undefined for {zero} in {formula!r}: these "
-            f"coefficients are fitted exactly by the {design.n_clusters} {units} (e.g. one "
-            "cluster per arm, or no more clusters than cluster-level coefficients), so the "
-            "residuals carry no information about them and their robust variance is zero "
-            "whatever the data. Add clusters, drop or merge cluster-level terms, or use "
-            "cov_type='classical' only if the clustering can be ignored."
+            f"ols: cov_type={cov_type!r} is undefined for {formula!r}: {exact.size} "
+            f"{units} {shown} are fitted exactly by cluster-level terms (leverage 1: e.g. "
+            "the only cluster in an arm or stratum, one cluster per arm, or no more "
+            "clusters than cluster-level coefficients), so an effect is estimated from a "
+            "single cluster and its robust variance leaves that cluster out (zero with "
+            "one cluster per arm). Merge levels, drop the term or add clusters; "
+            "cov_type='classical' ignores the clustering."
         )
 
 
@@ -114,12 +134,10 @@ def _robust(
             f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
             f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
         )
-    if cluster is not None:
-        check_cluster_level_terms(formula, data, design, skip=(cluster,))
+    _check_robust_defined(formula, data, design, cluster, cov_type)
     resid = np.asarray(fit.resid, dtype=float)
     bread = np.asarray(fit.normalized_cov_params, dtype=float)
     robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
-    _check_robust_defined(formula, design, robust, cluster, cov_type)
     return _robust_pieces(cov_type, robust, design.X.shape[1])
 
 

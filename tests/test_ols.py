@@ -258,7 +258,8 @@ def test_adding_a_constant_to_the_outcome_shifts_only_the_intercept(
 @pytest.mark.parametrize("cov_type", ["CR1", "CR2"])
 def test_one_cluster_per_arm_is_refused_for_robust_covariances(cov_type: str) -> None:
     data = clustered_frame(30, n_clusters=2, max_size=8)
-    with pytest.raises(ModelSpecificationError, match=r"'arm'.*fewer than two clusters"):
+    with pytest.raises(ModelSpecificationError,
+                       match=r"undefined.*all 2 cluster\(s\) of 'cluster' are fitted exactly"):
         crtstats.ols(FORMULA, data, cluster="cluster", cov_type=cov_type)  # type: ignore[arg-type]
     # ignoring the clustering is still defined
     res = crtstats.ols(FORMULA, data, cluster="cluster", cov_type="classical")
@@ -274,8 +275,8 @@ def test_no_more_clusters_than_cluster_level_coefficients_is_refused() -> None:
     data["z1"] = data["cluster"].map(lambda c: level[c][0])
     data["z2"] = data["cluster"].map(lambda c: level[c][1])
     with pytest.raises(ModelSpecificationError,
-                       match=r"cov_type='CR2' is undefined.*3 cluster\(s\) of 'cluster' "
-                             r"\['c00', 'c01', 'c02'\] are fitted exactly"):
+                       match=r"cov_type='CR2' is undefined.*all 3 cluster\(s\) of "
+                             r"'cluster' are fitted exactly"):
         crtstats.ols("y ~ z1 + z2 + x", data, cluster="cluster")
 
 
@@ -324,14 +325,33 @@ def test_cluster_must_be_a_column_name_or_none() -> None:
         crtstats.ols(FORMULA, clustered_frame(38), cluster=1)  # type: ignore[arg-type]
 
 
-def test_a_row_fitted_exactly_is_refused_without_clusters() -> None:
-    """Team-level data, a stratum with one team: HC2 would leave that team out."""
+def test_a_row_fitted_exactly_gets_nan_and_a_warning_without_clusters() -> None:
+    """Team-level data, a stratum with one team: HC2 would leave that team out of the
+    stratum's SE; the arm effect does not use that team and is unaffected."""
     data = clustered_frame(39, n_clusters=8).groupby("cluster", as_index=False).first()
     data["stratum"] = ["a", "a", "a", "b", "b", "b", "b", "c"]
-    with pytest.raises(ModelSpecificationError, match=r"1 row\(s\) \['7'\] are fitted exactly"):
-        crtstats.ols("y ~ arm + stratum", data)
-    res = crtstats.ols("y ~ arm + stratum", data, cov_type="classical")
-    assert np.all(res.std_errors > 0)
+    with pytest.warns(FewClustersWarning,
+                      match=r"\['stratum\[T.c\]'\] is undefined.*row\(s\) \['7'\]"):
+        res = crtstats.ols("y ~ arm + stratum", data)
+    assert np.isnan(res.std_errors["stratum[T.c]"]) and np.isnan(res.df["stratum[T.c]"])
+    others = res.std_errors.drop("stratum[T.c]")
+    assert np.all(np.isfinite(others)) and np.all(others > 0)
+    assert [w.category for w in res.warnings] == [FewClustersWarning]
+    # the arm effect equals the fit without the lone team (it enters nothing else)
+    rest = crtstats.ols("y ~ arm + stratum", data.iloc[:7])
+    np.testing.assert_allclose(res.params["arm[T.treated]"], rest.params["arm[T.treated]"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(res.std_errors["arm[T.treated]"],
+                               rest.std_errors["arm[T.treated]"], rtol=1e-10)
+
+
+def test_the_only_treated_cluster_leaves_the_arm_effect_undefined() -> None:
+    data = clustered_frame(41, n_clusters=9)
+    data["arm"] = np.where(data["cluster"] == "c03", "treated", "control")
+    with pytest.warns(FewClustersWarning, match=r"\['arm\[T.treated\]'\] is undefined.*'c03'"):
+        res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert np.isnan(res.std_errors["arm[T.treated]"]) and np.isnan(res.pvalues["arm[T.treated]"])
+    assert np.isfinite(res.std_errors["x"])
 
 
 def test_fixed_effects_for_the_clusters_are_allowed() -> None:

@@ -17,7 +17,6 @@ from crtstats.exceptions import (
 from crtstats.models._checks import check_fit_arguments, check_rank
 from crtstats.models._cr2 import ClusterRobust
 from crtstats.models._data_checks import (
-    check_cluster_level_terms,
     check_finite,
     check_outcome_varies,
     check_terms_vary,
@@ -86,59 +85,88 @@ def _check_exact_fit(formula: str, design: Design, resid: np.ndarray) -> None:
         )
 
 
-def _check_robust_defined(
-    formula: str, data: pd.DataFrame, design: Design, cluster: str | None, cov_type: str
-) -> None:
-    """Refuse a cluster-robust variance for a coefficient estimated from single clusters.
-
-    Cluster ``j`` has leverage ``1_j' H 1_j / n_j = 1`` exactly when its indicator lies
-    in the column space of ``X``: some cluster-level combination of coefficients is then
-    estimated from that cluster alone, whose residuals sum to zero, so the sandwich
-    leaves its variance out (all of it with one cluster per arm, where CR1 and CR2 are
-    zero up to rounding). Fixed effects for the clusters themselves (the cluster column
-    in the formula, as in clubSandwich's panel examples) are the deliberate exception:
-    there the cluster-level coefficients are nuisance parameters.
-    """
-    if cluster is not None:
-        check_cluster_level_terms(formula, data, design, skip=(cluster,))
-        if cluster in design_variables(formula):
-            return
+def _exact_clusters(design: Design) -> np.ndarray:
+    """Codes of the clusters with leverage ``1_j' H 1_j / n_j = 1`` (fitted exactly)."""
     basis = working_basis(design.y, design.X)  # same column space, better conditioned
     q_mat = np.linalg.qr(basis.apply(design.y, design.X)[1])[0]
     sums = np.stack([np.bincount(design.groups, weights=q_mat[:, k],
                                  minlength=design.n_clusters)
                      for k in range(q_mat.shape[1])], axis=1)
     leverage = (sums**2).sum(axis=1) / design.cluster_sizes
-    exact = np.flatnonzero(leverage >= 1.0 - _LEVERAGE_TOL)
-    if exact.size:
-        shown = [design.cluster_labels[j] for j in exact[:10]]
-        units = f"cluster(s) of {cluster!r}" if cluster is not None else "row(s)"
+    return np.flatnonzero(leverage >= 1.0 - _LEVERAGE_TOL)
+
+
+def _undefined_robust(
+    formula: str, design: Design, bread: np.ndarray, cluster: str | None, cov_type: str
+) -> tuple[np.ndarray, str | None]:
+    """Coefficients whose cluster-robust variance is undefined, and the warning text.
+
+    Cluster ``j`` has leverage 1 exactly when its indicator lies in the column space of
+    ``X`` (``X a_j = 1_j`` with ``a_j = M s_j``): the combination ``a_j`` of coefficients
+    is then estimated from that cluster alone, whose residuals sum to zero, so the
+    sandwich leaves its variance out. Every cluster at leverage 1 (one cluster per arm,
+    no more clusters than cluster-level coefficients) is an error; otherwise the
+    coefficients that such clusters enter get a NaN variance and a warning. Fixed
+    effects for the clusters themselves (the cluster column in the formula, as in
+    clubSandwich's panel examples) are the deliberate exception: their coefficients are
+    nuisance parameters and the within-cluster slopes are unaffected.
+    """
+    none = np.zeros(design.X.shape[1], dtype=bool)
+    if cluster is not None and cluster in design_variables(formula):
+        return none, None
+    exact = _exact_clusters(design)
+    if exact.size == 0:
+        return none, None
+    units = f"cluster(s) of {cluster!r}" if cluster is not None else "row(s)"
+    shown = [design.cluster_labels[j] for j in exact[:10]]
+    if exact.size == design.n_clusters:
         raise ModelSpecificationError(
-            f"ols: cov_type={cov_type!r} is undefined for {formula!r}: {exact.size} "
-            f"{units} {shown} are fitted exactly by cluster-level terms (leverage 1: e.g. "
-            "the only cluster in an arm or stratum, one cluster per arm, or no more "
-            "clusters than cluster-level coefficients), so an effect is estimated from a "
-            "single cluster and its robust variance leaves that cluster out (zero with "
-            "one cluster per arm). Merge levels, drop the term or add clusters; "
-            "cov_type='classical' ignores the clustering."
+            f"ols: cov_type={cov_type!r} is undefined for {formula!r}: all "
+            f"{design.n_clusters} {units} are fitted exactly by cluster-level terms "
+            "(leverage 1: one cluster per arm, or no more clusters than cluster-level "
+            "coefficients), so the residuals carry no between-cluster information and the "
+            "robust variance of the cluster-level effects is zero whatever the data. Add "
+            "clusters or drop cluster-level terms; cov_type='classical' ignores the "
+            "clustering."
         )
+    sums = np.stack([np.bincount(design.groups, weights=design.X[:, k],
+                                 minlength=design.n_clusters)[exact]
+                     for k in range(design.X.shape[1])], axis=1)
+    weights = sums @ bread  # rows a_j' with X a_j = 1_j
+    scale = np.abs(design.X).max(axis=0)
+    affected = np.any(np.abs(weights) * scale > 1e-6, axis=0)
+    names = [design.names[j] for j in np.flatnonzero(affected)]
+    message = (
+        f"the {cov_type} standard error of {names} is undefined and reported as NaN: the "
+        f"{units} {shown} are fitted exactly (leverage 1: e.g. the only cluster in a "
+        "stratum or arm), so those coefficients are estimated from single clusters whose "
+        "residuals carry no information about them. The other coefficients are "
+        "unaffected. Merge levels or drop the term to get them."
+    )
+    return affected, message
 
 
 def _robust(
-    formula: str, data: pd.DataFrame, design: Design, fit: sm.regression.linear_model.
-    RegressionResults, *, cluster: str | None, cov_type: str
-) -> tuple[np.ndarray, np.ndarray, ContrastDf | None]:
-    """Checks and pieces of the CR1 or CR2 covariance."""
+    formula: str, design: Design, fit: sm.regression.linear_model.RegressionResults, *,
+    cluster: str | None, cov_type: str
+) -> tuple[np.ndarray, np.ndarray, ContrastDf | None, str | None]:
+    """The CR1 or CR2 covariance, df and contrast df, and a warning if some are NaN."""
     if design.n_clusters < 2:
         raise ModelSpecificationError(
             f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
             f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
         )
-    _check_robust_defined(formula, data, design, cluster, cov_type)
     resid = np.asarray(fit.resid, dtype=float)
     bread = np.asarray(fit.normalized_cov_params, dtype=float)
+    affected, message = _undefined_robust(formula, design, bread, cluster, cov_type)
     robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
-    return _robust_pieces(cov_type, robust, design.X.shape[1])
+    cov, df, contrast_df = _robust_pieces(cov_type, robust, design.X.shape[1])
+    if affected.any():
+        cov = cov.copy()
+        cov[affected, :] = np.nan
+        cov[:, affected] = np.nan
+        df = np.where(affected, np.nan, df)
+    return cov, df, contrast_df, message
 
 
 def ols(
@@ -249,15 +277,18 @@ def ols(
     resid = np.asarray(fit.resid, dtype=float)
     _check_exact_fit(formula, design, resid)
     contrast_df: ContrastDf | None = None
+    undefined: str | None = None
     if cov_type == "classical":
         cov = np.asarray(fit.cov_params(), dtype=float)
         df = np.full(p, float(n - p))
     else:
-        cov, df, contrast_df = _robust(formula, data, design, fit, cluster=cluster,
-                                       cov_type=cov_type)
+        cov, df, contrast_df, undefined = _robust(formula, design, fit, cluster=cluster,
+                                                  cov_type=cov_type)
     log = WarningLog()
     if design.exclusion_message is not None:
         log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if undefined is not None:
+        log.warn(undefined, FewClustersWarning)
     if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
         log.warn(_few_clusters_message(design.n_clusters), FewClustersWarning)
     return CRTResult(

@@ -17,7 +17,6 @@ import pytest
 import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
-    ConvergenceWarning,
     ExcludedRowsWarning,
     InvalidParameterError,
     ModelSpecificationError,

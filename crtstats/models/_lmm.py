@@ -209,28 +209,38 @@ def lmm(
     Raises
     ------
     InvalidParameterError
-        If ``ddf`` is not one of the four methods, ``reml`` is not a bool, or
-        Kenward-Roger is asked for with ``reml=False`` (it is defined for REML).
+        If ``formula`` is not a string, ``data`` not a DataFrame or ``cluster`` not a
+        column name; if ``ddf`` is not one of the four methods, ``reml`` is not a bool,
+        or Kenward-Roger is asked for with ``reml=False`` (it is defined for REML).
     ModelSpecificationError
-        If the formula or columns are unusable, fewer than two clusters remain, a
-        cluster-level factor (such as arm) has a level with fewer than two clusters, the
-        design is rank deficient (the aliased columns are named), or there are no
-        residual degrees of freedom.
+        If the formula or columns are unusable; fewer than two clusters remain; a
+        cluster-level factor (such as arm) has a level with fewer than two clusters; a
+        text or categorical term has a single value (an empty arm); the design is rank
+        deficient (the aliased columns are named; a zero-variance covariate is one); the
+        outcome or a model column holds an infinite value (named); the outcome is
+        constant; there are no within-cluster residual degrees of freedom (one row per
+        cluster: the cluster and residual variances are not separately identified); the
+        outcome has no within-cluster residual variation (ICC = 1: no maximum); or the
+        fit is exact (no residual variance).
 
     Warns
     -----
+    ExcludedRowsWarning
+        When rows are left out for missing values (``design.exclusion_message``).
     BoundaryFitWarning
         When the cluster variance is estimated as zero; the result is still valid.
     ConvergenceWarning
-        If the one-dimensional root finder does not meet its tolerance.
+        If no interior optimum is found (an ICC within about 1e-11 of 1).
+    Every warning is also recorded in ``res.warnings`` (with its ``.category``).
 
     Notes
     -----
     Model: ``y_i = X_i beta + 1 b_i + e_i`` for cluster ``i`` with ``n_i`` rows,
     ``b_i ~ N(0, tau)``, ``e_i ~ N(0, sigma2 I)``, so
     ``V_i = sigma2 (I + t J)`` with ``t = tau / sigma2``. For fixed ``t``,
-    ``A(t) = X' M^{-1} X = X'X - sum_i w_i s_i s_i'`` with ``w_i = t / (1 + n_i t)`` and
-    ``s_i = X_i' 1``; ``beta(t) = A^{-1} X' M^{-1} y`` and
+    ``A(t) = X' M^{-1} X = W_xx + sum_i v_i s_i s_i'`` with ``v_i = 1 / (n_i (1 + n_i t))``,
+    ``s_i = X_i' 1`` and ``W_xx`` the within-cluster cross-products;
+    ``beta(t) = A^{-1} X' M^{-1} y`` and
     ``r2(t) = y' M^{-1} y - beta' X' M^{-1} y``. Profiling out ``beta`` and ``sigma2``
     gives the REML criterion (lme4's, Bates et al. 2015, eq. 41)
 
@@ -239,6 +249,13 @@ def lmm(
     (ML: drop ``log|A|`` and use ``n`` for ``n - p``). It is minimised over ``t >= 0``
     by a grid on the ICC and Brent's root finder on its derivative; each evaluation
     costs ``O(G p^2)``. Then ``sigma2 = r2 / (n - p)``, ``tau = t sigma2``.
+
+    All of this is computed on ``y`` and ``X`` centred (when there is an intercept) and
+    scaled by powers of two, and mapped back exactly: ``beta = c K^{-1} beta_w +
+    const``, covariances ``c^2 K^{-1} Cov K^{-T}``, variances times ``c^2``; the KR and
+    Satterthwaite df are invariant under this reparametrisation. Adding 1e8 to the
+    outcome or a covariate, or rescaling either by 1e-6 to 1e6, changes nothing beyond
+    1e-6 relative (see ``docs/models-lmm.md``).
 
     Kenward-Roger (1997): with ``Phi = (X'V^{-1}X)^{-1}``, ``G_1 = ZZ'``, ``G_2 = I``,
     ``P_r = X'V^{-1}G_rV^{-1}X``, ``Q_rs = X'V^{-1}G_rV^{-1}G_sV^{-1}X`` and

@@ -46,25 +46,26 @@ def check_within_variation(
     reproduced within clusters by the covariates) it is unbounded as ``sigma2 -> 0``
     (ICC = 1).
     """
-    bw = between_within(X_work, design.groups, design.n_clusters)
-    n, g = design.nobs, design.n_clusters
-    if bw.df_within < 1:
-        singles = int((design.cluster_sizes == 1).sum())
-        raise ModelSpecificationError(
-            f"lmm: {formula!r} has no within-cluster residual degrees of freedom ({n} rows "
-            f"in {g} clusters of {cluster!r}, {singles} with a single row, "
-            f"{X_work.shape[1] - int(bw.cluster_level.sum())} within-cluster "
-            "coefficient(s)): the cluster and residual variances are not separately "
-            "identified (lme4 refuses such data too). With one row per cluster use "
-            "crtstats.ols(..., cluster=None), an analysis of the cluster-level data."
-        )
-    within = ~bw.cluster_level
-    wxx, wxy = stats.wxx[np.ix_(within, within)], stats.wxy[within]
-    coef = np.linalg.lstsq(wxx, wxy, rcond=None)[0] if within.any() else np.zeros(0)
-    resid = stats.wyy - float(wxy @ coef)
+    n, g, p = design.nobs, design.n_clusters, X_work.shape[1]
+    if n - g - p < 1:  # only then can N - G - p_w be below 1 (p_w <= p)
+        bw = between_within(X_work, design.groups, design.n_clusters)
+        if bw.df_within < 1:
+            singles = int((design.cluster_sizes == 1).sum())
+            raise ModelSpecificationError(
+                f"lmm: {formula!r} has no within-cluster residual degrees of freedom ({n} "
+                f"rows in {g} clusters of {cluster!r}, {singles} with a single row, "
+                f"{p - int(bw.cluster_level.sum())} within-cluster coefficient(s)): the "
+                "cluster and residual variances are not separately identified (lme4 "
+                "refuses such data too). With one row per cluster use "
+                "crtstats.ols(..., cluster=None), an analysis of the cluster-level data."
+            )
+    # within-cluster regression of y on X: cluster-level columns have W_xx = 0 (up to
+    # rounding) and drop out of the least-squares solution
+    coef = np.linalg.lstsq(stats.wxx, stats.wxy, rcond=None)[0]
+    resid = stats.wyy - float(stats.wxy @ coef)
     total = stats.yty - float(stats.sy.sum()) ** 2 / n
     if not resid > _EXACT_TOL * total:
-        how = ("is constant within every cluster" if not within.any() or stats.wyy <= 0.0
+        how = ("is constant within every cluster" if not stats.wyy > _EXACT_TOL * total
                else "is reproduced exactly within clusters by the covariates")
         raise ModelSpecificationError(
             f"lmm: the outcome of {formula!r} {how} (the within-cluster residual sum "

@@ -209,16 +209,27 @@ def ols(
     Raises
     ------
     InvalidParameterError
-        If ``cov_type`` is not one of the allowed values.
+        If ``cov_type`` is not one of the allowed values, ``formula`` is not a string,
+        ``data`` not a DataFrame or ``cluster`` neither a column name nor None.
     ModelSpecificationError
-        If the formula cannot be built on ``data``, the model matrix is rank deficient
-        (the aliased columns are named), there are no more rows than coefficients, or
-        a robust covariance is asked for with fewer than two clusters.
+        If the formula cannot be built on ``data``; the model matrix is rank deficient
+        (the aliased columns are named); there are no more rows than coefficients; the
+        outcome or a model column holds an infinite value (named); a text or
+        categorical term has a single value (an empty arm); the outcome is constant or
+        fitted exactly (zero residual variance); a robust covariance is asked for with
+        fewer than two clusters, or with every cluster fitted exactly by cluster-level
+        terms (one cluster per arm: the robust variance would be zero whatever the data).
 
     Warns
     -----
+    ExcludedRowsWarning
+        When rows are left out for missing values.
     FewClustersWarning
-        With ``cov_type="CR1"`` and fewer than 40 clusters.
+        With ``cov_type="CR1"`` and fewer than 40 clusters; and with CR1/CR2 when some
+        clusters (rows, without ``cluster``) are fitted exactly (leverage 1, e.g. the
+        only cluster in an arm or stratum): the coefficients estimated from them alone
+        get a NaN variance, df and p-value.
+    Every warning is also recorded in ``res.warnings`` (with its ``.category``).
 
     Notes
     -----

@@ -295,6 +295,7 @@ def lmm(
     >>> fid = trial.fidelity.merge(trial.teams, on="team_id")
     >>> fid["total"] = fid.filter(like="item_").astype(float).sum(axis=1, min_count=39)
     >>> fid["review"] = pd.Categorical(fid["review"], ["baseline", "6m", "12m"])
+    >>> fid = fid.dropna(subset=["total"])  # else an ExcludedRowsWarning says 4 rows are left out
     >>> res = crtstats.lmm("total ~ arm * review + stratum", fid, cluster="team_id")
     >>> res.n_clusters, res.df_method
     (25, 'kenward-roger')

@@ -17,7 +17,7 @@ import pytest
 import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
-    ConvergenceWarning,
+    ExcludedRowsWarning,
     InvalidParameterError,
     ModelSpecificationError,
 )
@@ -98,11 +98,12 @@ def test_excluded_rows_are_counted_and_noted() -> None:
     data = _trial()
     data.loc[[0, 5], "y"] = np.nan
     data.loc[7, "site"] = None
-    res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    with pytest.warns(ExcludedRowsWarning, match=r"3 of \d+ row\(s\) excluded"):
+        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
     assert res.info["n_excluded"] == 3
     assert res.nobs == len(data) - 3
     assert "3 row(s) excluded" in res.info["note"]
-    assert res.warnings == ()
+    assert [w.category for w in res.warnings] == [ExcludedRowsWarning]
 
 
 def test_result_vocabulary() -> None:
@@ -205,17 +206,36 @@ def test_fit_is_the_reml_optimum() -> None:
 def test_exact_fit_is_an_error() -> None:
     data = _trial(seed=9)
     data["y"] = 1.0 + 2.0 * data["x"]
-    with pytest.raises(ModelSpecificationError, match="residual variance .* estimated as zero"):
+    with pytest.raises(ModelSpecificationError,
+                       match="reproduced exactly within clusters.*residual variance is zero"):
         crtstats.lmm("y ~ arm + x", data, cluster="site")
 
 
-def test_no_within_cluster_variation_warns_of_non_convergence() -> None:
+def test_no_within_cluster_residual_variation_is_an_error() -> None:
+    """y = x + a cluster effect: sigma2 -> 0 raises the likelihood without bound."""
     data = _trial(seed=10)
     effects = {s: float(i) for i, s in enumerate(data["site"].unique())}
     data["y"] = 1.0 + data["x"] + data["site"].map(effects) * 0.37
-    with pytest.warns(ConvergenceWarning, match="intra-cluster correlation tends to 1"):
-        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
-    assert res.converged is False
+    with pytest.raises(ModelSpecificationError, match="intra-cluster correlation is 1"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_outcome_constant_within_every_cluster_is_an_error() -> None:
+    data = _trial(seed=10)
+    data["y"] = data.groupby("site")["y"].transform("mean")
+    with pytest.raises(ModelSpecificationError,
+                       match=r"constant within every cluster.*ICC|constant within every cluster"):
+        crtstats.lmm("y ~ arm", data, cluster="site")
+
+
+def test_nearly_no_within_cluster_variation_warns_or_fits() -> None:
+    """ICC near (not at) 1: a proper interior optimum, found and reported."""
+    data = _trial(seed=10)
+    rng = np.random.default_rng(5)
+    data["y"] = data.groupby("site")["y"].transform("mean") + 1e-4 * rng.normal(size=len(data))
+    res = crtstats.lmm("y ~ arm", data, cluster="site")
+    assert res.converged and res.icc is not None and res.icc > 0.999
+    assert np.all(np.isfinite(res.std_errors)) and np.all(res.std_errors > 0)
 
 
 def test_nearly_collinear_but_full_rank_design_is_accepted() -> None:
@@ -261,3 +281,74 @@ def test_df_are_infinite_when_the_variances_do_not_touch_the_contrast() -> None:
     )
     assert kr_df(geo, np.array([1.0, 0.0])) == np.inf
     assert satterthwaite_df(geo, np.array([1.0, 0.0]), boundary=False) == np.inf
+
+
+# -- degenerate data: each case is refused with what, the value seen and what to do ----
+def test_one_row_per_cluster_is_an_error() -> None:
+    """Only tau + sigma2 is identified; lme4 refuses the same data."""
+    data = _trial(seed=20).groupby("site", as_index=False).first()
+    with pytest.raises(ModelSpecificationError,
+                       match=r"no within-cluster residual degrees of freedom.*10 with a "
+                             r"single row.*not separately identified.*cluster=None"):
+        crtstats.lmm("y ~ arm", data, cluster="site")
+
+
+def test_constant_outcome_is_an_error() -> None:
+    data = _trial(seed=21).assign(y=3.5)
+    with pytest.raises(ModelSpecificationError, match=r"'y' is constant .*equal 3\.5"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_empty_arm_is_an_error_not_a_dropped_term() -> None:
+    data = _trial(seed=22).assign(arm="control")
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*single value 'control'"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_one_cluster_per_arm_is_an_error() -> None:
+    data = _trial(seed=23, n_clusters=2)
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*fewer than two clusters"):
+        crtstats.lmm("y ~ arm", data, cluster="site")
+
+
+def test_zero_variance_covariate_is_named() -> None:
+    data = _trial(seed=24).assign(z=7.0)
+    with pytest.raises(ModelSpecificationError, match=r"rank deficient.*\['z'\].*constant"):
+        crtstats.lmm("y ~ arm + z", data, cluster="site")
+
+
+@pytest.mark.parametrize(("column", "label"), [("y", "outcome 'y'"), ("x", "column 'x'")])
+def test_infinite_value_is_an_error_naming_the_column(column: str, label: str) -> None:
+    data = _trial(seed=25)
+    data.loc[4, column] = -np.inf
+    with pytest.raises(ModelSpecificationError,
+                       match=rf"{label}.*not finite in 1 row.*row 4 with value -inf.*NaN"):
+        crtstats.lmm("y ~ arm + x", data, cluster="site")
+
+
+def test_a_cluster_with_one_row_among_others_is_fine() -> None:
+    data = _trial(seed=26)
+    data = data[(data["site"] != "S03") | ~data["site"].duplicated()]
+    assert (data["site"] == "S03").sum() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    assert res.converged and np.all(np.isfinite(res.std_errors)) and np.all(res.df > 0)
+    assert res.random_effects is not None
+    single = res.random_effects.set_index("cluster").loc["S03"]
+    assert np.isfinite(single["estimate"]) and single["std_error"] > 0
+
+
+def test_cluster_must_be_a_column_name() -> None:
+    with pytest.raises(InvalidParameterError, match=r"lmm: cluster must be a column name"):
+        crtstats.lmm("y ~ arm", _trial(), cluster=3)  # type: ignore[arg-type]
+
+
+def test_fit_at_a_large_offset_matches_the_plain_fit() -> None:
+    """The 1e8 case that once raised a false 'residual variance is zero'."""
+    data = _trial(seed=27)
+    base = crtstats.lmm("y ~ arm + x", data, cluster="site")
+    moved = crtstats.lmm("y ~ arm + x", data.assign(y=data["y"] + 1e8), cluster="site")
+    # y + 1e8 is stored to 1.5e-8: the estimates move by about 1e-8 of their SE
+    np.testing.assert_allclose(moved.std_errors, base.std_errors, rtol=1e-6)
+    np.testing.assert_allclose(moved.variance_components, base.variance_components, rtol=1e-6)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import crtstats
 from crtstats import FewClustersWarning, InvalidParameterError, ModelSpecificationError
+from crtstats.exceptions import ExcludedRowsWarning
 from crtstats.models._cr2 import sym_power
 from crtstats.models._design import build_design
 
@@ -127,7 +128,9 @@ def test_cr1_with_many_clusters_does_not_warn() -> None:
 def test_excluded_rows_are_counted_not_silent() -> None:
     data = clustered_frame(8)
     data.loc[[0, 3], "x"] = np.nan
-    res = crtstats.ols(FORMULA, data, cluster="cluster")
+    with pytest.warns(ExcludedRowsWarning, match=r"2 of \d+ row\(s\) excluded"):
+        res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert [w.category for w in res.warnings] == [ExcludedRowsWarning]
     assert res.info["n_excluded"] == 2
     assert res.info["note"].startswith("2 row(s) excluded")
     assert res.nobs == len(data) - 2
@@ -249,3 +252,110 @@ def test_adding_a_constant_to_the_outcome_shifts_only_the_intercept(
         np.testing.assert_allclose(a.param_values[1:], b.param_values[1:], rtol=1e-8, atol=1e-8)
         np.testing.assert_allclose(a.cov_values, b.cov_values, rtol=1e-6, atol=1e-10)
         np.testing.assert_allclose(a.df_values, b.df_values, rtol=1e-8)
+
+
+# -- degenerate data -----------------------------------------------------------------------
+@pytest.mark.parametrize("cov_type", ["CR1", "CR2"])
+def test_one_cluster_per_arm_is_refused_for_robust_covariances(cov_type: str) -> None:
+    data = clustered_frame(30, n_clusters=2, max_size=8)
+    with pytest.raises(ModelSpecificationError,
+                       match=r"undefined.*all 2 cluster\(s\) of 'cluster' are fitted exactly"):
+        crtstats.ols(FORMULA, data, cluster="cluster", cov_type=cov_type)  # type: ignore[arg-type]
+    # ignoring the clustering is still defined
+    res = crtstats.ols(FORMULA, data, cluster="cluster", cov_type="classical")
+    assert np.all(res.std_errors > 1e-3)
+
+
+def test_no_more_clusters_than_cluster_level_coefficients_is_refused() -> None:
+    """Three clusters, intercept + two cluster-level slopes: each cluster is fitted
+    exactly, so the CR2 variance of those coefficients is zero whatever the data."""
+    data = clustered_frame(31, n_clusters=3, max_size=6).drop(columns="arm")
+    rng = np.random.default_rng(2)
+    level = {c: rng.normal(size=2) for c in data["cluster"].unique()}
+    data["z1"] = data["cluster"].map(lambda c: level[c][0])
+    data["z2"] = data["cluster"].map(lambda c: level[c][1])
+    with pytest.raises(ModelSpecificationError,
+                       match=r"cov_type='CR2' is undefined.*all 3 cluster\(s\) of "
+                             r"'cluster' are fitted exactly"):
+        crtstats.ols("y ~ z1 + z2 + x", data, cluster="cluster")
+
+
+def test_constant_outcome_is_an_error() -> None:
+    data = clustered_frame(32).assign(y=1.0)
+    for cov_type in ("classical", "CR2"):
+        with pytest.raises(ModelSpecificationError, match=r"'y' is constant.*equal 1\.0"):
+            crtstats.ols(FORMULA, data, cluster="cluster", cov_type=cov_type)  # type: ignore[arg-type]
+
+
+def test_exact_fit_is_an_error() -> None:
+    data = clustered_frame(33)
+    data["y"] = 3.0 - 2.0 * data["x"]
+    with pytest.raises(ModelSpecificationError, match=r"residual variance .* is zero"):
+        crtstats.ols(FORMULA, data, cluster="cluster", cov_type="classical")
+
+
+@pytest.mark.parametrize(("column", "label"), [("y", "outcome 'y'"), ("x", "column 'x'")])
+def test_infinite_value_is_an_error_naming_the_column(column: str, label: str) -> None:
+    data = clustered_frame(34)
+    data.loc[2, column] = np.inf
+    with pytest.raises(ModelSpecificationError, match=rf"{label}.*row 2 with value inf"):
+        crtstats.ols(FORMULA, data, cluster="cluster")
+
+
+def test_empty_arm_is_an_error() -> None:
+    data = clustered_frame(35).assign(arm="treated")
+    with pytest.raises(ModelSpecificationError, match=r"'arm'.*single value 'treated'"):
+        crtstats.ols(FORMULA, data, cluster="cluster")
+
+
+def test_zero_variance_covariate_is_named() -> None:
+    data = clustered_frame(36).assign(z=0.5)
+    with pytest.raises(ModelSpecificationError, match=r"rank deficient.*\['z'\]"):
+        crtstats.ols("y ~ arm + z", data, cluster="cluster")
+
+
+def test_single_row_clusters_and_a_single_row_cluster_are_fine() -> None:
+    data = clustered_frame(37, n_clusters=10)
+    res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert np.all(np.isfinite(res.std_errors)) and np.all(res.df > 0)
+
+
+def test_cluster_must_be_a_column_name_or_none() -> None:
+    with pytest.raises(InvalidParameterError, match=r"ols: cluster must be a column name"):
+        crtstats.ols(FORMULA, clustered_frame(38), cluster=1)  # type: ignore[arg-type]
+
+
+def test_a_row_fitted_exactly_gets_nan_and_a_warning_without_clusters() -> None:
+    """Team-level data, a stratum with one team: HC2 would leave that team out of the
+    stratum's SE; the arm effect does not use that team and is unaffected."""
+    data = clustered_frame(39, n_clusters=8).groupby("cluster", as_index=False).first()
+    data["stratum"] = ["a", "a", "a", "b", "b", "b", "b", "c"]
+    with pytest.warns(FewClustersWarning,
+                      match=r"\['stratum\[T.c\]'\] is undefined.*row\(s\) \['7'\]"):
+        res = crtstats.ols("y ~ arm + stratum", data)
+    assert np.isnan(res.std_errors["stratum[T.c]"]) and np.isnan(res.df["stratum[T.c]"])
+    others = res.std_errors.drop("stratum[T.c]")
+    assert np.all(np.isfinite(others)) and np.all(others > 0)
+    assert [w.category for w in res.warnings] == [FewClustersWarning]
+    # the arm effect equals the fit without the lone team (it enters nothing else)
+    rest = crtstats.ols("y ~ arm + stratum", data.iloc[:7])
+    np.testing.assert_allclose(res.params["arm[T.treated]"], rest.params["arm[T.treated]"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(res.std_errors["arm[T.treated]"],
+                               rest.std_errors["arm[T.treated]"], rtol=1e-10)
+
+
+def test_the_only_treated_cluster_leaves_the_arm_effect_undefined() -> None:
+    data = clustered_frame(41, n_clusters=9)
+    data["arm"] = np.where(data["cluster"] == "c03", "treated", "control")
+    with pytest.warns(FewClustersWarning, match=r"\['arm\[T.treated\]'\] is undefined.*'c03'"):
+        res = crtstats.ols(FORMULA, data, cluster="cluster")
+    assert np.isnan(res.std_errors["arm[T.treated]"]) and np.isnan(res.pvalues["arm[T.treated]"])
+    assert np.isfinite(res.std_errors["x"])
+
+
+def test_fixed_effects_for_the_clusters_are_allowed() -> None:
+    """clubSandwich's panel case: cluster dummies are nuisance, the slope is robust."""
+    data = clustered_frame(40, n_clusters=8)
+    res = crtstats.ols("y ~ x + cluster", data, cluster="cluster")
+    assert np.isfinite(res.std_errors["x"]) and res.std_errors["x"] > 0

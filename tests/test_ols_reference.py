@@ -29,6 +29,7 @@ import pytest
 
 import crtstats
 from crtstats import CRTResult, FewClustersWarning
+from crtstats.exceptions import ExcludedRowsWarning
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
@@ -62,9 +63,14 @@ def fitted(name: str, cov_type: str) -> CRTResult:
     with warnings.catch_warnings():
         # CR1 with few clusters warns by design; that warning has its own test below
         warnings.simplefilter("ignore", FewClustersWarning)
-        return crtstats.ols(
+        # rows with a missing value are left out (as lm does) and that is warned of
+        warnings.simplefilter("ignore", ExcludedRowsWarning)
+        res = crtstats.ols(
             ref["formula"], dataset(name), cluster=ref["cluster"], cov_type=cov_type
         )
+    excluded = [w for w in res.warnings if w.category is ExcludedRowsWarning]
+    assert len(excluded) == (res.info["n_excluded"] > 0)
+    return res
 
 
 def check_against(res: CRTResult, ref: dict[str, Any], cov_type: str) -> None:
@@ -136,12 +142,14 @@ def test_fidelity_ancova_on_the_example(outcome: str, cov_type: str) -> None:
     data = dataset("ols_fidelity_ancova.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
+        warnings.simplefilter("ignore", ExcludedRowsWarning)
         res = crtstats.ols(ref["formula"], data, cluster="team_id", cov_type=cov_type)
     check_against(res, ref, cov_type)
     assert res.info["n_excluded"] == ref["n_excluded"]
     # without a cluster column each row is its own cluster: the same HC2 / CR1 numbers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewClustersWarning)
+        warnings.simplefilter("ignore", ExcludedRowsWarning)
         rowwise = crtstats.ols(ref["formula"], data, cluster=None, cov_type=cov_type)
     np.testing.assert_allclose(rowwise.cov_values, res.cov_values, rtol=1e-12, atol=0)
     np.testing.assert_allclose(rowwise.df_values, res.df_values, rtol=1e-12)

@@ -26,13 +26,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import optimize
 
 from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
 from crtstats.exceptions import (
-    BoundaryFitWarning,
-    ConvergenceWarning,
     ModelSpecificationError,
 )
 from crtstats.models import (
@@ -40,16 +36,13 @@ from crtstats.models import (
     CRTResult,
     GeeDetails,
     ICCResult,
-    ModelSpec,
-    NegativeBinomialDetails,
     cluster_level,
     gee,
     glmm,
     icc,
+    negative_binomial_rate,
     permutation_test,
-    predictor_from_design,
 )
-from crtstats.models._design import build_design
 
 __all__ = ["COUNT_OUTCOMES", "analyse_admissions", "negative_binomial_rate"]
 
@@ -277,135 +270,6 @@ def _rate_analyses(team: pd.DataFrame, out: _Collector, n_resamples: int,
         out.add_fit(label, "cluster-level two-stage", "sensitivity", "rate ratio", cl,
                     "log_ratio")
         _randomisation_row(cl, data, label, "rate ratio", out, n_resamples, seed)
-
-
-def negative_binomial_rate(
-    formula: str, data: pd.DataFrame, *, exposure: str, cluster: str
-) -> CRTResult:
-    """Negative binomial (NB2) regression of one count per cluster, with exposure.
-
-    Parameters
-    ----------
-    formula
-        E.g. ``"admissions ~ arm + stratum + log_pre_admissions_rate"``; every term is
-        cluster level (one row per cluster).
-    data
-        One row per cluster.
-    exposure
-        Column of the exposure; ``log(exposure)`` is the offset.
-    cluster
-        Column identifying the clusters (checked to be unique per row).
-
-    Returns
-    -------
-    CRTResult
-        ``model="negative_binomial"``, log link; ``details`` is a
-        :class:`~crtstats.models.NegativeBinomialDetails` whose ``nb_shape`` is the NB2
-        ``theta``.
-
-    Warns
-    -----
-    BoundaryFitWarning
-        When ``1 / theta`` is below 1e-6: no overdispersion, the Poisson limit.
-    ConvergenceWarning
-        When the fit did not converge cleanly.
-
-    Raises
-    ------
-    ModelSpecificationError
-        If a cluster has several rows, or no residual df remain.
-
-    Notes
-    -----
-    ``y_i ~ NB2(mu_i, theta)``, ``log mu_i = log(exposure_i) + x_i' beta``,
-    ``Var(y_i) = mu_i + mu_i^2 / theta``, fitted by maximum likelihood (IRLS for
-    ``beta`` within a bounded maximisation of the profile likelihood of ``theta``).
-    The covariance is the inverse expected information of ``beta``, ``(X' W X)^-1``
-    with ``W = diag(mu_i / (1 + mu_i / theta))``, as
-    ``MASS::glm.nb``; tests are t with ``G - p`` df (all terms are cluster level).
-
-    References
-    ----------
-    Venables WN, Ripley BD (2002). Modern Applied Statistics with S, 4th ed. Springer.
-
-    Examples
-    --------
-    >>> import numpy as np, crtstats
-    >>> su = crtstats.datasets.load_example().service_use
-    >>> fu = su[su["period"] == "follow_up"].astype({"admissions": float})
-    >>> res = negative_binomial_rate("admissions ~ 1", fu, exposure="n_users",
-    ...                              cluster="team_id")
-    >>> res.df_method, int(res.df.iloc[0])
-    ('residual', 24)
-
-    R: ``MASS::glm.nb(admissions ~ 1 + offset(log(n_users)), data = fu)``.
-    """
-    if data[cluster].duplicated().any():
-        raise ModelSpecificationError(
-            f"negative_binomial_rate needs one row per {cluster}; some repeat."
-        )
-    data = data.assign(_log_exposure=np.log(data[exposure].astype(float)))
-    design = build_design(formula, data, cluster=cluster, offset="_log_exposure")
-    n, p = design.X.shape
-    if n - p < 1:
-        raise ModelSpecificationError(f"{n} clusters leave no df for {p} coefficients.")
-    beta, theta, converged, messages = _fit_nb2(design.y, design.X, design.offset)
-    for text, category in messages:
-        warnings.warn(f"{formula!r}: {text}", category, stacklevel=2)
-    mu = np.exp(design.X @ beta + design.offset)
-    weights = mu / (1.0 + mu / theta)
-    cov = np.linalg.inv(design.X.T @ (weights[:, None] * design.X))
-    return CRTResult(
-        model="negative_binomial", formula=formula, param_names=design.names,
-        param_values=beta, cov_values=cov, df_values=np.full(p, float(n - p)),
-        df_method="residual", cov_type="model", nobs=n, n_clusters=n, converged=converged,
-        family="negative_binomial", link="log", warnings=tuple(t for t, _ in messages),
-        # one row per team: every column is constant within its cluster
-        details=NegativeBinomialDetails(
-            n_excluded=design.n_excluded, nb_shape=theta, n_cluster_level=p
-        ),
-        spec=ModelSpec(fitter="negative_binomial", formula=formula, cluster=cluster,
-                       family="negative_binomial", link="log", exposure=exposure),
-        predictor=predictor_from_design(design, data, beta, link="log",
-                                        exposure=exposure),
-    )
-
-
-def _fit_nb2(y: np.ndarray, X: np.ndarray, offset: np.ndarray
-             ) -> tuple[np.ndarray, float, bool, list[tuple[str, type[Warning]]]]:
-    """ML estimates of NB2 ``beta`` and ``theta``: profile likelihood over ``log theta``.
-
-    For each ``theta`` the ``beta`` maximising the likelihood is an IRLS fit; the
-    profile is maximised over ``log(1 / theta)`` in ``[log 1e-8, log 1e3]``. Below
-    ``1 / theta = 1e-6`` there is no detectable overdispersion (the Poisson limit), which
-    is returned as a message with the warning class to issue.
-    """
-
-    def fit(log_alpha: float) -> Any:
-        family = sm.families.NegativeBinomial(alpha=float(np.exp(log_alpha)))
-        return sm.GLM(y, X, family=family, offset=offset).fit(tol=1e-12, maxiter=200)
-
-    bounds = (float(np.log(1e-8)), float(np.log(1e3)))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        opt = optimize.minimize_scalar(lambda la: -float(fit(la).llf), bounds=bounds,
-                                       method="bounded", options={"xatol": 1e-10})
-        final = fit(float(opt.x))
-    messages: list[tuple[str, type[Warning]]] = []
-    converged = bool(opt.success) and not caught
-    if not converged:
-        messages.append((
-            "the negative binomial fit did not converge cleanly: "
-            f"{'; '.join(str(w.message) for w in caught) or opt.message}.",
-            ConvergenceWarning,
-        ))
-    if opt.x < bounds[0] + np.log(100.0):
-        messages.append((
-            f"the negative binomial dispersion 1/theta = {np.exp(opt.x):.2g} is at its lower "
-            "bound (no overdispersion): the fit is the Poisson limit; report it as such.",
-            BoundaryFitWarning,
-        ))
-    return np.asarray(final.params, dtype=float), float(np.exp(-opt.x)), converged, messages
 
 
 def analyse_admissions(

@@ -22,6 +22,7 @@ from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
 from crtstats.models._icc import ICCResult, design_effect, icc
 from crtstats.models._lmm import lmm
+from crtstats.models._nb_glm import negative_binomial_rate
 from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
@@ -33,4 +34,4 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
-           "predictor_from_design"]
+           "predictor_from_design", "negative_binomial_rate"]

@@ -7,25 +7,36 @@ Kenward-Roger and Satterthwaite inference is computed from per-cluster quantitie
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
+    ExcludedRowsWarning,
     InvalidParameterError,
     ModelSpecificationError,
 )
-from crtstats.models._checks import between_within, check_rank, cluster_level_columns
+from crtstats.models._checks import (
+    between_within,
+    check_fit_arguments,
+    check_rank,
+    cluster_level_columns,
+)
+from crtstats.models._data_checks import check_finite, check_outcome_varies, check_terms_vary
 from crtstats.models._design import Design, build_design
 from crtstats.models._details import LmmDetails, ModelSpec
+from crtstats.models._lmm_basis import WorkingBasis, working_basis
+from crtstats.models._lmm_checks import (
+    check_clusters,
+    check_residual_variance,
+    check_within_variation,
+)
 from crtstats.models._lmm_ddf import (
     VarianceGeometry,
     geometry,
@@ -37,6 +48,7 @@ from crtstats.models._lmm_fit import ClusterStats, LmmFit, cluster_stats, fit_pr
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
 from crtstats.models._wald import WaldMethod, kenward_roger_wald, satterthwaite_wald
+from crtstats.models._warn import WarningLog
 
 __all__ = ["DdfMethod", "lmm"]
 
@@ -44,84 +56,6 @@ DdfMethod = Literal["kenward-roger", "satterthwaite", "between-within", "residua
 """Denominator degrees of freedom available for :func:`lmm`."""
 
 _DDF_METHODS: tuple[str, ...] = get_args(DdfMethod)
-
-
-def _cluster_level_codes(col: pd.Series, design: Design) -> tuple[np.ndarray, list[str]] | None:
-    """Level code per cluster and the level labels, if ``col`` is a cluster-level
-    categorical or binary variable (constant within every cluster); otherwise None."""
-    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-    if numeric and not isinstance(col.dtype, pd.CategoricalDtype):
-        values = np.asarray(col, dtype=float)[design.used]
-        if not _constant_within(values, design):
-            return None  # cheap test first: most numeric covariates vary within clusters
-        codes_all, levels = pd.factorize(col, sort=False)
-        if len(levels) > 2:
-            return None
-    else:
-        codes_all, levels = pd.factorize(col, sort=False)
-    codes = codes_all[design.used]
-    if not _constant_within(codes, design):
-        return None
-    first = np.zeros(design.n_clusters, dtype=np.intp)
-    first[design.groups] = codes
-    return first, [str(v) for v in levels]
-
-
-def _constant_within(values: np.ndarray, design: Design) -> bool:
-    """Whether ``values`` (one per used row) are constant within every cluster."""
-    first = np.empty(design.n_clusters, dtype=values.dtype)
-    first[design.groups] = values  # any row's value; equal to all of them iff constant
-    return bool(np.array_equal(first[design.groups], values))
-
-
-@lru_cache(maxsize=64)
-def _rhs_variables(formula: str) -> tuple[str, ...]:
-    """The data columns the right-hand side of ``formula`` uses (parsing is cached)."""
-    return tuple(sorted(str(v) for v in Formula(formula).rhs.required_variables))
-
-
-def _check_clusters(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
-    """Fewer than two clusters, or a cluster-level factor level with fewer than two."""
-    if design.n_clusters < 2:
-        raise ModelSpecificationError(
-            f"lmm needs at least two clusters in {cluster!r}; the data used have "
-            f"{design.n_clusters}. A random-intercept model cannot be fitted; analyse the "
-            "rows with a fixed-effects model instead."
-        )
-    variables = _rhs_variables(formula)
-    for name in variables:
-        if name not in data.columns:
-            continue
-        found = _cluster_level_codes(data[name], design)
-        if found is None:
-            continue
-        first, levels = found
-        counts = np.bincount(first, minlength=len(levels))
-        present = counts > 0  # levels seen only in excluded rows do not count
-        if np.all(counts[present] >= 2):
-            continue
-        order = sorted(np.flatnonzero(present), key=lambda k: levels[k])
-        shown = {levels[k]: int(counts[k]) for k in order}
-        small = [levels[k] for k in order if counts[k] < 2]
-        raise ModelSpecificationError(
-            f"the cluster-level term {name!r} has level(s) {small} with fewer than two "
-            f"clusters (clusters per level: {shown}). An effect estimated from a single "
-            "cluster has no between-cluster variance to test against; merge levels or "
-            "drop the term."
-        )
-
-
-def _check_residual_variance(stats: ClusterStats, fit: LmmFit, formula: str) -> None:
-    """A zero residual variance means an exact fit: nothing to infer from."""
-    n = stats.nobs
-    total = (stats.yty - float(stats.sy.sum()) ** 2 / n) / n
-    if not total > 0.0 or not fit.sigma2 > 1e-12 * total:
-        raise ModelSpecificationError(
-            f"the residual variance of {formula!r} is estimated as zero (outcome variance "
-            f"{total:.6g}, residual {fit.sigma2:.3g}): the fixed effects and cluster "
-            "intercepts reproduce the outcome exactly, so there is no error to test "
-            "against. Check that the outcome is not a copy or function of a covariate."
-        )
 
 
 def _boundary_message(cluster: str) -> str:
@@ -134,16 +68,17 @@ def _boundary_message(cluster: str) -> str:
     )
 
 
-def _random_effects(design: Design, stats_fit: tuple[np.ndarray, np.ndarray, LmmFit]) -> (
-    pd.DataFrame
-):
-    n, r_sums, fit = stats_fit
-    h = fit.sigma2 + n * fit.tau
+def _random_effects(
+    design: Design, stats: ClusterStats, fit: LmmFit, y_scale: float
+) -> pd.DataFrame:
+    """Predicted cluster intercepts and conditional SDs (working fit, original units)."""
+    r_sums = stats.sy - stats.sx @ fit.beta
+    h = fit.sigma2 + stats.n * fit.tau
     return pd.DataFrame(
         {
             "cluster": list(design.cluster_labels),
-            "estimate": fit.tau * r_sums / h,
-            "std_error": np.sqrt(fit.tau * fit.sigma2 / h),
+            "estimate": y_scale * fit.tau * r_sums / h,
+            "std_error": y_scale * np.sqrt(fit.tau * fit.sigma2 / h),
         }
     )
 
@@ -153,27 +88,28 @@ def _constant_df(value: float, vec: np.ndarray) -> float:
 
 
 def _inference(
-    ddf: str, design: Design, fit: LmmFit, geo: VarianceGeometry
+    ddf: str, design: Design, fit: LmmFit, geo: VarianceGeometry, X_work: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], float], str]:
-    """Covariance, per-coefficient df, contrast df function and covariance label."""
+    """Covariance and per-coefficient df of the original coefficients, the contrast df
+    function (of original contrasts) and the covariance label."""
     p = design.X.shape[1]
     eye = np.eye(p)
     df_fn: Callable[[np.ndarray], float]
-    cov, cov_type = geo.phi, "model-based"
+    cov, cov_type = geo.model_cov, "model-based"
     if ddf == "kenward-roger":
         df_fn = partial(kr_df, geo)
         cov, cov_type = kr_covariance(geo), "kenward-roger"
     elif ddf == "satterthwaite":
         df_fn = partial(satterthwaite_df, geo, boundary=fit.boundary)
     elif ddf == "between-within":
-        df_fn = between_within(design.X, design.groups, design.n_clusters).contrast_df
+        df_fn = between_within(X_work, design.groups, design.n_clusters).contrast_df
     else:
         df_fn = partial(_constant_df, float(design.nobs - p))
     dfs = np.array([df_fn(eye[j]) for j in range(p)])
     return cov, dfs, df_fn, cov_type
 
 
-def _check_options(*, cluster: str, reml: bool, ddf: str) -> None:
+def _check_options(*, reml: bool, ddf: str) -> None:
     check_option("ddf", ddf, _DDF_METHODS)
     if not isinstance(reml, bool):
         raise InvalidParameterError(f"reml must be True or False; got {reml!r}.")
@@ -182,17 +118,17 @@ def _check_options(*, cluster: str, reml: bool, ddf: str) -> None:
             "ddf='kenward-roger' is defined for REML fits; got reml=False. Use reml=True "
             "(the default) or choose ddf='satterthwaite'."
         )
-    if not isinstance(cluster, str):
-        raise ModelSpecificationError(f"cluster must be a column name; got {cluster!r}.")
 
 
 def _prepare(
     formula: str, data: pd.DataFrame, *, cluster: str, ddf: str
-) -> tuple[Design, ClusterStats]:
-    """Design, specification checks and the per-cluster sums."""
+) -> tuple[Design, WorkingBasis, np.ndarray, ClusterStats]:
+    """Design, data and specification checks, the working basis and per-cluster sums."""
     design = build_design(formula, data, cluster=cluster)
-    _check_clusters(formula, data, design, cluster)
-    stats = cluster_stats(design.y, design.X, design.groups, design.n_clusters)
+    check_finite("lmm", formula, data, design)
+    check_outcome_varies("lmm", formula, design)
+    check_terms_vary("lmm", formula, data, design)
+    check_clusters(formula, data, design, cluster)
     check_rank(design.X, design.names, formula=formula)
     p = design.X.shape[1]
     if design.nobs - p < 1:
@@ -200,32 +136,33 @@ def _prepare(
             f"{formula!r} has {p} coefficients but only {design.nobs} rows: no residual "
             "degrees of freedom. Simplify the model."
         )
+    basis = working_basis(design.y, design.X)
+    y_work, X_work = basis.apply(design.y, design.X)
+    stats = cluster_stats(y_work, X_work, design.groups, design.n_clusters)
+    check_within_variation(formula, design, X_work, stats, cluster)
     if ddf == "between-within":
-        level = cluster_level_columns(design.X, design.groups, design.n_clusters)
+        level = cluster_level_columns(X_work, design.groups, design.n_clusters)
         if design.n_clusters - int(level.sum()) < 1:
             raise ModelSpecificationError(
                 f"between-within df: {int(level.sum())} cluster-level coefficients but "
                 f"only {design.n_clusters} clusters, leaving no between-cluster df. Use "
                 "fewer cluster-level terms or another ddf."
             )
-    return design, stats
+    return design, basis, X_work, stats
 
 
-def _fit_warnings(fit: LmmFit, cluster: str) -> tuple[str, ...]:
-    """Issue the boundary and convergence warnings; return their messages."""
-    messages: list[str] = []
+def _fit_warnings(fit: LmmFit, cluster: str, log: WarningLog) -> None:
+    """Issue the boundary and convergence warnings through ``log``."""
     if fit.boundary:
-        messages.append(_boundary_message(cluster))
-        warnings.warn(messages[-1], BoundaryFitWarning, stacklevel=3)
+        log.warn(_boundary_message(cluster), BoundaryFitWarning)
     if not fit.converged:
-        messages.append(
+        log.warn(
             "the search for the variance ratio did not reach an interior optimum (the "
             f"intra-cluster correlation tends to 1: the outcome hardly varies within the "
             f"clusters of {cluster!r}); the estimates and their inference are unreliable. "
-            "Analyse cluster means instead (crtstats.cluster_level)."
+            "Analyse cluster means instead (crtstats.cluster_level).",
+            ConvergenceWarning,
         )
-        warnings.warn(messages[-1], ConvergenceWarning, stacklevel=3)
-    return tuple(messages)
 
 
 def lmm(
@@ -277,28 +214,38 @@ def lmm(
     Raises
     ------
     InvalidParameterError
-        If ``ddf`` is not one of the four methods, ``reml`` is not a bool, or
-        Kenward-Roger is asked for with ``reml=False`` (it is defined for REML).
+        If ``formula`` is not a string, ``data`` not a DataFrame or ``cluster`` not a
+        column name; if ``ddf`` is not one of the four methods, ``reml`` is not a bool,
+        or Kenward-Roger is asked for with ``reml=False`` (it is defined for REML).
     ModelSpecificationError
-        If the formula or columns are unusable, fewer than two clusters remain, a
-        cluster-level factor (such as arm) has a level with fewer than two clusters, the
-        design is rank deficient (the aliased columns are named), or there are no
-        residual degrees of freedom.
+        If the formula or columns are unusable; fewer than two clusters remain; a
+        cluster-level factor (such as arm) has a level with fewer than two clusters; a
+        text or categorical term has a single value (an empty arm); the design is rank
+        deficient (the aliased columns are named; a zero-variance covariate is one); the
+        outcome or a model column holds an infinite value (named); the outcome is
+        constant; there are no within-cluster residual degrees of freedom (one row per
+        cluster: the cluster and residual variances are not separately identified); the
+        outcome has no within-cluster residual variation (ICC = 1: no maximum); or the
+        fit is exact (no residual variance).
 
     Warns
     -----
+    ExcludedRowsWarning
+        When rows are left out for missing values (``design.exclusion_message``).
     BoundaryFitWarning
         When the cluster variance is estimated as zero; the result is still valid.
     ConvergenceWarning
-        If the one-dimensional root finder does not meet its tolerance.
+        If no interior optimum is found (an ICC within about 1e-11 of 1).
+    Every warning is also recorded in ``res.warnings`` (with its ``.category``).
 
     Notes
     -----
     Model: ``y_i = X_i beta + 1 b_i + e_i`` for cluster ``i`` with ``n_i`` rows,
     ``b_i ~ N(0, tau)``, ``e_i ~ N(0, sigma2 I)``, so
     ``V_i = sigma2 (I + t J)`` with ``t = tau / sigma2``. For fixed ``t``,
-    ``A(t) = X' M^{-1} X = X'X - sum_i w_i s_i s_i'`` with ``w_i = t / (1 + n_i t)`` and
-    ``s_i = X_i' 1``; ``beta(t) = A^{-1} X' M^{-1} y`` and
+    ``A(t) = X' M^{-1} X = W_xx + sum_i v_i s_i s_i'`` with ``v_i = 1 / (n_i (1 + n_i t))``,
+    ``s_i = X_i' 1`` and ``W_xx`` the within-cluster cross-products;
+    ``beta(t) = A^{-1} X' M^{-1} y`` and
     ``r2(t) = y' M^{-1} y - beta' X' M^{-1} y``. Profiling out ``beta`` and ``sigma2``
     gives the REML criterion (lme4's, Bates et al. 2015, eq. 41)
 
@@ -307,6 +254,13 @@ def lmm(
     (ML: drop ``log|A|`` and use ``n`` for ``n - p``). It is minimised over ``t >= 0``
     by a grid on the ICC and Brent's root finder on its derivative; each evaluation
     costs ``O(G p^2)``. Then ``sigma2 = r2 / (n - p)``, ``tau = t sigma2``.
+
+    All of this is computed on ``y`` and ``X`` centred (when there is an intercept) and
+    scaled by powers of two, and mapped back exactly: ``beta = c K^{-1} beta_w +
+    const``, covariances ``c^2 K^{-1} Cov K^{-T}``, variances times ``c^2``; the KR and
+    Satterthwaite df are invariant under this reparametrisation. Adding 1e8 to the
+    outcome or a covariate, or rescaling either by 1e-6 to 1e6, changes nothing beyond
+    1e-6 relative (see ``docs/models-lmm.md``).
 
     Kenward-Roger (1997): with ``Phi = (X'V^{-1}X)^{-1}``, ``G_1 = ZZ'``, ``G_2 = I``,
     ``P_r = X'V^{-1}G_rV^{-1}X``, ``Q_rs = X'V^{-1}G_rV^{-1}G_sV^{-1}X`` and
@@ -346,6 +300,7 @@ def lmm(
     >>> fid = trial.fidelity.merge(trial.teams, on="team_id")
     >>> fid["total"] = fid.filter(like="item_").astype(float).sum(axis=1, min_count=39)
     >>> fid["review"] = pd.Categorical(fid["review"], ["baseline", "6m", "12m"])
+    >>> fid = fid.dropna(subset=["total"])  # else an ExcludedRowsWarning says 4 rows are left out
     >>> res = crtstats.lmm("total ~ arm * review + stratum", fid, cluster="team_id")
     >>> res.n_clusters, res.df_method
     (25, 'kenward-roger')
@@ -354,20 +309,27 @@ def lmm(
     >>> at12.df > 0
     True
     """
-    _check_options(cluster=cluster, reml=reml, ddf=ddf)
-    design, stats = _prepare(formula, data, cluster=cluster, ddf=ddf)
+    check_fit_arguments("lmm", formula, data, {"cluster": cluster})
+    _check_options(reml=reml, ddf=ddf)
+    design, basis, X_work, stats = _prepare(formula, data, cluster=cluster, ddf=ddf)
+    log = WarningLog()
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
     fit = fit_profiled(stats, reml=reml)
-    _check_residual_variance(stats, fit, formula)
-    messages = _fit_warnings(fit, cluster)
-    geo = geometry(stats, fit, reml=reml)
-    cov, dfs, df_fn, cov_type = _inference(ddf, design, fit, geo)
-    r_sums = stats.sy - stats.sx @ fit.beta
-    ranef = _random_effects(design, (stats.n, r_sums, fit))
+    check_residual_variance(stats, fit, formula)
+    _fit_warnings(fit, cluster, log)
+    geo = geometry(stats, fit, reml=reml, basis=basis.transform, y_scale=basis.y_scale)
+    cov, dfs, df_fn, cov_type = _inference(ddf, design, fit, geo, X_work)
+    scale2 = basis.y_scale**2
+    tau, sigma2 = fit.tau * scale2, fit.sigma2 * scale2
+    deviance = fit.deviance + basis.deviance_shift(design.nobs, reml=reml)
+    beta = basis.coefficients(fit.beta)
+    ranef = _random_effects(design, stats, fit, basis.y_scale)
     return CRTResult(
         model="lmm",
         formula=formula,
         param_names=design.names,
-        param_values=fit.beta,
+        param_values=beta,
         cov_values=cov,
         df_values=dfs,
         df_method=ddf,
@@ -375,21 +337,21 @@ def lmm(
         nobs=design.nobs,
         n_clusters=design.n_clusters,
         converged=fit.converged,
-        warnings=messages,
-        loglik=-0.5 * fit.deviance,
+        warnings=log.records,
+        loglik=-0.5 * deviance,
         icc=fit.tau / (fit.tau + fit.sigma2),
-        variance_components_values={"cluster": fit.tau, "residual": fit.sigma2},
+        variance_components_values={"cluster": tau, "residual": sigma2},
         random_effects_frame=ranef,
         contrast_df=df_fn,
         details=LmmDetails(
             n_excluded=design.n_excluded, reml=reml, boundary=fit.boundary,
-            cluster_variance=fit.tau, residual_variance=fit.sigma2, deviance=fit.deviance,
+            cluster_variance=tau, residual_variance=sigma2, deviance=deviance,
         ),
         spec=ModelSpec(fitter="lmm", formula=formula, cluster=cluster,
                        options={"reml": reml, "ddf": ddf}),
         wald_method=_wald_method(ddf, geo, fit, cov),
         predictor=predictor_from_design(
-            design, data, fit.beta, link="identity", cluster=cluster,
+            design, data, beta, link="identity", cluster=cluster,
             cluster_effects=ranef["estimate"].to_numpy(),
         ),
     )

@@ -14,6 +14,14 @@ and Satterthwaite's method need is a p x p (or 2 x 2) sum over clusters, because
   ``sum (n_i - 1) / sigma2^2 + 1 / h_i^2``.
 
 No n x n matrix is ever formed.
+
+The fit may be computed in a working basis (centred and scaled ``y`` and ``X``, see
+:mod:`crtstats.models._lmm_basis`): then ``beta = c T beta_w + const`` and the geometry
+records ``T`` (``basis``) and ``c`` (``y_scale``). :func:`kr_df` and
+:func:`satterthwaite_df` take contrasts of the original coefficients and evaluate them
+as ``L T`` in the working basis (both df are invariant under a nonsingular linear
+reparametrisation and under rescaling ``y``), and :func:`kr_covariance` returns the
+adjusted covariance of the original coefficients, ``c^2 T Phi_A T'``.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crtstats.models._lmm_fit import ClusterStats, LmmFit
+from crtstats.models._lmm_fit import ClusterStats, LmmFit, within_rss
 
 __all__ = ["VarianceGeometry", "geometry", "kr_df", "kr_f_scaling", "satterthwaite_df",
            "satterthwaite_f_test"]
@@ -47,6 +55,13 @@ class VarianceGeometry:
     observed_info
         Observed information of the variance parameters ``(tau, sigma2)`` for the
         likelihood that was maximised (REML or ML, with ``beta`` profiled out).
+    basis
+        ``T`` with ``beta = y_scale T beta_w + const`` when the pieces above are in a
+        working basis (centred and scaled data); None when they are in the original one.
+        ``phi``, ``p_mats`` and ``q_mats`` are always in the working basis: map a
+        contrast ``L`` of the original coefficients with :meth:`working_contrast`.
+    y_scale
+        The factor ``c`` by which the working outcome was divided (1 when none).
     """
 
     phi: np.ndarray
@@ -54,13 +69,36 @@ class VarianceGeometry:
     q_mats: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
     trace_p: np.ndarray
     observed_info: np.ndarray
+    basis: np.ndarray | None = None
+    y_scale: float = 1.0
+
+    def working_contrast(self, contrast: np.ndarray) -> np.ndarray:
+        """``L T``: the contrast ``L`` of the original coefficients, in the working
+        basis (up to the factor ``y_scale``, which no df depends on)."""
+        lmat = np.asarray(contrast, dtype=float)
+        if self.basis is None:
+            return lmat
+        out: np.ndarray = lmat @ self.basis
+        return out
+
+    def to_original(self, cov: np.ndarray) -> np.ndarray:
+        """A covariance of the working coefficients as one of the original ones,
+        ``y_scale^2 T cov T'``."""
+        mapped = cov if self.basis is None else self.basis @ cov @ self.basis.T
+        out: np.ndarray = self.y_scale**2 * (mapped + mapped.T) / 2.0
+        return out
+
+    @property
+    def model_cov(self) -> np.ndarray:
+        """Model-based covariance of the original coefficients, ``y_scale^2 T phi T'``."""
+        return self.to_original(self.phi)
 
 
 def _inv_power(stats: ClusterStats, fit: LmmFit, k: int) -> np.ndarray:
     """``X' V^{-k} X`` from the cluster sums."""
     u = fit.sigma2 / (fit.sigma2 + stats.n * fit.tau)
-    weights = (1.0 - u**k) / stats.n
-    out = (stats.xtx - stats.sx.T @ (weights[:, None] * stats.sx)) / fit.sigma2**k
+    weights = u**k / stats.n  # X'X - sum (1 - u^k)/n s s' without the difference
+    out = (stats.wxx + stats.sx.T @ (weights[:, None] * stats.sx)) / fit.sigma2**k
     return np.asarray(out)
 
 
@@ -78,22 +116,31 @@ def _observed_info(
     u = s2 / h
     r_sums = stats.sy - stats.sx @ fit.beta  # cluster sums of y - X beta
     e_sums = r_sums / h  # cluster sums of e = V^{-1} (y - X beta)
-    xtr = stats.xty - stats.xtx @ fit.beta
-    rtr = stats.yty - 2.0 * float(fit.beta @ stats.xty) + float(fit.beta @ stats.xtx @ fit.beta)
+    # within-cluster parts of X'r and r'r, so that no large totals are differenced
+    wxr = stats.wxy - stats.wxx @ fit.beta
+    wrr = within_rss(stats, fit.beta)
     # g_r = X' V^{-1} G_r e and m_rs = (G_r e)' V^{-1} (G_s e)
     g1 = stats.sx.T @ (e_sums / h)
-    g2 = (xtr - stats.sx.T @ ((1.0 - u**2) / n * r_sums)) / s2**2
+    g2 = (wxr + stats.sx.T @ (u**2 / n * r_sums)) / s2**2
     m11 = float((e_sums**2 * n / h).sum())
     m12 = float((e_sums * r_sums / h**2).sum())
-    m22 = (rtr - float(((1.0 - u**3) / n * r_sums**2).sum())) / s2**3
+    m22 = (wrr + float((u**3 / n * r_sums**2).sum())) / s2**3
     g = np.column_stack([g1, g2])
     quad = np.array([[m11, m12], [m12, m22]]) - g.T @ phi @ g
     trace = trace_p if reml else k_trace
     return np.asarray(quad - 0.5 * trace)
 
 
-def geometry(stats: ClusterStats, fit: LmmFit, *, reml: bool) -> VarianceGeometry:
-    """All the p x p and 2 x 2 pieces of Kenward-Roger and Satterthwaite, per cluster."""
+def geometry(
+    stats: ClusterStats, fit: LmmFit, *, reml: bool, basis: np.ndarray | None = None,
+    y_scale: float = 1.0,
+) -> VarianceGeometry:
+    """All the p x p and 2 x 2 pieces of Kenward-Roger and Satterthwaite, per cluster.
+
+    ``basis`` and ``y_scale`` say how the coefficients of ``stats`` (a working basis)
+    map to the original ones (see :class:`VarianceGeometry`); by default they are the
+    original ones.
+    """
     s2, tau, n, sx = fit.sigma2, fit.tau, stats.n, stats.sx
     h = s2 + n * tau
     phi = fit.sigma2 * fit.a_inv
@@ -118,7 +165,8 @@ def geometry(stats: ClusterStats, fit: LmmFit, *, reml: bool) -> VarianceGeometr
             )
     info = _observed_info(stats, fit, phi, k_trace, trace_p, reml)
     return VarianceGeometry(
-        phi=phi, p_mats=p_mats, q_mats=q_mats, trace_p=trace_p, observed_info=info
+        phi=phi, p_mats=p_mats, q_mats=q_mats, trace_p=trace_p, observed_info=info,
+        basis=basis, y_scale=y_scale,
     )
 
 
@@ -133,7 +181,9 @@ def kr_weights(geo: VarianceGeometry) -> np.ndarray:
 
 def kr_covariance(geo: VarianceGeometry) -> np.ndarray:
     """Kenward-Roger adjusted covariance ``phi + 2 phi U phi`` with
-    ``U = sum_rs W_rs (Q_rs - P_r phi P_s)``."""
+    ``U = sum_rs W_rs (Q_rs - P_r phi P_s)``, of the original coefficients (computed in
+    the working basis and mapped back, ``y_scale^2 T (phi + 2 phi U phi) T'``; the
+    adjustment is equivariant under a linear reparametrisation)."""
     w = kr_weights(geo)
     phi = geo.phi
     u = np.zeros_like(phi)
@@ -141,7 +191,7 @@ def kr_covariance(geo: VarianceGeometry) -> np.ndarray:
         for s in range(2):
             u += w[r, s] * (geo.q_mats[r][s] - geo.p_mats[r] @ phi @ geo.p_mats[s])
     adj = phi + 2.0 * phi @ u @ phi
-    return np.asarray((adj + adj.T) / 2.0)
+    return geo.to_original((adj + adj.T) / 2.0)
 
 
 def kr_df(geo: VarianceGeometry, contrast: np.ndarray) -> float:
@@ -152,7 +202,7 @@ def kr_df(geo: VarianceGeometry, contrast: np.ndarray) -> float:
     ``Theta = L' (L phi L')^{-1} L``; then ``df = 4 + (q + 2) / (q rho - 1)`` with
     ``rho`` from ``A_1, A_2`` as in Kenward and Roger (1997), section 4.
     """
-    lmat = np.atleast_2d(np.asarray(contrast, dtype=float))
+    lmat = np.atleast_2d(geo.working_contrast(np.asarray(contrast, dtype=float)))
     q = lmat.shape[0]
     phi = geo.phi
     w = kr_weights(geo)
@@ -187,7 +237,7 @@ def satterthwaite_df(geo: VarianceGeometry, contrast: np.ndarray, *, boundary: b
     order (lmerTest's relative-SD parameterisation has zero derivative there), so only
     the residual variance enters.
     """
-    vec = np.asarray(contrast, dtype=float).ravel()
+    vec = geo.working_contrast(np.asarray(contrast, dtype=float).ravel())
     var = float(vec @ geo.phi @ vec)
     grad = np.array([float(vec @ geo.phi @ pm @ geo.phi @ vec) for pm in geo.p_mats])
     if boundary:

@@ -5,8 +5,16 @@ The model is ``y_ij = x_ij' beta + b_i + e_ij`` with ``b_i ~ N(0, tau)`` and
 ``V_i = sigma2 * (I + t J)`` with ``t = tau / sigma2`` and ``J`` the all-ones matrix, so
 ``V_i^{-1} = (I - w_i J) / sigma2`` with ``w_i = t / (1 + n_i t)``. Every quantity the
 likelihood needs is then a weighted sum over clusters of the cluster sizes ``n_i``, the
-column sums ``s_i = X_i' 1`` and the response sums ``S_i = 1' y_i``, plus the totals
-``X'X``, ``X'y`` and ``y'y``. One evaluation of the profiled criterion costs
+column sums ``s_i = X_i' 1`` and the response sums ``S_i = 1' y_i``, plus the
+within-cluster cross-products ``W_xx = sum_i (X_i - 1 xbar_i')'(X_i - 1 xbar_i')`` (and
+``W_xy``, ``W_yy``). With ``v_i = 1 / (n_i (1 + n_i t))``,
+
+``X' M^{-1} X = W_xx + sum_i v_i s_i s_i'``,
+
+a sum of positive semi-definite terms: no difference of large numbers is formed, so the
+sums stay accurate when the cluster means are far apart relative to the within-cluster
+spread (the caller centres and scales ``y`` and ``X`` first, see
+:mod:`crtstats.models._lmm_basis`). One evaluation of the profiled criterion costs
 ``O(G p^2)`` for ``G`` clusters and ``p`` coefficients, whatever the number of rows.
 """
 
@@ -17,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-__all__ = ["ClusterStats", "LmmFit", "cluster_stats", "fit_profiled"]
+__all__ = ["ClusterStats", "LmmFit", "cluster_stats", "fit_profiled", "within_rss"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -36,6 +44,9 @@ class ClusterStats:
         Sums of ``y`` per cluster, length G.
     xtx, xty, yty
         The totals ``X'X``, ``X'y`` and ``y'y``.
+    wxx, wxy, wyy
+        The within-cluster cross-products of ``X`` and ``y`` about their cluster means
+        (``X'X = W_xx + sum_i s_i s_i' / n_i``, and so on).
     """
 
     n: np.ndarray
@@ -44,6 +55,9 @@ class ClusterStats:
     xtx: np.ndarray
     xty: np.ndarray
     yty: float
+    wxx: np.ndarray
+    wxy: np.ndarray
+    wyy: float
 
     @property
     def nobs(self) -> int:
@@ -63,12 +77,30 @@ def cluster_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray, n_groups: in
     for j in range(X.shape[1]):
         sx[:, j] = np.bincount(groups, weights=X[:, j], minlength=n_groups)
     sy = np.bincount(groups, weights=y, minlength=n_groups)
+    # deviations from the cluster means, so that the within-cluster part is summed
+    # directly rather than as a difference of two large totals
+    dx = X - (sx / n[:, None])[groups]
+    dy = y - (sy / n)[groups]
     # einsum rather than BLAS: multithreaded BLAS dot products of long vectors stall on
     # busy machines, and these are single passes over the rows anyway
+    wxx = np.einsum("ij,ik->jk", dx, dx)
+    wxy = np.einsum("ij,i->j", dx, dy)
+    wyy = float(np.einsum("i,i->", dy, dy))
+    between = sx / n[:, None]
     return ClusterStats(
-        n=n, sx=sx, sy=sy, xtx=np.einsum("ij,ik->jk", X, X), xty=np.einsum("ij,i->j", X, y),
-        yty=float(np.einsum("i,i->", y, y)),
+        n=n, sx=sx, sy=sy, xtx=wxx + sx.T @ between, xty=wxy + between.T @ sy,
+        yty=wyy + float(sy @ (sy / n)), wxx=wxx, wxy=wxy, wyy=wyy,
     )
+
+
+def _between_weights(n: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """``v_i = 1 / (n_i (1 + n_i t))``: ``X' M^{-1} X = W_xx + sum_i v_i s_i s_i'``."""
+    return np.asarray(1.0 / (n * (1.0 + n * t)))
+
+
+def within_rss(stats: ClusterStats, beta: np.ndarray) -> float:
+    """Within-cluster residual sum of squares at ``beta``: ``sum_ij (r_ij - rbar_i)^2``."""
+    return float(stats.wyy - 2.0 * float(beta @ stats.wxy) + float(beta @ stats.wxx @ beta))
 
 
 @dataclass(frozen=True)
@@ -95,10 +127,10 @@ def _criterion(
 
 
 def _profile(stats: ClusterStats, t: float, reml: bool) -> _Profile:
-    w = t / (1.0 + stats.n * t)
-    a_mat = stats.xtx - stats.sx.T @ (w[:, None] * stats.sx)
-    b_vec = stats.xty - stats.sx.T @ (w * stats.sy)
-    c_val = stats.yty - float(w @ stats.sy**2)
+    v = _between_weights(stats.n, t)
+    a_mat = stats.wxx + stats.sx.T @ (v[:, None] * stats.sx)
+    b_vec = stats.wxy + stats.sx.T @ (v * stats.sy)
+    c_val = stats.wyy + float(v @ stats.sy**2)
     chol = np.linalg.cholesky(a_mat)
     beta = np.linalg.solve(a_mat, b_vec)
     rss = max(c_val - float(b_vec @ beta), np.finfo(float).tiny)
@@ -110,11 +142,11 @@ def _profile(stats: ClusterStats, t: float, reml: bool) -> _Profile:
 
 def _profile_grid(stats: ClusterStats, ts: np.ndarray, reml: bool) -> np.ndarray:
     """The profiled deviance at many ratios at once (batched p x p algebra)."""
-    w = ts[:, None] / (1.0 + stats.n[None, :] * ts[:, None])  # K x G
+    v = _between_weights(stats.n[None, :], ts[:, None])  # K x G
     outer = stats.sx[:, :, None] * stats.sx[:, None, :]  # G x p x p
-    a_mats = stats.xtx[None] - np.tensordot(w, outer, axes=(1, 0))
-    b_vecs = stats.xty[None] - (w * stats.sy[None, :]) @ stats.sx
-    c_vals = stats.yty - w @ stats.sy**2
+    a_mats = stats.wxx[None] + np.tensordot(v, outer, axes=(1, 0))
+    b_vecs = stats.wxy[None] + (v * stats.sy[None, :]) @ stats.sx
+    c_vals = stats.wyy + v @ stats.sy**2
     chol = np.linalg.cholesky(a_mats)
     beta = np.linalg.solve(a_mats, b_vecs[:, :, None])[:, :, 0]
     rss = np.maximum(c_vals - np.einsum("kp,kp->k", b_vecs, beta), np.finfo(float).tiny)
@@ -129,15 +161,14 @@ def _score(stats: ClusterStats, t: float, reml: bool) -> float:
     ``d dev / dt = tr(P_M J) - r' M^{-1} J M^{-1} r / sigma2_hat`` where ``P_M`` is
     ``M^{-1} - M^{-1} X A^{-1} X' M^{-1}`` for REML and ``M^{-1}`` for ML.
     """
-    w = t / (1.0 + stats.n * t)
-    weighted = w[:, None] * stats.sx
-    a_inv = np.linalg.inv(stats.xtx - stats.sx.T @ weighted)
-    beta = a_inv @ (stats.xty - weighted.T @ stats.sy)
+    v = _between_weights(stats.n, t)
+    weighted = v[:, None] * stats.sx
+    a_inv = np.linalg.inv(stats.wxx + stats.sx.T @ weighted)
+    beta = a_inv @ (stats.wxy + weighted.T @ stats.sy)
     h = 1.0 + stats.n * t
     resid_sums = stats.sy - stats.sx @ beta
-    # r' M^{-1} r from the cluster sums of r: r'r - sum w_i R_i^2, with r'r expanded
-    rtr = stats.yty - 2.0 * float(beta @ stats.xty) + float(beta @ stats.xtx @ beta)
-    rss = max(rtr - float(w @ resid_sums**2), np.finfo(float).tiny)
+    # r' M^{-1} r = (within-cluster residual SS) + sum_i v_i R_i^2
+    rss = max(within_rss(stats, beta) + float(v @ resid_sums**2), np.finfo(float).tiny)
     n, p = stats.nobs, stats.n_params
     sigma2 = rss / (n - p if reml else n)
     trace = float((stats.n / h).sum())
@@ -149,8 +180,8 @@ def _score(stats: ClusterStats, t: float, reml: bool) -> float:
 
 def _ratio_grid() -> np.ndarray:
     """Variance ratios ``t = icc / (1 - icc)`` on a grid of intra-cluster correlations."""
-    icc = 1.0 / (1.0 + np.exp(-np.linspace(-14.0, 14.0, 57)))
-    return np.concatenate([[0.0], icc / (1.0 - icc)])
+    # t = icc / (1 - icc) = exp(logit(icc)), logit from -14 to 25 (ICC up to 1 - 1e-11)
+    return np.concatenate([[0.0], np.exp(np.linspace(-14.0, 25.0, 79))])
 
 
 @dataclass(frozen=True)

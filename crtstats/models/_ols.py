@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal, get_args
 
 import numpy as np
@@ -11,14 +10,26 @@ import statsmodels.api as sm
 from statsmodels.regression.linear_model import RegressionResults
 
 from crtstats._options import check_option
-from crtstats.exceptions import FewClustersWarning, ModelSpecificationError
-from crtstats.models._checks import check_rank
+from crtstats.exceptions import (
+    ExcludedRowsWarning,
+    FewClustersWarning,
+    ModelSpecificationError,
+)
+from crtstats.models._checks import check_fit_arguments, check_rank
 from crtstats.models._cr2 import ClusterRobust
+from crtstats.models._data_checks import (
+    check_finite,
+    check_outcome_varies,
+    check_terms_vary,
+    design_variables,
+)
 from crtstats.models._design import Design, build_design
 from crtstats.models._details import ModelSpec, OlsDetails
+from crtstats.models._lmm_basis import working_basis
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import ContrastDf, CRTResult
 from crtstats.models._wald import WaldMethod, cr2_htz_wald
+from crtstats.models._warn import WarningLog
 
 __all__ = ["OLSCovType", "ols"]
 
@@ -32,6 +43,13 @@ _DF_METHOD: dict[str, str] = {
 
 #: Below this many clusters CR1 with t(J - 1) is known to over-reject.
 FEW_CLUSTERS_CR1 = 40
+
+#: A residual sum of squares below this fraction of the total counts as an exact fit.
+_EXACT_TOL = 1e-12
+
+#: A cluster whose leverage ``1_j' H 1_j / n_j`` is within this of 1 is fitted exactly by
+#: the model (its indicator lies in the column space of X); rounding leaves ~1e-15.
+_LEVERAGE_TOL = 1e-8
 
 
 def _robust_pieces(
@@ -55,6 +73,104 @@ def _few_clusters_message(n_clusters: int) -> str:
         f"({n_clusters} < {FEW_CLUSTERS_CR1}); use cov_type='CR2' (Bell-McCaffrey with "
         "Satterthwaite df)."
     )
+
+
+def _check_exact_fit(formula: str, design: Design, resid: np.ndarray) -> None:
+    """A zero residual sum of squares leaves nothing to test against."""
+    y = design.y
+    total = float(((y - y.mean()) ** 2).sum())
+    rss = float(resid @ resid)
+    if not rss > _EXACT_TOL * total:
+        raise ModelSpecificationError(
+            f"ols: the residual variance of {formula!r} is zero (residual sum of squares "
+            f"{rss / total if total > 0 else 0.0:.3g} of the total): the covariates "
+            "reproduce the outcome exactly, so every standard error would be zero. Check "
+            "that the outcome is not a copy or function of a covariate."
+        )
+
+
+def _exact_clusters(design: Design) -> np.ndarray:
+    """Codes of the clusters with leverage ``1_j' H 1_j / n_j = 1`` (fitted exactly)."""
+    basis = working_basis(design.y, design.X)  # same column space, better conditioned
+    q_mat = np.linalg.qr(basis.apply(design.y, design.X)[1])[0]
+    sums = np.stack([np.bincount(design.groups, weights=q_mat[:, k],
+                                 minlength=design.n_clusters)
+                     for k in range(q_mat.shape[1])], axis=1)
+    leverage = (sums**2).sum(axis=1) / design.cluster_sizes
+    return np.flatnonzero(leverage >= 1.0 - _LEVERAGE_TOL)
+
+
+def _undefined_robust(
+    formula: str, design: Design, bread: np.ndarray, cluster: str | None, cov_type: str
+) -> tuple[np.ndarray, str | None]:
+    """Coefficients whose cluster-robust variance is undefined, and the warning text.
+
+    Cluster ``j`` has leverage 1 exactly when its indicator lies in the column space of
+    ``X`` (``X a_j = 1_j`` with ``a_j = M s_j``): the combination ``a_j`` of coefficients
+    is then estimated from that cluster alone, whose residuals sum to zero, so the
+    sandwich leaves its variance out. Every cluster at leverage 1 (one cluster per arm,
+    no more clusters than cluster-level coefficients) is an error; otherwise the
+    coefficients that such clusters enter get a NaN variance and a warning. Fixed
+    effects for the clusters themselves (the cluster column in the formula, as in
+    clubSandwich's panel examples) are the deliberate exception: their coefficients are
+    nuisance parameters and the within-cluster slopes are unaffected.
+    """
+    none = np.zeros(design.X.shape[1], dtype=bool)
+    if cluster is not None and cluster in design_variables(formula):
+        return none, None
+    exact = _exact_clusters(design)
+    if exact.size == 0:
+        return none, None
+    units = f"cluster(s) of {cluster!r}" if cluster is not None else "row(s)"
+    shown = [design.cluster_labels[j] for j in exact[:10]]
+    if exact.size == design.n_clusters:
+        raise ModelSpecificationError(
+            f"ols: cov_type={cov_type!r} is undefined for {formula!r}: all "
+            f"{design.n_clusters} {units} are fitted exactly by cluster-level terms "
+            "(leverage 1: one cluster per arm, or no more clusters than cluster-level "
+            "coefficients), so the residuals carry no between-cluster information and the "
+            "robust variance of the cluster-level effects is zero whatever the data. Add "
+            "clusters or drop cluster-level terms; cov_type='classical' ignores the "
+            "clustering."
+        )
+    sums = np.stack([np.bincount(design.groups, weights=design.X[:, k],
+                                 minlength=design.n_clusters)[exact]
+                     for k in range(design.X.shape[1])], axis=1)
+    weights = sums @ bread  # rows a_j' with X a_j = 1_j
+    scale = np.abs(design.X).max(axis=0)
+    affected = np.any(np.abs(weights) * scale > 1e-6, axis=0)
+    names = [design.names[j] for j in np.flatnonzero(affected)]
+    message = (
+        f"the {cov_type} standard error of {names} is undefined and reported as NaN: the "
+        f"{units} {shown} are fitted exactly (leverage 1: e.g. the only cluster in a "
+        "stratum or arm), so those coefficients are estimated from single clusters whose "
+        "residuals carry no information about them. The other coefficients are "
+        "unaffected. Merge levels or drop the term to get them."
+    )
+    return affected, message
+
+
+def _robust(
+    formula: str, design: Design, fit: sm.regression.linear_model.RegressionResults, *,
+    cluster: str | None, cov_type: str
+) -> tuple[np.ndarray, np.ndarray, ContrastDf | None, str | None]:
+    """The CR1 or CR2 covariance, df and contrast df, and a warning if some are NaN."""
+    if design.n_clusters < 2:
+        raise ModelSpecificationError(
+            f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
+            f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
+        )
+    resid = np.asarray(fit.resid, dtype=float)
+    bread = np.asarray(fit.normalized_cov_params, dtype=float)
+    affected, message = _undefined_robust(formula, design, bread, cluster, cov_type)
+    robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
+    cov, df, contrast_df = _robust_pieces(cov_type, robust, design.X.shape[1])
+    if affected.any():
+        cov = cov.copy()
+        cov[affected, :] = np.nan
+        cov[:, affected] = np.nan
+        df = np.where(affected, np.nan, df)
+    return cov, df, contrast_df, message
 
 
 def ols(
@@ -97,16 +213,27 @@ def ols(
     Raises
     ------
     InvalidParameterError
-        If ``cov_type`` is not one of the allowed values.
+        If ``cov_type`` is not one of the allowed values, ``formula`` is not a string,
+        ``data`` not a DataFrame or ``cluster`` neither a column name nor None.
     ModelSpecificationError
-        If the formula cannot be built on ``data``, the model matrix is rank deficient
-        (the aliased columns are named), there are no more rows than coefficients, or
-        a robust covariance is asked for with fewer than two clusters.
+        If the formula cannot be built on ``data``; the model matrix is rank deficient
+        (the aliased columns are named); there are no more rows than coefficients; the
+        outcome or a model column holds an infinite value (named); a text or
+        categorical term has a single value (an empty arm); the outcome is constant or
+        fitted exactly (zero residual variance); a robust covariance is asked for with
+        fewer than two clusters, or with every cluster fitted exactly by cluster-level
+        terms (one cluster per arm: the robust variance would be zero whatever the data).
 
     Warns
     -----
+    ExcludedRowsWarning
+        When rows are left out for missing values.
     FewClustersWarning
-        With ``cov_type="CR1"`` and fewer than 40 clusters.
+        With ``cov_type="CR1"`` and fewer than 40 clusters; and with CR1/CR2 when some
+        clusters (rows, without ``cluster``) are fitted exactly (leverage 1, e.g. the
+        only cluster in an arm or stratum): the coefficients estimated from them alone
+        get a NaN variance, df and p-value.
+    Every warning is also recorded in ``res.warnings`` (with its ``.category``).
 
     Notes
     -----
@@ -153,30 +280,32 @@ def ols(
     ``clubSandwich::coef_test(fit, vcov = "CR2", cluster = seq_len(nrow(teams)),
     test = "Satterthwaite")``.
     """
+    check_fit_arguments("ols", formula, data, {"cluster": cluster}, optional=("cluster",))
     check_option("cov_type", cov_type, get_args(OLSCovType))
     design = build_design(formula, data, cluster=cluster)
+    check_finite("ols", formula, data, design)
+    check_outcome_varies("ols", formula, design)
+    check_terms_vary("ols", formula, data, design)
     check_rank(design.X, design.names, formula=formula)
     fit = sm.OLS(design.y, design.X).fit()
     n, p = design.X.shape
     resid = np.asarray(fit.resid, dtype=float)
-    messages: list[str] = []
+    _check_exact_fit(formula, design, resid)
     contrast_df: ContrastDf | None = None
+    undefined: str | None = None
     if cov_type == "classical":
         cov = np.asarray(fit.cov_params(), dtype=float)
         df = np.full(p, float(n - p))
     else:
-        if design.n_clusters < 2:
-            raise ModelSpecificationError(
-                f"cov_type={cov_type!r} needs at least two clusters in {cluster!r}; got "
-                f"{design.n_clusters}. Use cov_type='classical' or check the cluster column."
-            )
-        bread = np.asarray(fit.normalized_cov_params, dtype=float)
-        robust = ClusterRobust.from_fit(design.X, resid, bread, design.groups)
-        cov, df, contrast_df = _robust_pieces(cov_type, robust, p)
-        if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
-            message = _few_clusters_message(design.n_clusters)
-            warnings.warn(message, FewClustersWarning, stacklevel=2)
-            messages.append(message)
+        cov, df, contrast_df, undefined = _robust(formula, design, fit, cluster=cluster,
+                                                  cov_type=cov_type)
+    log = WarningLog()
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if undefined is not None:
+        log.warn(undefined, FewClustersWarning)
+    if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:
+        log.warn(_few_clusters_message(design.n_clusters), FewClustersWarning)
     return CRTResult(
         model="ols",
         formula=formula,
@@ -189,7 +318,7 @@ def ols(
         nobs=n,
         n_clusters=design.n_clusters if cluster is not None or cov_type != "classical"
         else None,
-        warnings=tuple(messages),
+        warnings=log.records,
         loglik=float(fit.llf),
         contrast_df=contrast_df,
         details=OlsDetails(

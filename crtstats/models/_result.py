@@ -418,6 +418,7 @@ class CRTResult:
         >>> fid = trial.fidelity.merge(trial.teams, on="team_id")
         >>> fid["total"] = fid.filter(like="item_").astype(float).sum(axis=1, min_count=39)
         >>> fid["review"] = pd.Categorical(fid["review"], ["baseline", "6m", "12m"])
+        >>> fid = fid.dropna(subset=["total"])  # reviews with a missing item have no total
         >>> res = crtstats.lmm("total ~ arm * review + stratum", fid, cluster="team_id")
         >>> test = res.wald_test(["arm[T.intervention]:review[T.6m]",
         ...                       "arm[T.intervention]:review[T.12m]"])

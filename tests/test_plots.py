@@ -17,7 +17,8 @@ from crtstats import CRTResult
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import DataFileError, InvalidParameterError, ModelSpecificationError
-from crtstats.plots import caterpillar, domain_profile, forest, save_figure, trajectories
+from crtstats import save_figure
+from crtstats.plots import caterpillar, domain_profile, forest, trajectories
 from crtstats.scales import score_fidelity
 
 TRIAL = load_example()

@@ -200,8 +200,8 @@ def write_results(
 
     Raises
     ------
-    PlanError
-        If a table or figure cannot be written by this version of crtstats.
+    DataFileError
+        If a table or figure file cannot be written.
     OSError
         If the folder cannot be written; nothing is left behind.
     """

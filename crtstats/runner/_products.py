@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,10 @@ def _summary_table(files: Mapping[str, Any]) -> Table:
     return Table(frame, columns, title=TABLE_TITLES["data_summary"])
 
 
-def _needs(value: Any, what: str, name: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _needs(value: _T | None, what: str, name: str) -> _T:
     if value is None:
         raise PlanError(f"[output] tables/figures: {name!r} needs {what}, which this trial "
                         "or plan does not provide; remove it from [output].")

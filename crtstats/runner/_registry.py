@@ -9,7 +9,6 @@ checks that every table covers exactly its plan list.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from matplotlib.axes import Axes
 
@@ -70,7 +69,3 @@ FIGURE_FUNCTIONS: Mapping[FigureName, Callable[..., Axes]] = {
     "caterpillar": caterpillar,
 }
 
-
-def options_of(function: Callable[..., Any]) -> str:
-    """The public name of a registered function, for messages (``crtstats.lmm``)."""
-    return f"crtstats.{function.__name__}"

@@ -553,5 +553,5 @@ def test_row_order_of_the_files_does_not_change_the_effects(tmp_path: Path) -> N
         (folder / "plan.toml").write_text(plan_text)
         effects.append(run(folder / "plan.toml", out=folder / "out").effects)
     original, shuffled = effects
-    assert len(original) == 4  # LMM at 6m and 12m, ANCOVA, GLMM
+    assert len(original) == 6  # LMM at 6m and 12m, ANCOVA, DiD at 6m and 12m, GLMM
     pd.testing.assert_frame_equal(original, shuffled, check_exact=False, rtol=1e-6)

@@ -147,11 +147,15 @@ def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
     label, res = _gee_fit(formula, frame, outcome, out.notes)
     out.add_fit(outcome, label, "sensitivity", "odds ratio", res, ARM_TERM, icc_res)
     adjusted = frame.dropna(subset=["pre_prop"])
-    cl = cluster_level(adjusted, outcome=outcome, arm="arm", cluster="team_id",
-                       covariates=["stratum", "pre_prop"])
-    for term, scale in (("log_ratio", "risk ratio"), ("difference", "risk difference")):
-        out.add_fit(outcome, "cluster-level two-stage", "sensitivity", scale, cl, term, icc_res)
-    _randomisation_row(cl, adjusted, outcome, "risk ratio", out, n_resamples, seed, icc_res)
+    fits = {scale: cluster_level(adjusted, outcome=outcome, arm="arm", cluster="team_id",
+                                 outcome_type="binary", scale=scale,
+                                 covariates=["stratum", "pre_prop"])
+            for scale in ("ratio", "difference")}
+    for (term, label), cl in zip((("log_ratio", "risk ratio"),
+                                  ("difference", "risk difference")), fits.values(), strict=True):
+        out.add_fit(outcome, "cluster-level two-stage", "sensitivity", label, cl, term, icc_res)
+    _randomisation_row(fits["ratio"], adjusted, outcome, "risk ratio", out, n_resamples, seed,
+                       icc_res)
 
 
 def _gee_fit(formula: str, frame: pd.DataFrame, outcome: str, notes: list[str]
@@ -180,11 +184,12 @@ def _randomisation_row(cl: CRTResult, data: pd.DataFrame, outcome: str, scale: s
     """Stratified randomisation test of the two-stage cluster-level log ratio."""
     clusters = cl.info["clusters"]
     teams = data.groupby("team_id", sort=False)["stratum"].first()
-    frame = clusters[["team_id", "arm", "log_ratio_value"]].assign(
-        stratum=clusters["team_id"].map(teams).to_numpy(), value=lambda d: d["log_ratio_value"])
+    frame = clusters[["team_id", "arm", "value"]].assign(
+        stratum=clusters["team_id"].map(teams).to_numpy())
     perm = permutation_test(frame, statistic="mean_difference", outcome="value", arm="arm",
                             cluster="team_id", strata="stratum", n_resamples=n_resamples,
                             seed=seed)
+    out.notes += [f"{outcome}, randomisation test: {m}" for m in perm.warnings]
     out.rows.append(randomisation_row(
         perm, outcome=outcome, analysis="randomisation test (stratified)", role="sensitivity",
         estimand=ESTIMAND, scale=scale, n_clusters=int(cl.n_clusters or 0), nobs=cl.nobs,
@@ -235,7 +240,8 @@ def _rate_analyses(team: pd.DataFrame, out: _Collector, n_resamples: int,
         out.add_fit(label, "negative binomial (team level)", "primary", "rate ratio", nb,
                     ARM_TERM)
         cl = cluster_level(data, outcome=count, arm="arm", cluster="team_id",
-                           exposure="n_users", covariates=["stratum", covariate])
+                           outcome_type="count", scale="ratio", exposure="n_users",
+                           covariates=["stratum", covariate])
         out.add_fit(label, "cluster-level two-stage", "sensitivity", "rate ratio", cl,
                     "log_ratio")
         _randomisation_row(cl, data, label, "rate ratio", out, n_resamples, seed)
@@ -401,7 +407,7 @@ def analyse_admissions(
 
     Warns
     -----
-    BoundaryFitWarning, ConvergenceWarning, SeparationWarning
+    BoundaryFitWarning, ConvergenceWarning, SeparationWarning, ContinuityCorrectionWarning
         As raised by the fitters (also recorded in ``notes``).
 
     Notes
@@ -426,6 +432,7 @@ def analyse_admissions(
     >>> trial = crtstats.datasets.load_example()
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", crtstats.BoundaryFitWarning)
+    ...     warnings.simplefilter("ignore", crtstats.ContinuityCorrectionWarning)
     ...     out = crtstats.analyse_admissions(trial, n_resamples=200)
     >>> out.effects.loc[0, ["analysis", "role", "scale"]].tolist()
     ['GLMM (between-within)', 'primary', 'odds ratio']

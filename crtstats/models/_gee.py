@@ -223,7 +223,8 @@ def gee(
     check_option("cov_struct", cov_struct, _COV_STRUCTS)
     check_option("cov_type", cov_type, SANDWICH_TYPES)
     check_option("ddf", ddf, _DDFS)
-    design = build_design(formula, data, cluster=cluster, offset=offset)
+    design = build_design(formula, data, cluster=cluster, offset=offset,
+                          binary_response=family == "binomial")
     _check_response(design, family, formula)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
@@ -258,6 +259,7 @@ def gee(
             "scale": scale,
             "n_cluster_level": q,
             "n_excluded": design.n_excluded,
+            "response_coding": design.response_note,
             "covariances": {k: v.copy() for k, v in covs.items()},
             "naive_cov": covs["naive"] * scale,
         },

@@ -6,6 +6,7 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
+from formulaic import Formula
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
@@ -71,6 +72,28 @@ def _check_values(design: Design, family: GeeFamily, formula: str) -> None:
     check_rank(X, design.names, formula=formula)
 
 
+def _check_levels(formula: str, data: pd.DataFrame, design: Design) -> None:
+    """A text or categorical covariate with one level in the rows used (an empty arm)."""
+    rhs = getattr(Formula(formula), "rhs", None)
+    names = sorted(str(v) for v in getattr(rhs, "required_variables", ()))
+    for name in names:
+        if name not in data.columns:
+            continue
+        col = data[name].to_numpy()[design.used]
+        if pd.api.types.is_numeric_dtype(data[name]) and not pd.api.types.is_bool_dtype(
+            data[name]
+        ):
+            continue
+        levels = pd.unique(col)
+        if len(levels) < 2:
+            raise ModelSpecificationError(
+                f"{name!r} takes the single value {levels[0]!r} in the {design.nobs} rows "
+                f"used by {formula!r} (an empty arm or level?): its effect cannot be "
+                "estimated and the term would be dropped without notice. Check the data "
+                "and the rows selected, or remove the term."
+            )
+
+
 def _between_df(design: Design, q: int, ddf: GeeDdf, cov_type: SandwichType,
                 formula: str, log: WarningLog) -> float:
     """``G - q`` (or inf for z); warns when few clusters meet a liberal choice."""
@@ -110,9 +133,10 @@ def _check_pairs(design: Design, cov_struct: CovStruct, moments: Moments, formul
         )
 
 
-def _separation(design: Design, family: GeeFamily, log: WarningLog) -> bool:
+def _separation(design: Design, family: GeeFamily, log: WarningLog) -> list[int]:
+    """Columns with infinite estimates (warned); their covariances are reported as NaN."""
     if family == "gaussian":
-        return False
+        return []
     upper = np.ones_like(design.y) if family == "binomial" else None
     sep = separated_columns(design.X, design.y, upper)
     if sep:
@@ -120,23 +144,22 @@ def _separation(design: Design, family: GeeFamily, log: WarningLog) -> bool:
             f"complete or quasi-complete separation: the estimates of "
             f"{[design.names[j] for j in sep]} are not finite (an arm or level with no "
             "events, or a covariate that predicts the outcome perfectly); the estimates, "
-            "standard errors and p-values reported for them are where the iterations "
-            "stopped and mean nothing. Merge or drop the terms, or analyse at cluster "
-            "level (cluster_level) or by permutation_test.",
+            "reported for them are where the iterations stopped and their standard errors "
+            "and p-values are NaN. Merge or drop the terms, or analyse at cluster level "
+            "(cluster_level) or by permutation_test.",
             SeparationWarning,
         )
-    return bool(sep)
+    return sep
 
 
 def _fit_warnings(fit: GeeFit, design: Design, cov_struct: CovStruct, separated: bool,
                   log: WarningLog) -> None:
     n_max = int(design.cluster_sizes.max())
-    if cov_struct == "exchangeable" and not (
-        np.isfinite(fit.alpha) and -1.0 / max(n_max - 1, 1) < fit.alpha < 1.0
-    ):
+    if fit.invalid_alpha is not None and not separated:
         raise ModelSpecificationError(
-            f"the exchangeable working correlation was estimated as {fit.alpha:.6g}, outside "
-            f"(-1/(n_max - 1), 1) for a cluster of {n_max}: the working covariance is not "
+            f"the exchangeable working correlation was estimated as {fit.invalid_alpha:.6g}, "
+            f"outside (-1/(n_max - 1), 1) = ({-1.0 / max(n_max - 1, 1):.4g}, 1) for a "
+            f"cluster of {n_max} (or the dispersion as zero): the working covariance is not "
             "positive definite. Use cov_struct='independence'."
         )
     if not fit.converged and not separated:
@@ -154,6 +177,26 @@ def _fit_warnings(fit: GeeFit, design: Design, cov_struct: CovStruct, separated:
             "cov_struct='independence'.",
             BoundaryFitWarning,
         )
+
+
+def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[int]
+                ) -> dict[str, np.ndarray]:
+    """Every covariance; rows and columns of separated terms are NaN (no finite SE)."""
+    try:
+        covs = dict(gee_sandwiches(design.X, design.y, design.groups, fit.beta,
+                                   family=family, alpha=fit.alpha, offset=design.offset,
+                                   labels=design.cluster_labels))
+    except (np.linalg.LinAlgError, ValueError):
+        if not separated:
+            raise
+        p = design.X.shape[1]
+        covs = {k: np.full((p, p), np.nan) for k in ("naive", *SANDWICH_TYPES)}
+    for name, cov in covs.items():
+        cov = cov.copy()
+        cov[separated, :] = np.nan
+        cov[:, separated] = np.nan
+        covs[name] = cov
+    return covs
 
 
 def gee(
@@ -299,6 +342,7 @@ def gee(
     if offset is not None and design.offset_looks_raw:
         log.warn(exposure_message(offset), ExposureWarning)
     _check_values(design, family, formula)
+    _check_levels(formula, data, design)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
     df = _between_df(design, q, ddf, cov_type, formula, log)
@@ -306,10 +350,8 @@ def gee(
     separated = _separation(design, family, log)
     fit = fit_gee(design.X, design.y, design.groups, n_clusters, design.offset,
                   family=family, exchangeable=cov_struct == "exchangeable", moments=moments)
-    _fit_warnings(fit, design, cov_struct, separated, log)
-    covs = gee_sandwiches(design.X, design.y, design.groups, fit.beta, family=family,
-                          alpha=fit.alpha, offset=design.offset,
-                          labels=design.cluster_labels)
+    _fit_warnings(fit, design, cov_struct, bool(separated), log)
+    covs = _sandwiches(design, fit, family, separated)
     return CRTResult(
         model="gee",
         formula=formula,

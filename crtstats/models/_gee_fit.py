@@ -59,6 +59,10 @@ class GeeFit:
         Whether the largest relative change fell below :data:`TOL`.
     iterations
         Fisher-scoring iterations used.
+    invalid_alpha
+        When the iterations stopped because the moment estimates left their range
+        (``alpha`` outside ``(-1/(n_max - 1), 1)``, or ``phi`` not positive), the
+        offending ``alpha``; ``alpha`` and ``scale`` are then the last valid ones.
     """
 
     beta: np.ndarray
@@ -66,18 +70,20 @@ class GeeFit:
     scale: float
     converged: bool
     iterations: int
+    invalid_alpha: float | None = None
 
 
 def mean_parts(eta: np.ndarray, family: GeeFamily
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, ``d mu / d eta`` and variance function for the canonical links."""
+    tiny = np.finfo(float).tiny  # keeps e = (y - mu) / sqrt(v) finite as mu -> 0 or 1
     if family == "binomial":
         mu = special.expit(eta)
         var = mu * (1.0 - mu)
-        return mu, var, var
+        return mu, var, np.maximum(var, tiny)
     if family == "poisson":
         mu = np.exp(np.minimum(eta, 700.0))
-        return mu, mu, mu
+        return mu, mu, np.maximum(mu, tiny)
     return eta.copy(), np.ones_like(eta), np.ones_like(eta)
 
 
@@ -172,39 +178,43 @@ def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
     """
     sizes = np.bincount(groups, minlength=n_groups).astype(float)
     p = X.shape[1]
+    bound = -1.0 / max(sizes.max() - 1.0, 1.0)
+
+    def moments_at(b: np.ndarray) -> tuple[float, float]:
+        mu, _, var = mean_parts(X @ b + offset, family)
+        return _moments((y - mu) / np.sqrt(var), groups, n_groups, sizes, p, exchangeable,
+                        moments)
+
+    def valid(phi_: float, alpha_: float) -> bool:
+        return bool(np.isfinite(phi_) and phi_ > 0.0 and np.isfinite(alpha_) and (
+            not exchangeable or bound < alpha_ < 1.0))
+
     beta = _start(X, y, offset, family)
     alpha, phi = 0.0, np.nan
-    converged = False
     it = 0
     for it in range(1, MAX_ITER + 1):
-        eta = X @ beta + offset
-        mu, _, var = mean_parts(eta, family)
-        e = (y - mu) / np.sqrt(var)
-        phi_new, alpha_new = _moments(e, groups, n_groups, sizes, p, exchangeable, moments)
-        if not (np.isfinite(alpha_new) and np.isfinite(phi_new)) or phi_new <= 0.0 or (
-            exchangeable and not -1.0 / max(sizes.max() - 1.0, 1.0) < alpha_new < 1.0
-        ):
-            return GeeFit(beta, alpha_new, phi_new, False, it)
+        phi_new, alpha_new = moments_at(beta)
+        if not valid(phi_new, alpha_new):
+            return GeeFit(beta, alpha, phi, False, it, invalid_alpha=alpha_new)
         bread, score, _ = fisher_parts(X, y, groups, n_groups, sizes, offset, beta,
                                        family, alpha_new)
         try:
-            step = linalg.solve(bread, score, assume_a="sym")
-        except (linalg.LinAlgError, ValueError):
+            step = np.linalg.solve(bread, score)
+        except np.linalg.LinAlgError:
             return GeeFit(beta, alpha_new, phi_new, False, it)
-        beta = beta + step
         change = max(
-            float(np.max(np.abs(step) / (1.0 + np.abs(beta)))),
+            float(np.max(np.abs(step) / (1.0 + np.abs(beta + step)))),
             abs(alpha_new - alpha) / (1.0 + abs(alpha_new)),
             abs(phi_new - phi) / (1.0 + abs(phi_new)) if np.isfinite(phi) else np.inf,
         )
         alpha, phi = alpha_new, phi_new
-        if not np.all(np.isfinite(beta)):
-            break
+        if not np.all(np.isfinite(beta + step)):
+            return GeeFit(beta, alpha, phi, False, it)
+        beta = beta + step
         if change <= TOL:
-            converged = True
-            break
-    # the reported alpha and phi are those at the final beta (geepack's order)
-    mu, _, var = mean_parts(X @ beta + offset, family)
-    phi, alpha = _moments((y - mu) / np.sqrt(var), groups, n_groups, sizes, p,
-                          exchangeable, moments)
-    return GeeFit(beta, alpha, phi, converged, it)
+            # the reported alpha and phi are those at the final beta (geepack's order)
+            phi_end, alpha_end = moments_at(beta)
+            if valid(phi_end, alpha_end):
+                return GeeFit(beta, alpha_end, phi_end, True, it)
+            return GeeFit(beta, alpha, phi, False, it, invalid_alpha=alpha_end)
+    return GeeFit(beta, alpha, phi, False, it)

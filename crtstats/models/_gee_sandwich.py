@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Literal, get_args
 
 import numpy as np
-from scipy import linalg
 
 from crtstats.exceptions import ModelSpecificationError
 from crtstats.models._gee_fit import GeeFamily, cluster_sums, exchangeable_c, mean_parts
@@ -179,9 +178,9 @@ def gee_sandwiches(
     scores = k * (cluster_sums(s * e[:, None], groups, n_groups)
                   - (c * cluster_sums(e, groups, n_groups))[:, None] * t)  # U_i, G x p
     bread = k * (s.T @ s - (t * c[:, None]).T @ t)
-    b_inv = linalg.inv(bread)
+    b_inv = np.linalg.inv(bread)
     b_inv = (b_inv + b_inv.T) / 2.0
-    chol = linalg.cholesky(b_inv, lower=True)
+    chol = np.linalg.cholesky(b_inv)
     # C_i = L' B_i L, from the whitened rows s L and sums t L
     sl, tl = s @ chol, t @ chol
     c_mat = k * (_cluster_crossprod(sl, groups, n_groups)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
@@ -73,18 +73,18 @@ def _check_values(design: Design, family: GeeFamily, formula: str) -> None:
 
 
 def _check_levels(formula: str, data: pd.DataFrame, design: Design) -> None:
-    """A text or categorical covariate with one level in the rows used (an empty arm)."""
-    rhs = getattr(Formula(formula), "rhs", None)
-    names = sorted(str(v) for v in getattr(rhs, "required_variables", ()))
-    for name in names:
-        if name not in data.columns:
+    """A text or categorical covariate with one level in the rows used (an empty arm).
+
+    The design builder codes such a column with no column at all, so the term would be
+    dropped without notice; every non-numeric column named in the formula is checked.
+    """
+    words = set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", formula))
+    for name in data.columns:
+        col = data[name]
+        if name not in words or (pd.api.types.is_numeric_dtype(col)
+                                 and not pd.api.types.is_bool_dtype(col)):
             continue
-        col = data[name].to_numpy()[design.used]
-        if pd.api.types.is_numeric_dtype(data[name]) and not pd.api.types.is_bool_dtype(
-            data[name]
-        ):
-            continue
-        levels = pd.unique(col)
+        levels = pd.unique(col.to_numpy()[design.used])
         if len(levels) < 2:
             raise ModelSpecificationError(
                 f"{name!r} takes the single value {levels[0]!r} in the {design.nobs} rows "
@@ -347,9 +347,11 @@ def gee(
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
     df = _between_df(design, q, ddf, cov_type, formula, log)
     _check_pairs(design, cov_struct, moments, formula)
-    separated = _separation(design, family, log)
     fit = fit_gee(design.X, design.y, design.groups, n_clusters, design.offset,
                   family=family, exchangeable=cov_struct == "exchangeable", moments=moments)
+    # Under separation Fisher scoring cannot converge (the steps along the separating
+    # direction tend to a constant), so the exact check runs only when it did not.
+    separated = [] if fit.converged else _separation(design, family, log)
     _fit_warnings(fit, design, cov_struct, bool(separated), log)
     covs = _sandwiches(design, fit, family, separated)
     return CRTResult(

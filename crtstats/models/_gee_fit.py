@@ -1,7 +1,8 @@
 """The GEE fit: Fisher scoring with closed-form working covariances and moment estimators.
 
-Everything is vectorised over clusters: per-cluster sums come from ``np.bincount`` on the
-cluster codes, never from a Python loop over clusters. With Pearson residuals
+Everything is vectorised over clusters: the rows are sorted by cluster once and every
+per-cluster sum is one ``np.add.reduceat`` (:class:`Clusters`), never a Python loop over
+clusters. With Pearson residuals
 ``e = (y - mu) / sqrt(v(mu))`` and the scaled derivatives ``s = A^-1/2 D`` (rows
 ``x' dmu/deta / sqrt(v(mu))``), the exchangeable working correlation
 ``R_i = (1 - alpha) I + alpha J`` has the closed-form inverse
@@ -20,14 +21,14 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from scipy import linalg, special
+from scipy import special
 
 __all__ = [
     "GeeFamily",
     "GeeFit",
     "Moments",
     "MOMENTS",
-    "cluster_sums",
+    "Clusters",
     "exchangeable_c",
     "fit_gee",
     "mean_parts",
@@ -87,15 +88,42 @@ def mean_parts(eta: np.ndarray, family: GeeFamily
     return eta.copy(), np.ones_like(eta), np.ones_like(eta)
 
 
-def cluster_sums(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per-cluster column sums of ``values`` (n or n x k): shape (G,) or (G, k)."""
-    if values.ndim == 1:
-        out1: np.ndarray = np.bincount(groups, weights=values, minlength=n_groups)
-        return out1
-    out = np.empty((n_groups, values.shape[1]))
-    for j in range(values.shape[1]):  # a loop over columns, not clusters
-        out[:, j] = np.bincount(groups, weights=values[:, j], minlength=n_groups)
-    return out
+@dataclass(frozen=True)
+class Clusters:
+    """Where each cluster's rows start once the rows are sorted by cluster code.
+
+    Attributes
+    ----------
+    order
+        The permutation that sorts the rows by cluster (stable).
+    starts
+        First sorted row of each cluster.
+    sizes
+        Rows per cluster (float).
+    """
+
+    order: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, groups: np.ndarray) -> Clusters:
+        """The layout of cluster codes ``groups`` (0..G-1, each present)."""
+        order = np.argsort(groups, kind="stable")
+        g = groups[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        sizes = np.diff(np.r_[starts, g.size]).astype(float)
+        return cls(order, starts, sizes)
+
+    @property
+    def n(self) -> int:
+        """Number of clusters."""
+        return int(self.starts.size)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-cluster sums of sorted ``values`` (n or n x k): shape (G,) or (G, k)."""
+        out: np.ndarray = np.add.reduceat(values, self.starts, axis=0)
+        return out
 
 
 def exchangeable_c(alpha: float, sizes: np.ndarray) -> np.ndarray:
@@ -120,13 +148,13 @@ def _start(X: np.ndarray, y: np.ndarray, offset: np.ndarray, family: GeeFamily
     else:
         w = np.ones_like(y)
         z = y
-    sw = np.sqrt(w)
-    beta: np.ndarray = linalg.lstsq(sw[:, None] * X, sw * (z - offset))[0]
+    wx = w[:, None] * X
+    beta: np.ndarray = np.linalg.solve(X.T @ wx, wx.T @ (z - offset))
     return beta
 
 
-def _moments(e: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray,
-             p: int, exchangeable: bool, moments: Moments) -> tuple[float, float]:
+def _moments(e: np.ndarray, e_sum: np.ndarray, cl: Clusters, p: int, exchangeable: bool,
+             moments: Moments) -> tuple[float, float]:
     """Dispersion ``phi`` and exchangeable ``alpha`` from the Pearson residuals.
 
     geepack: ``phi = sum e^2 / N``, ``alpha = sum_i sum_{j<k} e_ij e_ik / (M phi)``;
@@ -138,32 +166,30 @@ def _moments(e: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray
     phi = ss / (n - ddf)
     if not exchangeable:
         return phi, 0.0
-    e_sum = cluster_sums(e, groups, n_groups)
-    e_sq = cluster_sums(e * e, groups, n_groups)
-    pairs = float(np.sum(e_sum * e_sum - e_sq)) / 2.0
-    m_pairs = float(np.sum(sizes * (sizes - 1.0))) / 2.0
+    pairs = (float(e_sum @ e_sum) - ss) / 2.0
+    m_pairs = float(np.sum(cl.sizes * (cl.sizes - 1.0))) / 2.0
     return phi, pairs / ((m_pairs - ddf) * phi)
 
 
-def fisher_parts(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
-                 sizes: np.ndarray, offset: np.ndarray, beta: np.ndarray,
-                 family: GeeFamily, alpha: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``B = sum_i B_i``, ``U = sum_i U_i`` (both without ``1/phi``) and ``e``."""
-    eta = X @ beta + offset
-    mu, dmu, var = mean_parts(eta, family)
+def residuals(X: np.ndarray, y: np.ndarray, offset: np.ndarray, beta: np.ndarray,
+              family: GeeFamily) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson residuals ``e = A^-1/2 (y - mu)`` and scaled derivatives ``s = A^-1/2 D``."""
+    mu, dmu, var = mean_parts(X @ beta + offset, family)
     root = np.sqrt(var)
-    e = (y - mu) / root
-    s = (dmu / root)[:, None] * X
+    return (y - mu) / root, (dmu / root)[:, None] * X
+
+
+def fisher_parts(s: np.ndarray, e: np.ndarray, e_sum: np.ndarray, cl: Clusters,
+                 alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``B = sum_i B_i`` and ``U = sum_i U_i`` (both without ``1/phi``); rows sorted."""
     bread = s.T @ s
     score = s.T @ e
     if alpha != 0.0:
-        c = exchangeable_c(alpha, sizes)
-        t = cluster_sums(s, groups, n_groups)
-        e_sum = cluster_sums(e, groups, n_groups)
+        c = exchangeable_c(alpha, cl.sizes)
+        t = cl.sums(s)
         bread = (bread - (t * c[:, None]).T @ t) / (1.0 - alpha)
         score = (score - t.T @ (c * e_sum)) / (1.0 - alpha)
-    return bread, score, e
+    return bread, score
 
 
 def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
@@ -176,14 +202,14 @@ def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
     alternates the same three updates). Stops when the largest change of ``beta``,
     ``alpha`` and ``phi``, relative to ``1 + |value|``, is below :data:`TOL`.
     """
-    sizes = np.bincount(groups, minlength=n_groups).astype(float)
+    cl = Clusters.of(groups)
+    X, y, offset = X[cl.order], y[cl.order], offset[cl.order]
     p = X.shape[1]
-    bound = -1.0 / max(sizes.max() - 1.0, 1.0)
+    bound = -1.0 / max(cl.sizes.max() - 1.0, 1.0)
 
     def moments_at(b: np.ndarray) -> tuple[float, float]:
-        mu, _, var = mean_parts(X @ b + offset, family)
-        return _moments((y - mu) / np.sqrt(var), groups, n_groups, sizes, p, exchangeable,
-                        moments)
+        e = residuals(X, y, offset, b, family)[0]
+        return _moments(e, cl.sums(e), cl, p, exchangeable, moments)
 
     def valid(phi_: float, alpha_: float) -> bool:
         return bool(np.isfinite(phi_) and phi_ > 0.0 and np.isfinite(alpha_) and (
@@ -193,11 +219,12 @@ def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
     alpha, phi = 0.0, np.nan
     it = 0
     for it in range(1, MAX_ITER + 1):
-        phi_new, alpha_new = moments_at(beta)
+        e, s = residuals(X, y, offset, beta, family)
+        e_sum = cl.sums(e)
+        phi_new, alpha_new = _moments(e, e_sum, cl, p, exchangeable, moments)
         if not valid(phi_new, alpha_new):
             return GeeFit(beta, alpha, phi, False, it, invalid_alpha=alpha_new)
-        bread, score, _ = fisher_parts(X, y, groups, n_groups, sizes, offset, beta,
-                                       family, alpha_new)
+        bread, score = fisher_parts(s, e, e_sum, cl, alpha_new)
         try:
             step = np.linalg.solve(bread, score)
         except np.linalg.LinAlgError:

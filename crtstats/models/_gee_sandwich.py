@@ -16,7 +16,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from crtstats.exceptions import ModelSpecificationError
-from crtstats.models._gee_fit import GeeFamily, cluster_sums, exchangeable_c, mean_parts
+from crtstats.models._gee_fit import Clusters, GeeFamily, exchangeable_c, mean_parts
 
 __all__ = ["SANDWICH_TYPES", "GeeFamily", "SandwichType", "gee_sandwiches"]
 
@@ -37,13 +37,18 @@ def _check_alpha(alpha: float, n_max: int) -> None:
         )
 
 
-def _cluster_crossprod(a: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """``a_i' a_i`` for every cluster: shape (G, p, p), by one bincount per column pair."""
-    p = a.shape[1]
-    out = np.empty((n_groups, p, p))
+def _cluster_crossprod(a: np.ndarray, cl: Clusters) -> np.ndarray:
+    """``a_i' a_i`` for every cluster (rows sorted by cluster): shape (G, p, p)."""
+    n, p = a.shape
+    if n * p * p <= 1 << 22:  # row outer products fit in 32 MB: one reduceat
+        outer = (a[:, :, None] * a[:, None, :]).reshape(n, p * p)
+        out: np.ndarray = cl.sums(outer).reshape(cl.n, p, p)
+        return out
+    codes = np.repeat(np.arange(cl.n), cl.sizes.astype(np.intp))
+    out = np.empty((cl.n, p, p))
     for j in range(p):  # a loop over column pairs, not clusters
         for k in range(j, p):
-            col = np.bincount(groups, weights=a[:, j] * a[:, k], minlength=n_groups)
+            col = np.bincount(codes, weights=a[:, j] * a[:, k], minlength=cl.n)
             out[:, j, k] = col
             out[:, k, j] = col
     return out
@@ -162,32 +167,30 @@ def gee_sandwiches(
     ``std.err = "jack"`` gives ``(G - p - q - r) / G`` times Mancl-DeRouen (q
     correlation and r dispersion parameters).
     """
-    groups = np.asarray(groups, dtype=np.intp)
-    n_groups = int(groups.max()) + 1
-    sizes = np.bincount(groups, minlength=n_groups).astype(float)
-    _check_alpha(alpha, int(sizes.max()))
+    cl = Clusters.of(np.asarray(groups, dtype=np.intp))
+    _check_alpha(alpha, int(cl.sizes.max()))
     off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
+    X, y, off = X[cl.order], y[cl.order], off[cl.order]
     eta = X @ beta + off
     mu, dmu, var = mean_parts(eta, family)
     root = np.sqrt(var)
     e = (y - mu) / root
     s = (dmu / root)[:, None] * X
-    c = exchangeable_c(alpha, sizes)
+    c = exchangeable_c(alpha, cl.sizes)
     k = 1.0 / (1.0 - alpha)
-    t = cluster_sums(s, groups, n_groups)  # G x p
-    scores = k * (cluster_sums(s * e[:, None], groups, n_groups)
-                  - (c * cluster_sums(e, groups, n_groups))[:, None] * t)  # U_i, G x p
+    t = cl.sums(s)  # G x p
+    scores = k * (cl.sums(s * e[:, None]) - (c * cl.sums(e))[:, None] * t)  # U_i, G x p
     bread = k * (s.T @ s - (t * c[:, None]).T @ t)
     b_inv = np.linalg.inv(bread)
     b_inv = (b_inv + b_inv.T) / 2.0
     chol = np.linalg.cholesky(b_inv)
     # C_i = L' B_i L, from the whitened rows s L and sums t L
     sl, tl = s @ chol, t @ chol
-    c_mat = k * (_cluster_crossprod(sl, groups, n_groups)
+    c_mat = k * (_cluster_crossprod(sl, cl)
                  - c[:, None, None] * tl[:, :, None] * tl[:, None, :])
     md, kc = _leverage_scores(c_mat, scores @ chol, chol, labels)
     # diag(B_i B^-1): (s_i' s_i B^-1)_jj - c_i t_ij (t_i B^-1)_j, over 1 - alpha
-    q_diag = k * (cluster_sums(s * (s @ b_inv), groups, n_groups) - c[:, None] * t * (t @ b_inv))
+    q_diag = k * (cl.sums(s * (s @ b_inv)) - c[:, None] * t * (t @ b_inv))
     fg = (scores / np.sqrt(1.0 - np.minimum(fg_bound, q_diag))) @ b_inv
     adjusted = {"robust": scores @ b_inv, "mancl-derouen": md, "kauermann-carroll": kc,
                 "fay-graubard": fg}

@@ -1,11 +1,16 @@
-"""One checker for keyword options with a closed set of allowed values."""
+"""Argument checks shared by every layer: options with a closed set of allowed values,
+and columns a function needs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from crtstats.exceptions import InvalidParameterError, _format_value
+import pandas as pd
+
+from crtstats.exceptions import InvalidParameterError, MissingColumnError, _format_value
+
+__all__ = ["check_option", "require_columns"]
 
 
 def check_option(name: str, value: Any, allowed: Iterable[Any]) -> None:
@@ -26,4 +31,19 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> None:
         choices = ", ".join(repr(a) for a in allowed)
         raise InvalidParameterError(
             f"{name} must be one of {choices}; got {_format_value(value)}."
+        )
+
+
+def require_columns(data: pd.DataFrame, columns: Sequence[str], *, used_by: str) -> None:
+    """Raise :class:`MissingColumnError` if any of ``columns`` is not in ``data``.
+
+    ``used_by`` says what needs them (a formula, an option), for the message.
+    """
+    missing = [c for c in dict.fromkeys(columns) if c not in data.columns]
+    if missing:
+        shown = list(data.columns)
+        more = "" if len(shown) <= 30 else f" (and {len(shown) - 30} more)"
+        raise MissingColumnError(
+            f"the data have no column(s) {missing} used by {used_by}; available columns: "
+            f"{shown[:30]}{more}."
         )

@@ -186,7 +186,7 @@ def test_icc_bad_input_is_named() -> None:
     with pytest.raises(InvalidParameterError, match="more than once"):
         crtstats.rater_icc(pd.concat([data, data.iloc[:1]]), target="target", rater="rater",
                            rating="rating")
-    with pytest.raises(InvalidParameterError, match=r"no column\(s\) \['score'\]"):
+    with pytest.raises(crtstats.MissingColumnError, match=r"no column\(s\) \['score'\]"):
         crtstats.rater_icc(data, target="target", rater="rater", rating="score")
     with pytest.raises(InvalidParameterError, match="must be numeric"):
         crtstats.rater_icc(data.astype({"rating": str}), target="target", rater="rater",

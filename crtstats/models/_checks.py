@@ -20,12 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crtstats.exceptions import (
-    InvalidParameterError,
-    MissingColumnError,
-    ModelSpecificationError,
-    _format_value,
-)
+from crtstats._options import require_columns
+from crtstats.exceptions import InvalidParameterError, ModelSpecificationError, _format_value
 
 __all__ = [
     "ALIAS_TOL",
@@ -88,21 +84,6 @@ def check_fit_arguments(
         )
     for option, value in (columns or {}).items():
         check_column_option(f"{fitter}: {option}", value, optional=option in optional)
-
-
-def require_columns(data: pd.DataFrame, columns: Sequence[str], *, used_by: str) -> None:
-    """Raise :class:`MissingColumnError` if any of ``columns`` is not in ``data``.
-
-    ``used_by`` says what needs them (a formula, an option), for the message.
-    """
-    missing = [c for c in dict.fromkeys(columns) if c not in data.columns]
-    if missing:
-        shown = list(data.columns)
-        more = "" if len(shown) <= 30 else f" (and {len(shown) - 30} more)"
-        raise MissingColumnError(
-            f"the data have no column(s) {missing} used by {used_by}; available columns: "
-            f"{shown[:30]}{more}."
-        )
 
 
 def aliased_columns(X: np.ndarray) -> list[int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crtstats._options import check_option
+from crtstats._options import check_option, require_columns
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
 
 __all__ = ["IccForm", "IccResult", "rater_icc"]
@@ -88,11 +88,7 @@ def _layout(data: pd.DataFrame, target: str, rater: str, rating: str,
     """The targets x raters matrix of ratings, and the targets dropped as incomplete."""
     if not isinstance(data, pd.DataFrame):
         raise InvalidParameterError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
-    absent = [c for c in (target, rater, rating) if c not in data.columns]
-    if absent:
-        raise InvalidParameterError(
-            f"data has no column(s) {absent}; columns are {[str(c) for c in data.columns]}."
-        )
+    require_columns(data, (target, rater, rating), used_by="rater_icc")
     if not pd.api.types.is_numeric_dtype(data[rating].dtype) or \
             pd.api.types.is_bool_dtype(data[rating].dtype):
         raise InvalidParameterError(f"rating column {rating!r} must be numeric; "

@@ -232,3 +232,19 @@ def test_row_order_and_labels_do_not_change_the_fit(
     np.testing.assert_allclose(res.param_values, ref.param_values, rtol=1e-10)
     np.testing.assert_allclose(res.cov_values, ref.cov_values, rtol=1e-9)
     assert res.info["alpha"] == pytest.approx(ref.info["alpha"], rel=1e-10)
+
+
+def test_sas_convention_is_statsmodels_alpha(
+        fits: dict[tuple[str, str], crtstats.CRTResult]) -> None:
+    # an independent implementation of the same (N - p, M - p) moment estimators;
+    # statsmodels iterates to ctol 1e-12, so rtol 1e-9 (observed ~1e-15)
+    import statsmodels.api as sm
+
+    ohio = DATASETS["ohio"]
+    model = sm.GEE.from_formula(REF["ohio_exchangeable"]["formula"], groups="id", data=ohio,
+                                family=sm.families.Binomial(),
+                                cov_struct=sm.cov_struct.Exchangeable())
+    sm_fit = model.fit(maxiter=200, ctol=1e-12)
+    res = fits[("ohio_exchangeable", "sas")]
+    assert res.info["alpha"] == pytest.approx(float(sm_fit.cov_struct.dep_params), rel=1e-9)
+    np.testing.assert_allclose(res.param_values, np.asarray(sm_fit.params), rtol=1e-9)

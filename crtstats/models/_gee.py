@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal, get_args
 
 import numpy as np
@@ -76,13 +75,14 @@ def _check_levels(formula: str, data: pd.DataFrame, design: Design) -> None:
     """A text or categorical covariate with one level in the rows used (an empty arm).
 
     The design builder codes such a column with no column at all, so the term would be
-    dropped without notice; every non-numeric column named in the formula is checked.
+    dropped without notice; every non-numeric column on the right of the formula is
+    checked.
     """
-    words = set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", formula))
-    for name in data.columns:
+    for name in design.columns:
+        if name not in data.columns:
+            continue
         col = data[name]
-        if name not in words or (pd.api.types.is_numeric_dtype(col)
-                                 and not pd.api.types.is_bool_dtype(col)):
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             continue
         levels = pd.unique(col.to_numpy()[design.used])
         if len(levels) < 2:
@@ -336,7 +336,8 @@ def gee(
     check_option("ddf", ddf, _DDFS)
     check_option("moments", moments, MOMENTS)
     log = WarningLog()
-    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure)
+    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
+                          binary_response=family == "binomial")
     if design.exclusion_message is not None:
         log.warn(design.exclusion_message, ExcludedRowsWarning)
     if offset is not None and design.offset_looks_raw:
@@ -375,6 +376,7 @@ def gee(
             "scale": fit.scale,
             "n_cluster_level": q,
             "n_excluded": design.n_excluded,
+            "response_coding": design.response_note,
             "covariances": {k: v.copy() for k, v in covs.items()},
             "naive_cov": covs["naive"] * fit.scale,
             "moments": moments,

@@ -195,7 +195,8 @@ def glmm(
             f"cluster must name the column of cluster (team) identifiers; got "
             f"{_format_value(cluster)}."
         )
-    design = build_design(formula, data, cluster=cluster, offset=offset)
+    design = build_design(formula, data, cluster=cluster, offset=offset,
+                          binary_response=family == "binomial")
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)
     _check_structure(design, offset, formula)
@@ -449,6 +450,7 @@ def _info(
         "nagq": nagq,
         "sigma": abs(float(outcome.phi[p])),
         "n_excluded": design.n_excluded,
+        "response_coding": design.response_note,
         "df_between": bw.df_between,
         "df_within": bw.df_within,
         "term_level": {

@@ -9,6 +9,9 @@ example trial's follow-up service users (25 teams, 1,388 people):
 * the same, unstratified (3,268,760 allocations, 10,000 drawn);
 * the same, exact (all 13,122 stratified allocations enumerated);
 * ``t``, Monte Carlo, 10,000;
+* ``mean_difference``, strata, exact, with 1e8 added to every outcome (the centred
+  summaries and the scaled tie tolerance cost nothing extra);
+* one two-stage ``cluster_level`` fit (binary, ratio, adjusted for stratum);
 * for scale, 100 re-randomisations of a callable (a pandas group-by per allocation)
   and one ``gee`` fit with the Kauermann-Carroll sandwich.
 
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     data = follow_up()
+    shifted = data.assign(admitted=data["admitted"] + 1e8)
     base = {"arm": "arm", "cluster": "team_id", "outcome": "admitted"}
 
     def team_diff(d: pd.DataFrame) -> float:
@@ -55,6 +59,12 @@ def main() -> None:
             data, statistic="mean_difference", strata="stratum", n_resamples=20_000, **base),
         "t, strata, Monte Carlo 10,000": lambda: crtstats.permutation_test(
             data, statistic="t", strata="stratum", seed=1, **base),
+        "mean_difference + 1e8, strata, exact 13,122": lambda: crtstats.permutation_test(
+            shifted, statistic="mean_difference", strata="stratum", n_resamples=20_000,
+            **base),
+        "cluster_level binary ratio, two-stage (one fit)": lambda: crtstats.cluster_level(
+            data, outcome="admitted", arm="arm", cluster="team_id", outcome_type="binary",
+            scale="ratio", covariates=["stratum"]),
         "callable (pandas group-by), 100": lambda: crtstats.permutation_test(
             data, statistic=team_diff, arm="arm", cluster="team_id", strata="stratum",
             n_resamples=100, seed=1),

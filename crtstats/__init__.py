@@ -11,6 +11,7 @@ from crtstats import datasets, plots, tables
 from crtstats.analysis import analyse_admissions, analyse_fidelity
 from crtstats.exceptions import (
     BoundaryFitWarning,
+    ContinuityCorrectionWarning,
     ConvergenceWarning,
     CRTStatsError,
     CRTStatsWarning,
@@ -59,6 +60,7 @@ __all__ = [
     "BoundaryFitWarning",
     "cluster_level",
     "ContrastResult",
+    "ContinuityCorrectionWarning",
     "ConvergenceWarning",
     "cronbach_alpha",
     "CRTResult",

@@ -22,6 +22,7 @@ __all__ = [
     "BoundaryFitWarning",
     "CRTStatsError",
     "CRTStatsWarning",
+    "ContinuityCorrectionWarning",
     "ConvergenceWarning",
     "DataFileError",
     "ExcludedRowsWarning",
@@ -163,6 +164,13 @@ class ExcludedRowsWarning(CRTStatsWarning):
 
     The number and the reason are in the message and in the result's ``warnings``;
     nothing is dropped without this warning.
+    """
+
+
+class ContinuityCorrectionWarning(CRTStatsWarning):
+    """A cluster with no events has no log summary: 0.5 was added to its total.
+
+    The ratio then depends on the correction; the message names the clusters.
     """
 
 

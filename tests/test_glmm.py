@@ -15,8 +15,10 @@ import crtstats
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
+    ExcludedRowsWarning,
     FewClustersWarning,
     InvalidParameterError,
+    MissingColumnError,
     ModelSpecificationError,
     SeparationWarning,
 )
@@ -68,7 +70,7 @@ def test_bad_options_are_named(cbpp: pd.DataFrame, kwargs: dict[str, object],
 
 
 def test_cluster_must_be_a_column_name(cbpp: pd.DataFrame) -> None:
-    with pytest.raises(InvalidParameterError, match="cluster must name the column"):
+    with pytest.raises(InvalidParameterError, match="glmm: cluster must be a column name"):
         crtstats.glmm("incidence ~ period", cbpp, cluster=None,  # type: ignore[arg-type]
                       trials="size")
 
@@ -95,7 +97,7 @@ def test_missing_trials_are_an_error_not_a_silent_drop(cbpp: pd.DataFrame) -> No
     bad = cbpp.assign(size=cbpp["size"].where(cbpp.index != 5))
     with pytest.raises(ModelSpecificationError, match=r"trials column 'size'.*row 5"):
         crtstats.glmm("incidence ~ period", bad, cluster="herd", trials="size")
-    with pytest.raises(ModelSpecificationError, match="no trials column 'n'"):
+    with pytest.raises(MissingColumnError, match=r"no column\(s\) \['n'\] used by trials="):
         crtstats.glmm("incidence ~ period", cbpp, cluster="herd", trials="n")
 
 
@@ -193,7 +195,9 @@ def test_rows_with_missing_values_are_counted(trial: pd.DataFrame,
                                               trial_fit: crtstats.CRTResult) -> None:
     holes = trial.copy()
     holes.loc[[3, 10, 11], "age_c"] = np.nan
-    res = crtstats.glmm(FORMULA, holes, cluster="team_id")
+    with pytest.warns(ExcludedRowsWarning, match="3 of 1417 row"):
+        res = crtstats.glmm(FORMULA, holes, cluster="team_id")
+    assert [w.category for w in res.warnings] == [ExcludedRowsWarning]
     assert res.nobs == trial_fit.nobs - 3
     assert res.info["n_excluded"] == 3
 
@@ -205,7 +209,7 @@ def test_separation_is_warned(trial: pd.DataFrame) -> None:
     with pytest.warns(SeparationWarning, match=r"arm\[T.intervention\]"):
         res = crtstats.glmm("admitted ~ arm + age_c", separated, cluster="team_id")
     assert res.params["arm[T.intervention]"] < -5
-    assert any("separation" in w for w in res.warnings)
+    assert [w.category for w in res.warnings] == [SeparationWarning]
 
 
 def test_separation_in_counts_is_warned(counts: pd.DataFrame) -> None:

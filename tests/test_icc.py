@@ -18,7 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import crtstats
-from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.exceptions import (
+    InvalidParameterError,
+    MissingColumnError,
+    ModelSpecificationError,
+)
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "icc.json").read_text())
@@ -81,7 +85,7 @@ def test_design_effect_rejects_bad_values(args: tuple[float, float, float], matc
 def test_bad_input() -> None:
     with pytest.raises(InvalidParameterError, match="method must be one of"):
         crtstats.icc(DYE, outcome="yield", cluster="batch", method="reml")  # type: ignore[arg-type]
-    with pytest.raises(ModelSpecificationError, match="no column 'nope'"):
+    with pytest.raises(MissingColumnError, match=r"no column\(s\) \['nope'\]"):
         crtstats.icc(DYE, outcome="nope", cluster="batch")
     with pytest.raises(ModelSpecificationError, match="at least 2 clusters"):
         crtstats.icc(DYE.iloc[:5], outcome="yield", cluster="batch")

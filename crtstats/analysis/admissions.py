@@ -26,13 +26,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import optimize
 
 from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
 from crtstats.exceptions import (
-    BoundaryFitWarning,
-    ConvergenceWarning,
     ModelSpecificationError,
 )
 from crtstats.models import (
@@ -42,9 +38,9 @@ from crtstats.models import (
     gee,
     glmm,
     icc,
+    negative_binomial_rate,
     permutation_test,
 )
-from crtstats.models._design import build_design
 
 __all__ = ["COUNT_OUTCOMES", "analyse_admissions", "negative_binomial_rate"]
 
@@ -166,11 +162,15 @@ def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
     label, res = _gee_fit(formula, frame, outcome, out.notes)
     out.add_fit(outcome, label, "sensitivity", "odds ratio", res, ARM_TERM, icc_res)
     adjusted = frame.dropna(subset=["pre_prop"])
-    cl = cluster_level(adjusted, outcome=outcome, arm="arm", cluster="team_id",
-                       covariates=["stratum", "pre_prop"])
-    for term, scale in (("log_ratio", "risk ratio"), ("difference", "risk difference")):
-        out.add_fit(outcome, "cluster-level two-stage", "sensitivity", scale, cl, term, icc_res)
-    _randomisation_row(cl, adjusted, outcome, "risk ratio", out, n_resamples, seed, icc_res)
+    fits = {scale: cluster_level(adjusted, outcome=outcome, arm="arm", cluster="team_id",
+                                 outcome_type="binary", scale=scale,
+                                 covariates=["stratum", "pre_prop"])
+            for scale in ("ratio", "difference")}
+    for (term, label), cl in zip((("log_ratio", "risk ratio"),
+                                  ("difference", "risk difference")), fits.values(), strict=True):
+        out.add_fit(outcome, "cluster-level two-stage", "sensitivity", label, cl, term, icc_res)
+    _randomisation_row(fits["ratio"], adjusted, outcome, "risk ratio", out, n_resamples, seed,
+                       icc_res)
 
 
 def _gee_fit(formula: str, frame: pd.DataFrame, outcome: str, notes: list[str]
@@ -199,11 +199,12 @@ def _randomisation_row(cl: CRTResult, data: pd.DataFrame, outcome: str, scale: s
     """Stratified randomisation test of the two-stage cluster-level log ratio."""
     clusters = cl.info["clusters"]
     teams = data.groupby("team_id", sort=False)["stratum"].first()
-    frame = clusters[["team_id", "arm", "log_ratio_value"]].assign(
-        stratum=clusters["team_id"].map(teams).to_numpy(), value=lambda d: d["log_ratio_value"])
+    frame = clusters[["team_id", "arm", "value"]].assign(
+        stratum=clusters["team_id"].map(teams).to_numpy())
     perm = permutation_test(frame, statistic="mean_difference", outcome="value", arm="arm",
                             cluster="team_id", strata="stratum", n_resamples=n_resamples,
                             seed=seed)
+    out.notes += [f"{outcome}, randomisation test: {m}" for m in perm.warnings]
     how = "exact" if perm.exact else f"Monte Carlo, {perm.n_resamples} draws"
     values = {
         "estimate": float(np.exp(perm.observed)), "conf_low": np.nan, "conf_high": np.nan,
@@ -260,131 +261,11 @@ def _rate_analyses(team: pd.DataFrame, out: _Collector, n_resamples: int,
         out.add_fit(label, "negative binomial (team level)", "primary", "rate ratio", nb,
                     ARM_TERM)
         cl = cluster_level(data, outcome=count, arm="arm", cluster="team_id",
-                           exposure="n_users", covariates=["stratum", covariate])
+                           outcome_type="count", scale="ratio", exposure="n_users",
+                           covariates=["stratum", covariate])
         out.add_fit(label, "cluster-level two-stage", "sensitivity", "rate ratio", cl,
                     "log_ratio")
         _randomisation_row(cl, data, label, "rate ratio", out, n_resamples, seed)
-
-
-def negative_binomial_rate(
-    formula: str, data: pd.DataFrame, *, exposure: str, cluster: str
-) -> CRTResult:
-    """Negative binomial (NB2) regression of one count per cluster, with exposure.
-
-    Parameters
-    ----------
-    formula
-        E.g. ``"admissions ~ arm + stratum + log_pre_admissions_rate"``; every term is
-        cluster level (one row per cluster).
-    data
-        One row per cluster.
-    exposure
-        Column of the exposure; ``log(exposure)`` is the offset.
-    cluster
-        Column identifying the clusters (checked to be unique per row).
-
-    Returns
-    -------
-    CRTResult
-        ``model="negative_binomial"``, log link; ``info["theta"]`` is the NB2 shape.
-
-    Warns
-    -----
-    BoundaryFitWarning
-        When ``1 / theta`` is below 1e-6: no overdispersion, the Poisson limit.
-    ConvergenceWarning
-        When the fit did not converge cleanly.
-
-    Raises
-    ------
-    ModelSpecificationError
-        If a cluster has several rows, or no residual df remain.
-
-    Notes
-    -----
-    ``y_i ~ NB2(mu_i, theta)``, ``log mu_i = log(exposure_i) + x_i' beta``,
-    ``Var(y_i) = mu_i + mu_i^2 / theta``, fitted by maximum likelihood (IRLS for
-    ``beta`` within a bounded maximisation of the profile likelihood of ``theta``).
-    The covariance is the inverse expected information of ``beta``, ``(X' W X)^-1``
-    with ``W = diag(mu_i / (1 + mu_i / theta))``, as
-    ``MASS::glm.nb``; tests are t with ``G - p`` df (all terms are cluster level).
-
-    References
-    ----------
-    Venables WN, Ripley BD (2002). Modern Applied Statistics with S, 4th ed. Springer.
-
-    Examples
-    --------
-    >>> import numpy as np, crtstats
-    >>> su = crtstats.datasets.load_example().service_use
-    >>> fu = su[su["period"] == "follow_up"].astype({"admissions": float})
-    >>> res = negative_binomial_rate("admissions ~ 1", fu, exposure="n_users",
-    ...                              cluster="team_id")
-    >>> res.df_method, int(res.df.iloc[0])
-    ('residual', 24)
-
-    R: ``MASS::glm.nb(admissions ~ 1 + offset(log(n_users)), data = fu)``.
-    """
-    if data[cluster].duplicated().any():
-        raise ModelSpecificationError(
-            f"negative_binomial_rate needs one row per {cluster}; some repeat."
-        )
-    data = data.assign(_log_exposure=np.log(data[exposure].astype(float)))
-    design = build_design(formula, data, cluster=cluster, offset="_log_exposure")
-    n, p = design.X.shape
-    if n - p < 1:
-        raise ModelSpecificationError(f"{n} clusters leave no df for {p} coefficients.")
-    beta, theta, converged, messages = _fit_nb2(design.y, design.X, design.offset)
-    for text, category in messages:
-        warnings.warn(f"{formula!r}: {text}", category, stacklevel=2)
-    mu = np.exp(design.X @ beta + design.offset)
-    weights = mu / (1.0 + mu / theta)
-    cov = np.linalg.inv(design.X.T @ (weights[:, None] * design.X))
-    return CRTResult(
-        model="negative_binomial", formula=formula, param_names=design.names,
-        param_values=beta, cov_values=cov, df_values=np.full(p, float(n - p)),
-        df_method="residual", cov_type="model", nobs=n, n_clusters=n, converged=converged,
-        family="negative_binomial", link="log", warnings=tuple(t for t, _ in messages),
-        # one row per team: every column is constant within its cluster
-        info={"theta": theta, "n_cluster_level": p, "n_excluded": design.n_excluded},
-    )
-
-
-def _fit_nb2(y: np.ndarray, X: np.ndarray, offset: np.ndarray
-             ) -> tuple[np.ndarray, float, bool, list[tuple[str, type[Warning]]]]:
-    """ML estimates of NB2 ``beta`` and ``theta``: profile likelihood over ``log theta``.
-
-    For each ``theta`` the ``beta`` maximising the likelihood is an IRLS fit; the
-    profile is maximised over ``log(1 / theta)`` in ``[log 1e-8, log 1e3]``. Below
-    ``1 / theta = 1e-6`` there is no detectable overdispersion (the Poisson limit), which
-    is returned as a message with the warning class to issue.
-    """
-
-    def fit(log_alpha: float) -> Any:
-        family = sm.families.NegativeBinomial(alpha=float(np.exp(log_alpha)))
-        return sm.GLM(y, X, family=family, offset=offset).fit(tol=1e-12, maxiter=200)
-
-    bounds = (float(np.log(1e-8)), float(np.log(1e3)))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        opt = optimize.minimize_scalar(lambda la: -float(fit(la).llf), bounds=bounds,
-                                       method="bounded", options={"xatol": 1e-10})
-        final = fit(float(opt.x))
-    messages: list[tuple[str, type[Warning]]] = []
-    converged = bool(opt.success) and not caught
-    if not converged:
-        messages.append((
-            "the negative binomial fit did not converge cleanly: "
-            f"{'; '.join(str(w.message) for w in caught) or opt.message}.",
-            ConvergenceWarning,
-        ))
-    if opt.x < bounds[0] + np.log(100.0):
-        messages.append((
-            f"the negative binomial dispersion 1/theta = {np.exp(opt.x):.2g} is at its lower "
-            "bound (no overdispersion): the fit is the Poisson limit; report it as such.",
-            BoundaryFitWarning,
-        ))
-    return np.asarray(final.params, dtype=float), float(np.exp(-opt.x)), converged, messages
 
 
 def analyse_admissions(
@@ -426,7 +307,7 @@ def analyse_admissions(
 
     Warns
     -----
-    BoundaryFitWarning, ConvergenceWarning, SeparationWarning
+    BoundaryFitWarning, ConvergenceWarning, SeparationWarning, ContinuityCorrectionWarning
         As raised by the fitters (also recorded in ``notes``).
 
     Notes
@@ -451,6 +332,7 @@ def analyse_admissions(
     >>> trial = crtstats.datasets.load_example()
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", crtstats.BoundaryFitWarning)
+    ...     warnings.simplefilter("ignore", crtstats.ContinuityCorrectionWarning)
     ...     out = crtstats.analyse_admissions(trial, n_resamples=200)
     >>> out.effects.loc[0, ["analysis", "role", "scale"]].tolist()
     ['GLMM (between-within)', 'primary', 'odds ratio']

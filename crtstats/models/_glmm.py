@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import replace
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+from formulaic import Formula
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    CRTStatsWarning,
+    ExcludedRowsWarning,
+    ExposureWarning,
     FewClustersWarning,
     InvalidParameterError,
     ModelSpecificationError,
     SeparationWarning,
     _format_value,
 )
-from crtstats.models._checks import BetweenWithin, between_within, check_rank
-from crtstats.models._design import Design, build_design
+from crtstats.models._checks import (
+    BetweenWithin,
+    between_within,
+    check_fit_arguments,
+    check_rank,
+    require_columns,
+)
+from crtstats.models._design import Design, build_design, exposure_message
 from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
 from crtstats.models._glmm_fit import FitOutcome, glm_start, maximise
 from crtstats.models._glmm_quadrature import make_problem
 from crtstats.models._result import CRTResult
+from crtstats.models._warn import WarningLog
 
 __all__ = ["GLMMDdf", "GLMMFamily", "glmm"]
 
@@ -46,6 +55,7 @@ def glmm(
     cluster: str,
     family: GLMMFamily = "binomial",
     offset: str | None = None,
+    exposure: str | None = None,
     nagq: int = 1,
     ddf: GLMMDdf = "between-within",
     trials: str | None = None,
@@ -72,8 +82,12 @@ def glmm(
         ``"binomial"`` (logit link), ``"poisson"`` or ``"negative_binomial"`` (log link).
     offset
         Column added to the linear predictor with coefficient 1, already on the link
-        scale: for counts with exposure pass a column holding ``log(exposure)`` (e.g.
-        ``log(n_users)``), not the exposure itself.
+        scale (e.g. ``log(n_users)``); R's ``offset(log_users)``. A column of whole
+        numbers above 1 looks like a raw exposure and is warned about.
+    exposure
+        Column of a raw exposure (e.g. ``n_users``, person-time), positive and finite;
+        ``log(exposure)`` is added to the linear predictor, as R's
+        ``offset(log(n_users))``. Both may be given (they add).
     nagq
         Quadrature points per cluster: 1 is the Laplace approximation (``glmer``'s
         default, and what ``glmmTMB`` uses); more points give adaptive Gauss-Hermite
@@ -100,17 +114,31 @@ def glmm(
     Raises
     ------
     InvalidParameterError
-        If ``family``, ``ddf`` or ``nagq`` is not allowed, or ``trials`` is given for
-        counts.
+        If ``formula`` is not text, ``data`` not a DataFrame, a column option not a
+        column name, ``family``, ``ddf`` or ``nagq`` not allowed, or ``trials`` given
+        for counts.
+    MissingColumnError
+        If a column the model uses is not in ``data``.
     ModelSpecificationError
-        If a column is unknown, the response or offset is invalid for the family, there
-        are fewer than two clusters, the design is rank deficient, or the
-        between-within df would not be positive.
+        If the response, offset, exposure or trials are invalid for the family; a
+        covariate is infinite; a text covariate takes one value in the rows used (an
+        empty arm); the response is constant at a bound (all 0, or all equal to the
+        trials): nothing can be estimated; the data are binary with one row per cluster
+        (the random intercept is not identified; ``glmer`` returns a singular fit); there
+        are fewer than two clusters; the design is rank deficient (a zero-variance
+        covariate included); or the between-within df would not be positive (one
+        cluster per arm).
 
     Warns
     -----
+    ExcludedRowsWarning
+        Rows left out because a variable the model uses, the cluster, the offset or the
+        exposure is missing (counted in ``info["n_excluded"]``).
+    ExposureWarning
+        ``offset`` holds only whole numbers above 1 (a raw exposure?).
     SeparationWarning
-        Complete or quasi-complete separation: some coefficients are infinite.
+        Complete or quasi-complete separation (perfect prediction included): some
+        coefficients are infinite.
     BoundaryFitWarning
         The cluster variance is estimated as zero (``sigma < 1e-4``), or the NB2
         ``theta`` runs off to infinity (no over-dispersion).
@@ -118,6 +146,8 @@ def glmm(
         The optimiser did not converge or the Hessian is not positive definite.
     FewClustersWarning
         ``ddf="z"`` with fewer than 40 clusters.
+
+    Every warning is also recorded, with its category, on ``res.warnings``.
 
     Notes
     -----
@@ -150,6 +180,14 @@ def glmm(
     coefficients it involves. With ``trials``, ``N`` counts rows, not trials.
 
     For the latent-scale ICC of the binomial model: ``sigma^2 / (sigma^2 + pi^2 / 3)``.
+
+    With an intercept, the fit uses the offset minus its mean and adds the mean back to
+    the intercept (the same model), so large offsets lose no precision. Separation is
+    checked by an exact certificate or Konis's linear programme (see
+    ``crtstats.models._glmm_checks.separated_columns``). A cluster of one row is
+    fitted as any other (it informs ``beta`` and, beside the others, ``sigma``); one row
+    per cluster is an observation-level random effect, identified for counts and
+    aggregated binomial data but not for 0/1 data.
 
     lme4 reports ``logLik`` for ``nAGQ > 1`` without the saturated log-likelihood
     (``info["loglik_saturated"]``, zero for 0/1 data); crtstats always includes it, so
@@ -189,46 +227,63 @@ def glmm(
     >>> bool(0 < odds.loc["arm[T.intervention]", "estimate"] < 1)
     True
     """
+    check_fit_arguments(
+        "glmm", formula, data,
+        {"cluster": cluster, "offset": offset, "exposure": exposure, "trials": trials},
+        optional=("offset", "exposure", "trials"),
+    )
     _check_options(family, ddf, nagq, trials)
-    if not isinstance(cluster, str):
-        raise InvalidParameterError(
-            f"cluster must name the column of cluster (team) identifiers; got "
-            f"{_format_value(cluster)}."
-        )
-    design = build_design(formula, data, cluster=cluster, offset=offset,
+    log = WarningLog()
+    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if offset is not None and design.offset_looks_raw:
+        log.warn(exposure_message(offset), ExposureWarning)
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)
-    _check_structure(design, offset, formula)
+    _check_structure(design, formula, data)
+    _check_identified(design, family, m)
     bw = between_within(design.X, design.groups, design.n_clusters)
     if ddf == "between-within":
         _check_bw(bw, design)
-    problem = make_problem(
-        family, design.y, m, design.X, design.offset, design.groups, design.n_clusters, nagq
-    )
-    messages: list[tuple[str, type[CRTStatsWarning]]] = []
+    shift, intercept = _offset_shift(design)
+    problem = make_problem(family, design.y, m, design.X, design.offset - shift,
+                           design.groups, design.n_clusters, nagq)
     if ddf == "z" and design.n_clusters < _FEW_CLUSTERS:
-        messages.append((
+        log.warn(
             f"only {design.n_clusters} clusters: Wald z tests of a GLMM are too liberal with "
             f"fewer than {_FEW_CLUSTERS}; use ddf='between-within'.",
             FewClustersWarning,
-        ))
+        )
     sep = separated_columns(design.X, design.y, m if family == "binomial" else None)
     if sep:
-        names = [design.names[j] for j in sep]
-        messages.append((
-            f"complete or quasi-complete separation: the estimates of {names} are not "
-            "finite (the likelihood keeps increasing along them) and are reported where "
-            "the optimiser stopped; merge or drop the terms, or analyse at cluster level.",
+        log.warn(
+            f"complete or quasi-complete separation: the estimates of "
+            f"{[design.names[j] for j in sep]} are not finite (the likelihood keeps "
+            "increasing along them) and are reported where the optimiser stopped; merge "
+            "or drop the terms, or analyse at cluster level.",
             SeparationWarning,
-        ))
+        )
     outcome = maximise(problem, *glm_start(problem))
-    result = _build_result(
-        formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, messages
-    )
-    for message, category in messages:
-        warnings.warn(message, category, stacklevel=2)
-    return result
+    if intercept is not None:  # back to the offset as given
+        outcome = replace(outcome, phi=outcome.phi - shift * (np.arange(
+            outcome.phi.shape[0]) == intercept))
+    return _build_result(formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m,
+                         log)
+
+
+def _offset_shift(design: Design) -> tuple[float, int | None]:
+    """The mean offset and the intercept column that absorbs it (None: no intercept).
+
+    With an intercept, ``offset - c`` and ``beta_0 + c`` give the same model; fitting
+    with the centred offset keeps the intercept near zero, so that an offset of
+    ``log(1e6)`` or ``1e6`` loses no digits in ``eta`` or in the Hessian's steps.
+    """
+    ones = np.flatnonzero(np.all(design.X == 1.0, axis=0))
+    if ones.size == 0 or not np.any(design.offset):
+        return 0.0, None
+    return float(np.mean(design.offset)), int(ones[0])
 
 
 def _z_df(vec: np.ndarray) -> float:
@@ -255,11 +310,7 @@ def _check_options(family: str, ddf: str, nagq: int, trials: str | None) -> None
 def _trials(data: pd.DataFrame, design: Design, trials: str | None) -> np.ndarray:
     if trials is None:
         return np.ones(design.nobs)
-    if trials not in data.columns:
-        raise ModelSpecificationError(
-            f"the data have no trials column {trials!r}; available columns: "
-            f"{list(data.columns)}."
-        )
+    require_columns(data, [trials], used_by="trials=")
     col = data.loc[design.used, trials]
     if col.isna().any() or not pd.api.types.is_numeric_dtype(col):
         bad = col[col.isna()].index[0] if col.isna().any() else col.index[0]
@@ -293,23 +344,65 @@ def _check_response(
         )
 
 
-def _check_structure(design: Design, offset: str | None, formula: str) -> None:
-    if not np.all(np.isfinite(design.offset)):
-        first = int(np.flatnonzero(~np.isfinite(design.offset))[0])
-        raise ModelSpecificationError(
-            f"offset column {offset!r} must be finite; got {design.offset[first]!r} in row "
-            f"{first} of the rows used (log of a zero exposure?). The offset is on the "
-            "log scale: pass log(exposure) with exposure > 0."
-        )
+def _check_structure(design: Design, formula: str, data: pd.DataFrame) -> None:
     if design.n_clusters < 2:
         raise ModelSpecificationError(
-            f"a random-intercept model needs at least 2 clusters; got {design.n_clusters}."
+            f"a random-intercept model needs at least 2 clusters; got {design.n_clusters} "
+            f"({design.cluster_labels[0]!r}) in the rows used: the cluster variance cannot "
+            "be estimated from one cluster. Check the cluster column and the rows kept."
         )
     if design.X.shape[1] == 0:
         raise ModelSpecificationError(
             "the formula has no fixed effects (not even an intercept); add '1 +' or terms."
         )
+    bad = ~np.isfinite(design.X).all(axis=0)
+    if np.any(bad):
+        raise ModelSpecificationError(
+            f"the fixed-effects design of {formula!r} has infinite values in column(s) "
+            f"{[n for n, b in zip(design.names, bad, strict=True) if b]}; a covariate "
+            "must be finite in every row. Recode or drop those rows before fitting."
+        )
+    _check_levels(design, formula, data)
     check_rank(design.X, design.names, formula=formula)
+
+
+def _check_levels(design: Design, formula: str, data: pd.DataFrame) -> None:
+    """A text covariate with one value in the rows used (an empty arm) is an error.
+
+    formulaic codes such a variable with no column at all, so its effect would silently
+    vanish from the result; numeric constants are caught by the rank check.
+    """
+    variables = sorted(str(v) for v in Formula(formula).rhs.required_variables)
+    for name in variables:
+        if name not in data.columns or pd.api.types.is_numeric_dtype(data[name]):
+            continue
+        values = pd.unique(data.loc[design.used, name])
+        if len(values) < 2:
+            raise ModelSpecificationError(
+                f"{name!r} takes only the value {_format_value(values[0])} in the "
+                f"{design.nobs} rows used, so its effect cannot be estimated (an empty arm "
+                "or level?). Check the data, or drop the term from the formula."
+            )
+
+
+def _check_identified(design: Design, family: str, m: np.ndarray) -> None:
+    """Refuse data from which no effect, or no cluster variance, can be estimated."""
+    y = design.y
+    top = m if family == "binomial" else None
+    if np.all(y <= 0) or (top is not None and np.all(y >= top)):
+        value = "0" if np.all(y <= 0) else ("1" if np.all(m == 1) else "equal to trials")
+        raise ModelSpecificationError(
+            f"the response is {value} in all {design.nobs} rows used: every coefficient "
+            "would be infinite and the cluster variance is not identified. There is "
+            "nothing to model; report the counts (and e.g. an exact interval) instead."
+        )
+    if family == "binomial" and np.all(m == 1) and np.all(design.cluster_sizes == 1):
+        raise ModelSpecificationError(
+            f"every one of the {design.n_clusters} clusters has a single 0/1 row: a "
+            "random intercept is not identified for binary data with one row per cluster "
+            "(the row's probability absorbs it). Pass the real cluster column, or fit "
+            "a model without a random effect."
+        )
 
 
 def _check_bw(bw: BetweenWithin, design: Design) -> None:
@@ -344,7 +437,7 @@ def _covariance(hessian: np.ndarray, p: int, fixed: list[int]) -> tuple[np.ndarr
 
 
 def _boundaries(
-    phi: np.ndarray, p: int, y: np.ndarray, messages: list[tuple[str, type[CRTStatsWarning]]]
+    phi: np.ndarray, p: int, y: np.ndarray, log: WarningLog
 ) -> list[int]:
     """Parameters on the boundary of their space (held fixed for ``cov``), with warnings.
 
@@ -355,20 +448,20 @@ def _boundaries(
     sigma = abs(float(phi[p]))
     if sigma < _BOUNDARY_SIGMA:
         fixed.append(p)
-        messages.append((
+        log.warn(
             f"the cluster variance is estimated on the boundary (sigma = {sigma:.3g}, "
             "variance 0): the fit is that of a GLM without clustering; report it as such "
             "and consider a cluster-level analysis.",
             BoundaryFitWarning,
-        ))
+        )
     if phi.shape[0] > p + 1 and np.exp(phi[p + 1]) > 1e4 * max(1.0, float(np.max(y))):
         fixed.append(p + 1)
-        messages.append((
+        log.warn(
             f"the negative binomial dispersion is on its boundary (theta = "
             f"{np.exp(phi[p + 1]):.3g}, no over-dispersion beyond Poisson): the fit is "
             "that of a Poisson GLMM; use family='poisson'.",
             BoundaryFitWarning,
-        ))
+        )
     return fixed
 
 
@@ -382,24 +475,24 @@ def _build_result(
     ddf: str,
     nagq: int,
     m: np.ndarray,
-    messages: list[tuple[str, type[CRTStatsWarning]]],
+    log: WarningLog,
 ) -> CRTResult:
     phi = outcome.phi
     beta, sigma = phi[:p], abs(float(phi[p]))
     theta = float(np.exp(phi[p + 1])) if family == "negative_binomial" else None
-    cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, messages))
+    cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, log))
     if not outcome.converged or not pos_def:
         hint = (
             "the cluster SD is diverging: the outcome is (almost) constant within clusters"
             if sigma > _LARGE_SIGMA
             else "check the model for separation, sparse outcomes or too many terms"
         )
-        messages.append((
+        log.warn(
             f"the optimiser did not converge (Newton decrement {outcome.decrement:.3g}, "
             f"Hessian positive definite: {pos_def}, sigma = {sigma:.3g}); estimates and "
             f"standard errors may be wrong: {hint}.",
             ConvergenceWarning,
-        ))
+        )
     ev = outcome.evaluation
     u = float(phi[p]) * ev.modes
     ranef = pd.DataFrame({
@@ -425,7 +518,7 @@ def _build_result(
         converged=bool(outcome.converged and pos_def),
         family=family,
         link=_LINKS[family],
-        warnings=tuple(msg for msg, _ in messages),
+        warnings=log.records,
         loglik=-ev.value,
         icc=sigma**2 / (sigma**2 + np.pi**2 / 3.0) if family == "binomial" else None,
         variance_components_values=components,

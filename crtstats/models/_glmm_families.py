@@ -20,7 +20,9 @@ __all__ = [
     "FamilyName",
     "ModeTerms",
     "family_terms",
+    "log_density",
     "mode_terms",
+    "newton_terms",
     "row_constant",
     "saturated_loglik",
 ]
@@ -75,6 +77,35 @@ def family_terms(
     # d l0 / d alpha (eta-dependent part): theta * (-log(theta + mu) - (y + theta) / (theta + mu))
     la = theta * (-log_tm - (y + theta) * np.exp(-log_tm))
     return l0, l1, la
+
+
+def log_density(
+    family: FamilyName, eta: np.ndarray, y: np.ndarray, m: np.ndarray, theta: float
+) -> np.ndarray:
+    """The log-density of :func:`family_terms` alone (no derivatives), for line searches.
+
+    binomial: ``y eta - m log(1 + e^eta)`` with ``log(1 + e^eta)`` as ``logaddexp(0,
+    eta)``; the other families as in :func:`family_terms`.
+    """
+    if family == "binomial":
+        out: np.ndarray = y * eta - m * np.logaddexp(0.0, eta)
+        return out
+    return family_terms(family, eta, y, m, theta)[0]
+
+
+def newton_terms(
+    family: FamilyName, eta: np.ndarray, y: np.ndarray, m: np.ndarray, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``l'`` and ``l''`` alone (as in :func:`mode_terms`), for the inner Newton steps."""
+    if family == "binomial":
+        p = special.expit(eta)
+        mp = m * p
+        return y - mp, mp * (p - 1.0)
+    if family == "poisson":
+        mu = np.exp(eta)
+        return y - mu, -mu
+    terms = mode_terms(family, eta, y, m, theta)
+    return terms.l1, terms.l2
 
 
 def mode_terms(

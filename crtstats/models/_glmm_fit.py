@@ -60,8 +60,11 @@ def glm_start(problem: GLMMProblem) -> tuple[np.ndarray, np.ndarray]:
             w = np.maximum(mu, 1e-8)
             work = eta - off + (y - mu) / w
         xtw = X.T * w
-        beta = np.linalg.solve(xtw @ X + 1e-10 * np.eye(X.shape[1]), xtw @ work)
+        previous, beta = beta, np.linalg.solve(xtw @ X + 1e-10 * np.eye(X.shape[1]),
+                                               xtw @ work)
         eta = np.clip(X @ beta + off, -30.0, 30.0)
+        if np.max(np.abs(beta - previous)) < 1e-6 * (1.0 + np.max(np.abs(beta))):
+            break
     phi = [beta, np.array([1.0])]
     scales = [0.1]
     if problem.family == "negative_binomial":
@@ -144,7 +147,7 @@ def maximise(problem: GLMMProblem, phi0: np.ndarray, hess_inv0: np.ndarray) -> F
             break
         phi = phi + t * step
         iterations += 1
-        ev = evaluate(problem, phi, trial.modes)
+        ev = trial  # evaluated at phi, with its gradient
         if decrement < _SMALL_STEP:
             # the step moved phi by < 1e-4 standard errors: the Hessian is unchanged to
             # that order and the new decrement is quadratically small

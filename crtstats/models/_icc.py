@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from crtstats._options import check_option
+from crtstats._options import check_option, require_columns
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.models._checks import check_fit_arguments
 
 __all__ = ["ICCResult", "design_effect", "icc"]
 
@@ -101,11 +102,8 @@ class _Anova:
 
 
 def _one_way(data: pd.DataFrame, outcome: str, cluster: str) -> tuple[_Anova, int]:
-    for col in (outcome, cluster):
-        if col not in data.columns:
-            raise ModelSpecificationError(
-                f"the data have no column {col!r}; available columns: {list(data.columns)}."
-            )
+    check_fit_arguments("icc", "icc(columns)", data, {"outcome": outcome, "cluster": cluster})
+    require_columns(data, [outcome, cluster], used_by="icc")
     if not pd.api.types.is_numeric_dtype(data[outcome]):
         raise ModelSpecificationError(
             f"outcome {outcome!r} must be numeric; its dtype is {data[outcome].dtype}."

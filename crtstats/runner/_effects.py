@@ -34,8 +34,8 @@ def _weights(spec: AnalysisSpec, names: list[str], wanted_by: str) -> tuple[dict
     arm = [n for n in names if n.startswith("arm")]
     if len(arm) == 1:
         return {arm[0]: 1.0}, "intervention vs control"
-    if "difference" in names:  # a cluster-level analysis
-        return {"difference": 1.0}, "intervention vs control"
+    if len(names) == 1 and names[0] in ("difference", "log_ratio"):  # cluster-level
+        return {names[0]: 1.0}, "intervention vs control"
     raise PlanError(f"{wanted_by}: say which coefficient is the estimand with term = \"...\" "
                     f"or contrast = {{...}}; the model has: {', '.join(names)}.")
 

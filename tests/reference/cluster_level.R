@@ -51,7 +51,9 @@ out$prop_unweighted <- list(difference = ttest(tp$O / tp$n, tp$arm),
                             log_ratio = ttest(log(tp$O / tp$n), tp$arm))
 out$prop_weighted <- list(difference = wtest(tp$O / tp$n, tp$arm, tp$n),
                           log_ratio = wtest(log(tp$O / tp$n), tp$arm, tp$n))
-stage1 <- glm(admitted ~ factor(stratum) + pre_prop, family = binomial, data = adm)
+tight <- glm.control(epsilon = 1e-14, maxit = 100)  # stage 1 run to convergence
+stage1 <- glm(admitted ~ factor(stratum) + pre_prop, family = binomial, data = adm,
+              control = tight)
 adm$e <- fitted(stage1)
 tp$E <- as.vector(tapply(adm$e, adm$team_id, sum))
 q <- 7 + 1  # seven stratum contrasts and pre_prop, all constant within teams
@@ -73,7 +75,7 @@ out$rate_unweighted <- list(difference = ttest(tr$O / tr$n, tr$arm),
 out$rate_weighted <- list(difference = wtest(tr$O / tr$n, tr$arm, tr$n),
                           log_ratio = wtest(log(tr$O / tr$n), tr$arm, tr$n))
 stage1 <- glm(admissions ~ factor(stratum) + log(pre_admissions_rate), family = poisson,
-              offset = log(n_users), data = su)
+              offset = log(n_users), data = su, control = tight)
 tr$E <- as.vector(tapply(fitted(stage1), su$team_id, sum))
 out$rate_adjusted <- list(difference = ttest((tr$O - tr$E) / tr$n, tr$arm, df = 25 - 2 - q),
                           log_ratio = ttest(log(tr$O / tr$E), tr$arm, df = 25 - 2 - q))
@@ -103,6 +105,24 @@ null <- apply(grid, 1, function(row) {
 obs <- stat(treated)
 out$permutation_stratified <- list(observed = obs, n_allocations = nrow(grid),
                                    pvalue = mean(abs(null) >= abs(obs) * (1 - 1e-12)))
+# the same enumeration for the pooled t statistic and for the log team proportions
+enumerate_stat <- function(f) {
+  apply(grid, 1, function(row) {
+    tr <- rep(FALSE, length(p_team))
+    for (j in seq_along(choices)) tr[choices[[j]][[row[j]]]] <- TRUE
+    f(tr)
+  })
+}
+tstat <- function(tr) unname(t.test(p_team[tr], p_team[!tr], var.equal = TRUE)$statistic)
+null_t <- enumerate_stat(tstat)
+obs_t <- tstat(treated)
+out$permutation_stratified_t <- list(observed = obs_t,
+                                     pvalue = mean(abs(null_t) >= abs(obs_t) * (1 - 1e-12)))
+lstat <- function(tr) mean(log(p_team[tr])) - mean(log(p_team[!tr]))
+null_l <- enumerate_stat(lstat)
+obs_l <- lstat(treated)
+out$permutation_stratified_log_ratio <- list(
+  observed = obs_l, pvalue = mean(abs(null_l) >= abs(obs_l) * (1 - 1e-12)))
 
 # team-level negative binomial rate models of analyse_admissions (crtstats'
 # negative_binomial_rate): MASS::glm.nb with offset log(n_users), adjusted for stratum

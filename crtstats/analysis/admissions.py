@@ -35,7 +35,6 @@ from crtstats.exceptions import (
 from crtstats.models import (
     CRTResult,
     ICCResult,
-    build_design,
     cluster_level,
     gee,
     glmm,

@@ -1,7 +1,6 @@
 """Model fitters for cluster-randomised trials; each returns a :class:`CRTResult`."""
 
 from crtstats.models._cluster_level import cluster_level
-from crtstats.models._design import build_design
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
 from crtstats.models._icc import ICCResult, design_effect, icc
@@ -13,4 +12,4 @@ from crtstats.models._result import ContrastResult, CRTResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "permutation_test", "PermutationResult", "icc", "ICCResult", "design_effect",
-           "lmm", "negative_binomial_rate", "build_design"]
+           "lmm", "negative_binomial_rate"]

@@ -43,7 +43,7 @@ from crtstats.models import (
     ols,
     permutation_test,
 )
-from crtstats.runner import run
+from crtstats.runner import run, save_figure, write_table
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
 from crtstats.schema import validate
 from crtstats.tables import Table
@@ -91,6 +91,7 @@ __all__ = [
     "rater_icc",
     "read_table",
     "run",
+    "save_figure",
     "ScaleKeyError",
     "SchemaValidationError",
     "score_fidelity",
@@ -100,5 +101,6 @@ __all__ = [
     "tables",
     "TrialData",
     "validate",
+    "write_table",
     "__version__",
 ]

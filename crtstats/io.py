@@ -13,8 +13,10 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import pandas as pd
 
 from crtstats._options import check_option
 from crtstats._resources import schema_dir
-from crtstats.exceptions import DataFileError, ReasonCode
+from crtstats.exceptions import DataFileError, InvalidParameterError, ReasonCode
 
 __all__ = [
     "TABLES",
@@ -34,6 +36,7 @@ __all__ = [
     "load_schema",
     "read_table",
     "write_csv",
+    "write_files",
 ]
 
 #: The tables of the data model.
@@ -453,3 +456,51 @@ def write_csv(data: pd.DataFrame, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data.to_csv(path, index=False, lineterminator="\n", na_rep="")
     return path
+
+
+def write_files(path_stem: str | PathLike[str], contents: Mapping[str, bytes]) -> dict[str, Path]:
+    """Write each ``contents[ext]`` to ``<path_stem>.<ext>``: rendered tables and figures.
+
+    Parameters
+    ----------
+    path_stem
+        The path without extension; its folder must exist and its name be a plain file
+        name.
+    contents
+        The bytes to write, by extension (e.g. ``{"md": b"...", "csv": b"..."}``).
+
+    Returns
+    -------
+    dict of str to Path
+        The path written for each extension, in the order given.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the file name is empty, ``.`` or ``..``.
+    DataFileError
+        If the folder does not exist or a file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [p.name for p in write_files(Path(folder) / "t", {"md": b"x\\n"}).values()]
+    ['t.md']
+    """
+    stem = Path(path_stem)
+    if stem.name in ("", ".", ".."):
+        raise InvalidParameterError(
+            f"the file name must be a plain name without extension; got {str(stem)!r}."
+        )
+    if not stem.parent.is_dir():
+        raise DataFileError(f"folder {str(stem.parent)!r} does not exist; create it first.")
+    written: dict[str, Path] = {}
+    for ext, data in contents.items():
+        path = stem.parent / f"{stem.name}.{ext}"
+        try:
+            path.write_bytes(data)
+        except OSError as err:
+            raise DataFileError(f"cannot write file {str(path)!r}: {err}") from err
+        written[ext] = path
+    return written

@@ -12,10 +12,16 @@ import pandas as pd
 
 from crtstats.exceptions import InvalidParameterError, SchemaValidationError
 from crtstats.io import TABLES, load_schema, read_table
-from crtstats.schema import collect_problems, failure_frame
-from crtstats.schema._cross import cross_table_problems
-from crtstats.schema._reshape import derive_table, is_long_format, long_row, pivot_long
-from crtstats.schema._validate import records
+from crtstats.schema import (
+    collect_problems,
+    cross_table_problems,
+    derive_table,
+    failure_frame,
+    is_long_format,
+    long_row,
+    pivot_long,
+    records,
+)
 
 __all__ = ["EXCLUSION_COLUMNS", "TableSource", "TrialData", "load_trial"]
 

@@ -37,6 +37,8 @@ from crtstats import (
 from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
 
 REF = json.loads((Path(__file__).resolve().parent / "reference" / "ols.json").read_text())
+DID_REF = json.loads((Path(__file__).resolve().parent / "reference" / "did.json").read_text())
+DID = "team FE DiD (cluster HC1)"
 TRIAL = crtstats.datasets.load_example()
 OUTCOMES = ["total", "referrals_access_mean", "content_delivery_mean",
             "staffing_procedures_mean", "location_timing_mean"]
@@ -111,18 +113,44 @@ def test_classical_ancova_matches_lm(scores: pd.DataFrame) -> None:
     assert row["df_method"] == "residual"
 
 
+def test_did_rows_match_lm_with_sandwich_vcovcl_hc1(result: AnalysisResult) -> None:
+    # tests/reference/did.R: lm(total ~ factor(team_id) + review + int_6m + int_12m) with
+    # sandwich::vcovCL(type = "HC1"), t on G - 1 df. Least squares is closed form and
+    # PanelOLS absorbs the effects exactly: observed differences are about 1e-13, so 1e-8
+    # catches any difference of convention (CR1 differs by 30% here).
+    did = rows(result, "total", DID)
+    for k, review in enumerate(("6m", "12m")):
+        row = did.loc[f"arm effect on change to {review}"]
+        assert row["estimate"] == pytest.approx(DID_REF["estimate"][k], abs=1e-8)
+        assert row["conf_low"] == pytest.approx(DID_REF["hc1"]["conf_low"][k], abs=1e-8)
+        assert row["conf_high"] == pytest.approx(DID_REF["hc1"]["conf_high"][k], abs=1e-8)
+        assert row["pvalue"] == pytest.approx(DID_REF["hc1"]["pvalue"][k], abs=1e-8)
+        assert row["df"] == DID_REF["df"]
+        assert (row["nobs"], row["n_clusters"]) == (DID_REF["nobs"], DID_REF["n_clusters"])
+        assert (row["df_method"], row["cov_type"]) == ("clusters - 1", "cluster HC1")
+
+
+def test_did_can_be_left_out(scores: pd.DataFrame) -> None:
+    res = crtstats.analyse_fidelity(scores, TRIAL.teams, outcomes=["total"], did=False)
+    assert DID not in set(res.effects["analysis"])
+    with pytest.raises(InvalidParameterError, match="did"):
+        crtstats.analyse_fidelity(scores, TRIAL.teams, did="yes")  # type: ignore[arg-type]
+
+
 # -- the frame and its labels ----------------------------------------------------------
 def test_effects_frame_has_the_contract_columns_and_roles(result: AnalysisResult) -> None:
     eff = result.effects
     assert tuple(eff.columns) == EFFECT_COLUMNS
     assert list(eff["outcome"].unique()) == OUTCOMES
-    assert len(eff) == 3 * len(OUTCOMES)
+    assert len(eff) == 5 * len(OUTCOMES)  # LMM 6m, 12m; ANCOVA 12m; DiD 6m, 12m
     assert set(eff.loc[eff["analysis"].str.startswith("LMM"), "role"]) == {"primary"}
     assert set(eff.loc[eff["analysis"].str.startswith("ANCOVA"), "role"]) == {"sensitivity"}
+    assert set(eff.loc[eff["analysis"] == DID, "role"]) == {"sensitivity"}
     assert set(eff["scale"]) == {"difference"}
     assert (eff["conf_low"] < eff["estimate"]).all() and (eff["estimate"] < eff["conf_high"]).all()
     assert set(result.results) == {
-        f"{o}: {a}" for o in OUTCOMES for a in ("LMM arm x review (KR)", "ANCOVA 12m (CR2)")
+        f"{o}: {a}" for o in OUTCOMES
+        for a in ("LMM arm x review (KR)", "ANCOVA 12m (CR2)", DID)
     }
 
 
@@ -130,7 +158,7 @@ def test_method_ancova_makes_the_ancova_primary_and_lists_it_first(
     scores: pd.DataFrame, result: AnalysisResult
 ) -> None:
     res = crtstats.analyse_fidelity(scores, TRIAL.teams, method="ancova", outcomes=["total"])
-    assert list(res.effects["role"]) == ["primary", "sensitivity", "sensitivity"]
+    assert list(res.effects["role"]) == ["primary"] + ["sensitivity"] * 4
     assert res.effects["analysis"].iloc[0] == "ANCOVA 12m (CR2)"
     same = result.effects[result.effects["outcome"] == "total"]
     np.testing.assert_allclose(

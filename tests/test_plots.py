@@ -13,11 +13,11 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from crtstats import CRTResult
+from crtstats import CRTResult, save_figure
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import DataFileError, InvalidParameterError, ModelSpecificationError
-from crtstats.plots import caterpillar, domain_profile, forest, save_figure, trajectories
+from crtstats.plots import caterpillar, domain_profile, forest, trajectories
 from crtstats.scales import score_fidelity
 
 TRIAL = load_example()

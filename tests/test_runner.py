@@ -24,7 +24,7 @@ from crtstats.cli._run import progress_printer
 from crtstats.exceptions import ExcludedRowsWarning, PlanError, SchemaValidationError
 from crtstats.runner import TIMESTAMP_FIELD, Plan, _output, load_plan, parse_plan, run
 from crtstats.runner._analyses import fit_analysis
-from crtstats.runner._capability import capability, check_keywords
+from crtstats.runner._capability import check_keywords
 from crtstats.runner._stages import analysis_frames, load_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,7 +414,7 @@ def test_change_frame_ancova_is_the_fidelity_analysis_ancova(frames: dict[str, A
     """Two routes to the team-level ANCOVA (a plan formula, analyse_fidelity) agree."""
     row = _fit(frames, **_ANCOVA).effects.iloc[0]
     named = crtstats.analyse_fidelity(frames["inputs"]["scores"], frames["inputs"]["teams"],
-                                      method="lmm", outcomes=["total"]).effects
+                                      method="lmm", outcomes=["total"], did=False).effects
     (ancova,) = [r for _, r in named.iterrows() if r["role"] == "sensitivity"]
     for column in ("estimate", "conf_low", "conf_high", "pvalue", "df"):
         assert row[column] == pytest.approx(ancova[column], rel=1e-10), column
@@ -485,24 +485,7 @@ def test_warnings_are_recorded_not_raised(frames: dict[str, Any]) -> None:
 # -- capabilities, progress, the public name ----------------------------------------------
 
 
-def test_missing_capability_is_a_plan_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delattr(crtstats, "gee")
-    plan = parse_plan({"seed": 1, "data": {"example": True}, "analysis": [
-        {"name": "g", "role": "sensitivity", "fitter": "gee", "data": "admissions",
-         "formula": "admitted ~ arm"}]})
-    with pytest.raises(PlanError, match=r"\[\[analysis\]\] 'g' needs crtstats.gee, which this"):
-        run(plan, out=tmp_path / "r")
-    assert not (tmp_path / "r").exists()
-
-
-def test_capability_helpers() -> None:
-    with pytest.raises(PlanError, match="x needs crtstats.nothing_here"):
-        capability("crtstats", "nothing_here", wanted_by="x")
-    with pytest.raises(PlanError, match="x needs no_such_module.f"):
-        capability("no_such_module", "f", wanted_by="x")
-
+def test_check_keywords() -> None:
     def fitter(formula: str, data: Any, *, cluster: str, ddf: str = "kr") -> None:
         """A stand-in signature."""
 
@@ -571,5 +554,5 @@ def test_row_order_of_the_files_does_not_change_the_effects(tmp_path: Path) -> N
         (folder / "plan.toml").write_text(plan_text)
         effects.append(run(folder / "plan.toml", out=folder / "out").effects)
     original, shuffled = effects
-    assert len(original) == 4  # LMM at 6m and 12m, ANCOVA, GLMM
+    assert len(original) == 6  # LMM at 6m and 12m, ANCOVA, DiD at 6m and 12m, GLMM
     pd.testing.assert_frame_equal(original, shuffled, check_exact=False, rtol=1e-6)

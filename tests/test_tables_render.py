@@ -22,8 +22,9 @@ from docx.oxml.ns import qn
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crtstats import write_table
 from crtstats.exceptions import DataFileError, InvalidParameterError
-from crtstats.tables import Column, Table, write_table
+from crtstats.tables import Column, Table
 from crtstats.tables._format import format_ci, format_number, format_pvalue
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

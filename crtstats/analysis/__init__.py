@@ -1,7 +1,31 @@
-"""Pre-specified analyses of a CORE-style trial, built on the model fitters."""
+"""Pre-specified analyses of a CORE-style trial, built on the model fitters.
 
-from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
+Every analysis returns an :class:`AnalysisResult` whose effects rows are built by
+:func:`effect_row` and :func:`randomisation_row`, the one row builder (also used by the
+runner for a plan's model entries).
+"""
+
+from crtstats.analysis._common import AnalysisResult
+from crtstats.analysis._effects import (
+    EFFECT_COLUMNS,
+    RATIO_SCALES,
+    default_scale,
+    effect_row,
+    effects_frame,
+    randomisation_row,
+)
 from crtstats.analysis.admissions import analyse_admissions
-from crtstats.analysis.fidelity import analyse_fidelity
+from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
 
-__all__ = ["EFFECT_COLUMNS", "AnalysisResult", "analyse_admissions", "analyse_fidelity"]
+__all__ = [
+    "EFFECT_COLUMNS",
+    "RATIO_SCALES",
+    "AnalysisResult",
+    "analyse_admissions",
+    "analyse_fidelity",
+    "default_scale",
+    "effect_row",
+    "effects_frame",
+    "fidelity_did",
+    "randomisation_row",
+]

@@ -27,7 +27,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis._common import AnalysisResult
+from crtstats.analysis._effects import effect_row, effects_frame, randomisation_row
 from crtstats.exceptions import (
     ModelSpecificationError,
 )
@@ -68,31 +69,11 @@ class _Collector:
     results: dict[str, CRTResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, outcome: str, analysis: str, role: str, scale: str, values: dict[str, Any]
-            ) -> None:
-        row = {"outcome": outcome, "analysis": analysis, "role": role, "estimand": ESTIMAND,
-               "scale": scale, "icc": np.nan, "icc_low": np.nan, "icc_high": np.nan}
-        row.update(values)
-        self.rows.append(row)
-
     def add_fit(self, outcome: str, analysis: str, role: str, scale: str, res: CRTResult,
                 term: str, icc_res: ICCResult | None = None) -> None:
-        i = res.param_names.index(term)
-        ci = res.conf_int().to_numpy()[i]
-        point = {"estimate": float(res.param_values[i]), "conf_low": float(ci[0]),
-                 "conf_high": float(ci[1])}
-        if scale.endswith("ratio"):
-            point = {k: float(np.exp(v)) for k, v in point.items()}
-        values: dict[str, Any] = {
-            **point,
-            "pvalue": float(res.pvalues.to_numpy()[i]), "df": float(res.df_values[i]),
-            "df_method": res.df_method, "cov_type": res.cov_type,
-            "n_clusters": res.n_clusters, "nobs": res.nobs,
-        }
-        if icc_res is not None:
-            values.update(icc=icc_res.estimate, icc_low=icc_res.conf_low,
-                          icc_high=icc_res.conf_high)
-        self.add(outcome, analysis, role, scale, values)
+        self.rows.append(effect_row(
+            res, {term: 1.0}, outcome=outcome, analysis=analysis, role=role,
+            estimand=ESTIMAND, scale=scale, icc=icc_res if icc_res is not None else np.nan))
         self.results[f"{outcome}: {analysis}" + (f" ({scale})" if res.model ==
                                                  "cluster_level" else "")] = res
         self.notes += [f"{outcome}, {analysis}: {m}" for m in res.warnings]
@@ -209,16 +190,10 @@ def _randomisation_row(cl: CRTResult, data: pd.DataFrame, outcome: str, scale: s
                             cluster="team_id", strata="stratum", n_resamples=n_resamples,
                             seed=seed)
     out.notes += [f"{outcome}, randomisation test: {m}" for m in perm.warnings]
-    how = "exact" if perm.exact else f"Monte Carlo, {perm.n_resamples} draws"
-    values = {
-        "estimate": float(np.exp(perm.observed)), "conf_low": np.nan, "conf_high": np.nan,
-        "pvalue": perm.pvalue, "df": np.nan, "df_method": f"randomisation ({how})",
-        "cov_type": "none", "n_clusters": cl.n_clusters, "nobs": cl.nobs,
-    }
-    if icc_res is not None:
-        values.update(icc=icc_res.estimate, icc_low=icc_res.conf_low,
-                      icc_high=icc_res.conf_high)
-    out.add(outcome, "randomisation test (stratified)", "sensitivity", scale, values)
+    out.rows.append(randomisation_row(
+        perm, outcome=outcome, analysis="randomisation test (stratified)", role="sensitivity",
+        estimand=ESTIMAND, scale=scale, n_clusters=int(cl.n_clusters or 0), nobs=cl.nobs,
+        icc=icc_res))
     if not perm.exact:
         out.notes.append(f"{outcome}, randomisation test: p from {perm.n_resamples} random "
                          f"allocations (Monte Carlo SE {perm.mcse:.4f}).")
@@ -353,5 +328,5 @@ def analyse_admissions(
     team = _team_frame(trial, out.notes)
     if team is not None:
         _rate_analyses(team, out, n_resamples, seed)
-    effects = pd.DataFrame(out.rows, columns=list(EFFECT_COLUMNS))
-    return AnalysisResult(effects=effects, results=dict(out.results), notes=tuple(out.notes))
+    return AnalysisResult(effects=effects_frame(out.rows), results=dict(out.results),
+                          notes=tuple(out.notes))

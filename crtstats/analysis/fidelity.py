@@ -6,10 +6,12 @@ Two analyses of each fidelity outcome (the total and each domain mean):
   stratum`` with a random intercept per team and Kenward-Roger inference, giving the arm
   effect at 6 and at 12 months;
 * a team-level ANCOVA of the 12-month score on arm, the baseline score and stratum, with
-  CR2 (Bell-McCaffrey) or classical standard errors.
+  CR2 (Bell-McCaffrey) or classical standard errors;
+* a team fixed-effects difference-in-differences (:func:`fidelity_did`), always a
+  sensitivity analysis.
 
-``method`` says which of the two is the primary analysis; the other is reported as a
-sensitivity analysis.
+``method`` says which of the first two is the primary analysis; the other is reported as
+a sensitivity analysis.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import numpy as np
 import pandas as pd
 
 from crtstats._options import check_option
-from crtstats.analysis._common import EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis._common import AnalysisResult
+from crtstats.analysis._did import DID_COV_TYPE, did_fit, did_term
+from crtstats.analysis._effects import effect_row, effects_frame
 from crtstats.exceptions import ModelSpecificationError
-from crtstats.models import ContrastResult, CRTResult, lmm, ols
+from crtstats.models import CRTResult, lmm, ols
+from crtstats.schema import ARMS, REVIEWS
 
-__all__ = ["FidelityMethod", "FidelityAncovaCov", "REVIEW_ORDER", "analyse_fidelity"]
+__all__ = ["FidelityMethod", "FidelityAncovaCov", "REVIEW_ORDER", "analyse_fidelity",
+           "fidelity_did"]
 
 FidelityMethod = Literal["lmm", "ancova"]
 """Which analysis is primary."""
@@ -34,11 +39,13 @@ FidelityMethod = Literal["lmm", "ancova"]
 FidelityAncovaCov = Literal["CR2", "classical"]
 """Standard errors of the team-level ANCOVA."""
 
-#: The reviews in time order; baseline is the reference level.
-REVIEW_ORDER = ("baseline", "6m", "12m")
-ARM_LEVELS = ("control", "intervention")
-ARM_TERM = "arm[T.intervention]"
+#: The reviews in time order (from the fidelity schema); baseline is the reference level.
+REVIEW_ORDER = REVIEWS
+#: The arms, reference (control) first, from the teams schema.
+ARM_LEVELS = ARMS
+ARM_TERM = f"arm[T.{ARMS[1]}]"
 LMM_LABEL = "LMM arm x review (KR)"
+DID_LABEL = f"team FE DiD ({DID_COV_TYPE})"
 ICC_NOTE = (
     "icc is the team-level intra-cluster correlation of the LMM (tau / (tau + sigma^2), "
     "conditional on arm, review and stratum); no interval is computed for it."
@@ -53,7 +60,7 @@ class _Fitted:
 
     label: str
     result: CRTResult
-    effects: list[tuple[str, ContrastResult]]
+    effects: list[tuple[str, dict[str, float]]]  # (estimand, weights)
     notes: list[str]
 
 
@@ -161,8 +168,7 @@ def _fit_lmm(frame: pd.DataFrame, outcome: str) -> _Fitted:
             notes.append(f"{outcome}, {LMM_LABEL}: no {review} reviews; no effect at {review}.")
             continue
         weights = {ARM_TERM: 1.0, f"{ARM_TERM}:review[T.{review}]": 1.0}
-        name = f"arm effect at {review}"
-        effects.append((name, result.contrast(weights, name=name)))
+        effects.append((f"arm effect at {review}", weights))
     return _Fitted(LMM_LABEL, result, effects, notes)
 
 
@@ -207,24 +213,98 @@ def _fit_ancova(frame: pd.DataFrame, outcome: str, cov_type: FidelityAncovaCov) 
             f"{effect.df:.2f} (below {SMALL_DF:g}); CR2 tests with so few df may not hold "
             "their level (Tipton 2015). The value is reported as the method gives it."
         )
-    return _Fitted(label, result, [("arm effect at 12m", effect)], notes)
+    return _Fitted(label, result, [("arm effect at 12m", {ARM_TERM: 1.0})], notes)
+
+
+def _fit_did(frame: pd.DataFrame, outcome: str) -> _Fitted:
+    """Team fixed-effects DiD of one outcome; arm x review effect at each follow-up."""
+    result = did_fit(frame, outcome, reviews=REVIEW_ORDER, treated=ARM_LEVELS[1])
+    notes = []
+    if result.info["n_excluded"]:
+        notes.append(f"{outcome}, {DID_LABEL}: {result.info['n_excluded']} review(s) "
+                     "without a value excluded.")
+    effects = [(f"arm effect on change to {r}", {did_term(r): 1.0})
+               for r in REVIEW_ORDER[1:] if did_term(r) in result.param_names]
+    return _Fitted(DID_LABEL, result, effects, notes)
 
 
 def _effect_rows(outcome: str, fitted: _Fitted, role: str) -> list[dict[str, Any]]:
-    res = fitted.result
-    rows = []
-    for estimand, con in fitted.effects:
-        low, high = con.conf_int(0.95)
-        rows.append({
-            "outcome": outcome, "analysis": fitted.label, "role": role,
-            "estimand": estimand, "scale": "difference", "estimate": con.estimate,
-            "conf_low": low, "conf_high": high, "pvalue": con.pvalue, "df": con.df,
-            "df_method": con.df_method, "cov_type": res.cov_type,
-            "icc": np.nan if res.icc is None else float(res.icc),
-            "icc_low": np.nan, "icc_high": np.nan,
-            "n_clusters": res.n_clusters, "nobs": res.nobs,
-        })
-    return rows
+    return [effect_row(fitted.result, weights, outcome=outcome, analysis=fitted.label,
+                       role=role, estimand=estimand, scale="difference")
+            for estimand, weights in fitted.effects]
+
+
+def fidelity_did(
+    scores: pd.DataFrame, teams: pd.DataFrame, *, outcome: str = "total",
+) -> CRTResult:
+    """Team fixed-effects difference-in-differences of the fidelity panel (PanelOLS).
+
+    Parameters
+    ----------
+    scores
+        Scored reviews (:func:`crtstats.score_fidelity`): ``team_id``, ``review`` and
+        ``outcome``, one row per team and review; a review may be absent or NaN.
+    teams
+        The teams table with ``team_id``, ``arm`` and ``stratum``.
+    outcome
+        The score column to analyse.
+
+    Returns
+    -------
+    CRTResult
+        ``model="panel_ols"``; one coefficient per follow-up review with data,
+        ``arm[T.intervention]:review[T.<review>]``, the arm x review effect (the
+        difference between arms in the change from baseline to that review), with the
+        team-clustered covariance and t tests on ``G - 1`` df (``df_method`` is
+        ``"clusters - 1"``). ``info`` holds ``n_excluded`` (reviews without a value),
+        ``df_model`` (every coefficient, team and review effects included) and
+        ``df_resid``.
+
+    Raises
+    ------
+    ModelSpecificationError
+        If a column or team is missing or unknown, an arm has fewer than two teams
+        with a value, or a follow-up review lacks one of the arms.
+
+    Notes
+    -----
+    For team ``i`` at review ``r``:
+    ``y_ir = alpha_i + gamma_r + delta_r A_i [r != baseline] + e_ir``, fitted by
+    least squares with team effects ``alpha_i`` and review effects ``gamma_r``
+    (:class:`linearmodels.PanelOLS` with ``entity_effects`` and ``time_effects``). The
+    team effects absorb arm, stratum and every other team-level difference, so the DiD
+    rests on within-team change only; in the LMM of :func:`analyse_fidelity` the same
+    ``delta_r`` is the arm x review interaction.
+
+    The covariance is clustered by team with PanelOLS's ``debiased=True``,
+    ``group_debias=True`` and the effects counted (``count_effects=True``):
+    ``V = G/(G-1) * (n-1)/(n-k) * (X'X)^-1 (sum_g X_g' e_g e_g' X_g) (X'X)^-1`` with ``k``
+    every coefficient of the dummy-variable regression (``G + R - 1`` effects plus the
+    interactions). This is ``sandwich::vcovCL(type = "HC1")`` of the ``lm`` with team
+    and review factors (not clubSandwich's CR1, which is ``G/(G-1)`` alone), and is
+    conservative when teams are few: with the example's 25 teams and 70 scored reviews
+    ``(n-1)/(n-k) = 69/41``, about 1.7. Tests and 95% intervals use t with ``G - 1`` df.
+
+    References
+    ----------
+    Cameron AC, Miller DL (2015). A practitioner's guide to cluster-robust inference.
+    Journal of Human Resources 50(2):317-372.
+
+    Examples
+    --------
+    >>> import crtstats
+    >>> trial = crtstats.datasets.load_example()
+    >>> scores = crtstats.score_fidelity(trial.fidelity)
+    >>> res = crtstats.analysis.fidelity_did(scores, trial.teams)
+    >>> res.model, res.df_method, int(res.df.iloc[0])
+    ('panel_ols', 'clusters - 1', 24)
+
+    In R: ``fit <- lm(total ~ factor(team_id) + review + arm:review)`` with
+    ``lmtest::coeftest(fit, vcov = sandwich::vcovCL(fit, cluster = ~team_id,
+    type = "HC1"), df = G - 1)``.
+    """
+    frame, _ = _long_frame(scores, teams, [outcome])
+    return _fit_did(frame, outcome).result
 
 
 def analyse_fidelity(
@@ -234,8 +314,9 @@ def analyse_fidelity(
     method: FidelityMethod = "lmm",
     ancova_cov_type: FidelityAncovaCov = "CR2",
     outcomes: Sequence[str] | None = None,
+    did: bool = True,
 ) -> AnalysisResult:
-    """Pre-specified fidelity analyses: LMM of all reviews and team-level ANCOVA.
+    """Pre-specified fidelity analyses: LMM of all reviews, team-level ANCOVA and DiD.
 
     Parameters
     ----------
@@ -255,14 +336,18 @@ def analyse_fidelity(
         df) or ``"classical"`` (residual df).
     outcomes
         Score columns to analyse; by default ``total`` and every ``<domain>_mean``.
+    did
+        Whether to add the team fixed-effects difference-in-differences
+        (:func:`fidelity_did`) as a sensitivity analysis (default ``True``).
 
     Returns
     -------
     AnalysisResult
         ``effects`` has the columns of :data:`crtstats.analysis.EFFECT_COLUMNS`, one row
         per outcome and analysis and estimand (arm effect at 6m and at 12m from the LMM,
-        at 12m from the ANCOVA), primary rows first; ``icc`` is the LMM's (no CI is
-        computed, so ``icc_low``/``icc_high`` are NaN) and NaN for the ANCOVA.
+        at 12m from the ANCOVA, the arm effect on the change from baseline to 6m and to
+        12m from the DiD), primary rows first; ``icc`` is the LMM's (no CI is
+        computed, so ``icc_low``/``icc_high`` are NaN) and NaN for the others.
         ``results`` holds each fit under ``"<outcome>: <analysis>"``. ``notes`` records
         every exclusion (reviews without a value, teams lacking a baseline or 12m
         value, teams without scores), prorated totals, boundary fits and very small
@@ -297,6 +382,10 @@ def analyse_fidelity(
     With 25 teams in 8 strata the CR2 df can be very small; they are reported as the
     method gives them.
 
+    DiD: ``y_ir = alpha_i + gamma_r + d_r A_i + e_ir`` with team and review fixed
+    effects and a team-clustered covariance (see :func:`fidelity_did`); ``d_r`` is the
+    arm effect on the change from baseline to ``r``.
+
     References
     ----------
     Kenward MG, Roger JH (1997). Small sample inference for fixed effects from
@@ -315,20 +404,24 @@ def analyse_fidelity(
     >>> scores = crtstats.score_fidelity(trial.fidelity)
     >>> out = crtstats.analyse_fidelity(scores, trial.teams, outcomes=["total"])
     >>> print(out.effects[["analysis", "role", "estimand"]].to_string(index=False))
-                 analysis        role          estimand
-    LMM arm x review (KR)     primary  arm effect at 6m
-    LMM arm x review (KR)     primary arm effect at 12m
-         ANCOVA 12m (CR2) sensitivity arm effect at 12m
+                     analysis        role                       estimand
+        LMM arm x review (KR)     primary               arm effect at 6m
+        LMM arm x review (KR)     primary              arm effect at 12m
+             ANCOVA 12m (CR2) sensitivity              arm effect at 12m
+    team FE DiD (cluster HC1) sensitivity  arm effect on change to 6m
+    team FE DiD (cluster HC1) sensitivity arm effect on change to 12m
     >>> out.notes[0]
     'reviews scored: baseline 25, 6m 24, 12m 25.'
 
     In R: ``lmerTest::lmer(total ~ arm * review + stratum + (1 | team_id))`` with
     ``emmeans`` contrasts and ``lmer.df = "kenward-roger"``; and
     ``lm(total_12m ~ arm + total_baseline + stratum)`` with
-    ``clubSandwich::coef_test(fit, vcov = "CR2", cluster = team_id)``.
+    ``clubSandwich::coef_test(fit, vcov = "CR2", cluster = team_id)``; the DiD as in
+    :func:`fidelity_did`.
     """
     check_option("method", method, get_args(FidelityMethod))
     check_option("ancova_cov_type", ancova_cov_type, get_args(FidelityAncovaCov))
+    check_option("did", did, (True, False))
     names = list(outcomes) if outcomes is not None else _default_outcomes(scores)
     if not names or len(set(names)) != len(names):
         raise ModelSpecificationError(
@@ -343,11 +436,13 @@ def analyse_fidelity(
     for outcome in names:
         fits = {"lmm": _fit_lmm(frame, outcome),
                 "ancova": _fit_ancova(frame, outcome, ancova_cov_type)}
+        if did:
+            fits["did"] = _fit_did(frame, outcome)
+            roles["did"] = "sensitivity"
         for kind in sorted(fits, key=lambda k: roles[k] != "primary"):
             fitted = fits[kind]
             rows += _effect_rows(outcome, fitted, roles[kind])
             results[f"{outcome}: {fitted.label}"] = fitted.result
             notes += fitted.notes
     notes.append(ICC_NOTE)
-    effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
-    return AnalysisResult(effects=effects, results=results, notes=tuple(notes))
+    return AnalysisResult(effects=effects_frame(rows), results=results, notes=tuple(notes))

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from statsmodels.tools import sm_exceptions
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
+    ExcludedRowsWarning,
+    ExposureWarning,
     FewClustersWarning,
     ModelSpecificationError,
+    SeparationWarning,
 )
-from crtstats.models._checks import check_rank, cluster_level_columns
-from crtstats.models._design import Design, build_design
+from crtstats.models._checks import check_fit_arguments, check_rank, cluster_level_columns
+from crtstats.models._design import Design, build_design, exposure_message
 from crtstats.models._details import GeeDetails, ModelSpec
+from crtstats.models._gee_fit import MOMENTS, GeeFit, Moments, fit_gee
 from crtstats.models._gee_sandwich import SANDWICH_TYPES, GeeFamily, SandwichType, gee_sandwiches
+from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
+from crtstats.models._warn import WarningLog
 
 __all__ = ["gee"]
 
@@ -32,101 +35,170 @@ _FAMILIES: tuple[GeeFamily, ...] = get_args(GeeFamily)
 _COV_STRUCTS: tuple[CovStruct, ...] = get_args(CovStruct)
 _DDFS: tuple[GeeDdf, ...] = get_args(GeeDdf)
 _LINKS = {"binomial": "logit", "poisson": "log", "gaussian": "identity"}
-_SM_CONVERGENCE = (sm_exceptions.ConvergenceWarning, sm_exceptions.IterationLimitWarning)
 #: Below this many clusters an uncorrected sandwich or a z test is flagged.
 FEW_CLUSTERS = 40
 
 
-def _check_response(design: Design, family: GeeFamily, formula: str) -> None:
-    y = design.y
-    if family == "binomial" and not np.all((y == 0) | (y == 1)):
-        bad = y[(y != 0) & (y != 1)][0]
+def _check_values(design: Design, family: GeeFamily, formula: str) -> None:
+    """Finite values, a response the family accepts and that varies, a full-rank design."""
+    y, X = design.y, design.X
+    if not np.all(np.isfinite(y)):
         raise ModelSpecificationError(
-            f"family='binomial' needs a 0/1 response in {formula!r}; found the value {bad!r}. "
-            "Recode the outcome to 0/1 (one row per person)."
+            f"the response of {formula!r} has {int(np.sum(~np.isfinite(y)))} infinite "
+            f"value(s) (e.g. {y[~np.isfinite(y)][0]!r}); a GEE needs finite values. Recode "
+            "or drop those rows explicitly."
+        )
+    bad = ~np.all(np.isfinite(X), axis=0)
+    if bad.any():
+        raise ModelSpecificationError(
+            f"the design of {formula!r} has infinite values in column(s) "
+            f"{[design.names[j] for j in np.flatnonzero(bad)]}; recode or drop those rows."
+        )
+    if family == "binomial" and not np.all((y == 0) | (y == 1)):
+        raise ModelSpecificationError(
+            f"family='binomial' needs a 0/1 response in {formula!r}; found the value "
+            f"{y[(y != 0) & (y != 1)][0]!r}. Recode the outcome to 0/1 (one row per person)."
         )
     if family == "poisson" and (np.any(y < 0) or np.any(y != np.round(y))):
         raise ModelSpecificationError(
             f"family='poisson' needs non-negative whole counts in {formula!r}; found "
             f"{y[(y < 0) | (y != np.round(y))][0]!r}."
         )
-    check_rank(design.X, design.names, formula=formula)
-
-
-def _fit_statsmodels(
-    design: Design, family: GeeFamily, cov_struct: CovStruct, has_offset: bool
-) -> tuple[np.ndarray, float, float, bool, list[str]]:
-    """Fit with statsmodels; return beta, alpha, scale, converged and warning texts."""
-    fam = {
-        "binomial": sm.families.Binomial(),
-        "poisson": sm.families.Poisson(),
-        "gaussian": sm.families.Gaussian(),
-    }[family]
-    cs = sm.cov_struct.Exchangeable() if cov_struct == "exchangeable" else (
-        sm.cov_struct.Independence()
-    )
-    model = sm.GEE(
-        design.y,
-        design.X,
-        groups=design.groups,
-        family=fam,
-        cov_struct=cs,
-        offset=design.offset if has_offset else None,
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.fit(maxiter=200, ctol=1e-8)
-    texts: list[str] = []
-    for w in caught:
-        text = str(w.message)
-        texts.append(text)
-        if issubclass(w.category, _SM_CONVERGENCE):
-            warnings.warn(
-                f"GEE did not converge: {text} Check the model and the data (separation, "
-                "very small clusters).",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    alpha = float(np.atleast_1d(res.cov_struct.dep_params)[0]) if cov_struct == (
-        "exchangeable"
-    ) else 0.0
-    converged = bool(getattr(res, "converged", True))
-    return np.asarray(res.params, dtype=float), alpha, float(res.scale), converged, texts
-
-
-def _between_df(n_clusters: int, q: int, ddf: GeeDdf, cov_type: SandwichType,
-                formula: str) -> float:
-    """``G - q`` (or inf for z); warns when few clusters meet a liberal choice."""
-    df = float(n_clusters - q) if ddf == "between" else float("inf")
-    if df < 1:
+    if np.all(y == y[0]):
         raise ModelSpecificationError(
-            f"{n_clusters} clusters and {q} cluster-level coefficients leave {df:g} df for "
-            f"{formula!r}; use fewer cluster-level terms or ddf='z'."
+            f"the response of {formula!r} is the same ({y[0]!r}) in all {y.size} rows used: "
+            "no effect, dispersion or correlation can be estimated. Check the outcome "
+            "column and the rows selected; report the outcome descriptively."
         )
-    if n_clusters < FEW_CLUSTERS and (cov_type == "robust" or ddf == "z"):
-        warnings.warn(
-            f"only {n_clusters} clusters: the uncorrected sandwich and z tests are too "
-            "liberal with fewer than 40; use a bias-corrected cov_type with ddf='between'.",
+    check_rank(X, design.names, formula=formula)
+
+
+def _check_levels(formula: str, data: pd.DataFrame, design: Design) -> None:
+    """A text or categorical covariate with one level in the rows used (an empty arm).
+
+    The design builder codes such a column with no column at all, so the term would be
+    dropped without notice; every non-numeric column on the right of the formula is
+    checked.
+    """
+    for name in design.columns:
+        if name not in data.columns:
+            continue
+        col = data[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            continue
+        levels = pd.unique(col.to_numpy()[design.used])
+        if len(levels) < 2:
+            raise ModelSpecificationError(
+                f"{name!r} takes the single value {levels[0]!r} in the {design.nobs} rows "
+                f"used by {formula!r} (an empty arm or level?): its effect cannot be "
+                "estimated and the term would be dropped without notice. Check the data "
+                "and the rows selected, or remove the term."
+            )
+
+
+def _between_df(design: Design, q: int, ddf: GeeDdf, cov_type: SandwichType,
+                formula: str, log: WarningLog) -> float:
+    """``G - q`` (or inf for z); warns when few clusters meet a liberal choice."""
+    g = design.n_clusters
+    if g < 2:
+        raise ModelSpecificationError(
+            f"the rows used by {formula!r} come from {g} cluster: a GEE sandwich needs "
+            "several clusters (its meat is a sum over them). Check the cluster column and "
+            "the rows selected."
+        )
+    if g - q < 1:
+        raise ModelSpecificationError(
+            f"{g} clusters and {q} cluster-level coefficients leave {g - q} df for "
+            f"{formula!r}: each cluster-level coefficient is fixed by too few clusters "
+            "(e.g. one cluster per arm), so no sandwich can estimate its variance. Use "
+            "fewer cluster-level terms or more clusters."
+        )
+    if g < FEW_CLUSTERS and (cov_type == "robust" or ddf == "z"):
+        log.warn(
+            f"only {g} clusters: the uncorrected sandwich and z tests are too liberal with "
+            f"fewer than {FEW_CLUSTERS}; use a bias-corrected cov_type with ddf='between'.",
             FewClustersWarning,
-            stacklevel=3,
         )
-    return df
+    return float(g - q) if ddf == "between" else float("inf")
 
 
-def _check_alpha(alpha: float, n_max: int) -> list[str]:
-    """Warn when the exchangeable working covariance is nearly singular."""
-    if 1.0 + (n_max - 1) * alpha >= 0.25:
+def _check_pairs(design: Design, cov_struct: CovStruct, moments: Moments, formula: str
+                 ) -> None:
+    sizes = design.cluster_sizes
+    pairs = int(np.sum(sizes * (sizes - 1)) // 2)
+    need = design.X.shape[1] + 1 if moments == "sas" else 1
+    if cov_struct == "exchangeable" and pairs < need:
+        raise ModelSpecificationError(
+            f"{formula!r}: the clusters hold {pairs} within-cluster pair(s) of rows (most "
+            f"clusters have one row), too few to estimate the exchangeable correlation "
+            f"(moments={moments!r} needs at least {need}). Use cov_struct='independence'."
+        )
+
+
+def _separation(design: Design, family: GeeFamily, log: WarningLog) -> list[int]:
+    """Columns with infinite estimates (warned); their covariances are reported as NaN."""
+    if family == "gaussian":
         return []
-    text = (
-        f"the exchangeable working correlation {alpha:.4g} is near its lower bound "
-        f"{-1.0 / (n_max - 1):.4g} for a cluster of {n_max}: the working covariance is "
-        "nearly singular and the fit leans on the largest clusters; consider "
-        "cov_struct='independence'."
-    )
-    warnings.warn(text, BoundaryFitWarning, stacklevel=3)
-    return [text]
+    upper = np.ones_like(design.y) if family == "binomial" else None
+    sep = separated_columns(design.X, design.y, upper)
+    if sep:
+        log.warn(
+            f"complete or quasi-complete separation: the estimates of "
+            f"{[design.names[j] for j in sep]} are not finite (an arm or level with no "
+            "events, or a covariate that predicts the outcome perfectly); the estimates, "
+            "reported for them are where the iterations stopped and their standard errors "
+            "and p-values are NaN. Merge or drop the terms, or analyse at cluster level "
+            "(cluster_level) or by permutation_test.",
+            SeparationWarning,
+        )
+    return sep
+
+
+def _fit_warnings(fit: GeeFit, design: Design, cov_struct: CovStruct, separated: bool,
+                  log: WarningLog) -> None:
+    n_max = int(design.cluster_sizes.max())
+    if fit.invalid_alpha is not None and not separated:
+        raise ModelSpecificationError(
+            f"the exchangeable working correlation was estimated as {fit.invalid_alpha:.6g}, "
+            f"outside (-1/(n_max - 1), 1) = ({-1.0 / max(n_max - 1, 1):.4g}, 1) for a "
+            f"cluster of {n_max} (or the dispersion as zero): the working covariance is not "
+            "positive definite. Use cov_struct='independence'."
+        )
+    if not fit.converged and not separated:
+        log.warn(
+            f"GEE did not converge in {fit.iterations} Fisher-scoring iterations (or a step "
+            "failed); the estimates are where it stopped. Check the model and the data "
+            "(separation, very small clusters, a covariate on an extreme scale).",
+            ConvergenceWarning,
+        )
+    if cov_struct == "exchangeable" and 1.0 + (n_max - 1) * fit.alpha < 0.25:
+        log.warn(
+            f"the exchangeable working correlation {fit.alpha:.4g} is near its lower bound "
+            f"{-1.0 / (n_max - 1):.4g} for a cluster of {n_max}: the working covariance is "
+            "nearly singular and the fit leans on the largest clusters; consider "
+            "cov_struct='independence'.",
+            BoundaryFitWarning,
+        )
+
+
+def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[int]
+                ) -> dict[str, np.ndarray]:
+    """Every covariance; rows and columns of separated terms are NaN (no finite SE)."""
+    try:
+        covs = dict(gee_sandwiches(design.X, design.y, design.groups, fit.beta,
+                                   family=family, alpha=fit.alpha, offset=design.offset,
+                                   labels=design.cluster_labels))
+    except (np.linalg.LinAlgError, ValueError):
+        if not separated:
+            raise
+        p = design.X.shape[1]
+        covs = {k: np.full((p, p), np.nan) for k in ("naive", *SANDWICH_TYPES)}
+    for name, cov in covs.items():
+        cov = cov.copy()
+        cov[separated, :] = np.nan
+        cov[:, separated] = np.nan
+        covs[name] = cov
+    return covs
 
 
 def gee(
@@ -139,6 +211,8 @@ def gee(
     cov_type: SandwichType = "kauermann-carroll",
     ddf: GeeDdf = "between",
     offset: str | None = None,
+    exposure: str | None = None,
+    moments: Moments = "geepack",
 ) -> CRTResult:
     """Fit a GEE with a bias-corrected sandwich and small-sample t inference.
 
@@ -149,7 +223,7 @@ def gee(
     data
         One row per observation.
     cluster
-        Column identifying the clusters (teams).
+        Column identifying the clusters (teams). Rows need not be sorted.
     family
         ``"binomial"`` (logit link, 0/1 response), ``"poisson"`` (log link) or
         ``"gaussian"`` (identity link).
@@ -164,41 +238,72 @@ def gee(
         intercept included). ``"z"``: normal reference.
     offset
         Column holding an offset on the linear-predictor scale (e.g. log exposure).
+    exposure
+        Column holding a raw exposure (e.g. service users, person-time; > 0), entered
+        as ``log(exposure)``. Both may be given (they add).
+    moments
+        Moment estimators of the dispersion and the exchangeable correlation:
+        ``"geepack"`` (default; ``geepack::geeglm``) divides by ``N`` and by the
+        number of within-cluster pairs ``M``; ``"sas"`` (SAS PROC GENMOD, statsmodels)
+        by ``N - p`` and ``M - p``.
 
     Returns
     -------
     CRTResult
         ``model="gee"``; ``details`` is a :class:`~crtstats.models.GeeDetails` with
         the ``working_correlation`` (alpha), the ``dispersion`` (scale), every
-        sandwich (``details.covariances``, read-only) and the number of excluded rows;
-        ``fitted_values`` and ``predict()`` are population-average means and
-        ``wald_test()`` refers ``W / q`` to the ``G - q`` df.
+        sandwich (``details.covariances``, read-only), the model-based covariance
+        (``details.naive_covariance``), the moment convention, the iterations and the
+        number of excluded rows; ``fitted_values`` and ``predict()`` are
+        population-average means and ``wald_test()`` refers ``W / q`` to the ``G - q``
+        df. ``warnings`` holds every warning issued.
 
     Raises
     ------
     InvalidParameterError
-        If an option is not one of its allowed values.
+        If an option is not one of its allowed values or an argument has the wrong type.
+    MissingColumnError
+        If a column is not in ``data``.
     ModelSpecificationError
-        If the formula or data cannot be fitted (bad response for the family, rank
-        deficient design, too few clusters for the df).
+        If the formula or data cannot be fitted: a response the family does not accept,
+        a constant response, infinite values, a rank-deficient design, a single cluster
+        or too few clusters for the cluster-level terms (e.g. one cluster per arm), too
+        few within-cluster pairs for an exchangeable correlation, an estimated
+        correlation outside its range, or a cluster of leverage 1.
 
     Warns
     -----
+    ExcludedRowsWarning
+        When rows with a missing value were left out (``design.exclusion_message``).
+    ExposureWarning
+        When ``offset`` holds only whole numbers above 1 (a raw exposure?).
+    SeparationWarning
+        Under complete or quasi-complete separation (e.g. no event in one arm).
     FewClustersWarning
         With fewer than 40 clusters and an uncorrected sandwich or a z test.
     ConvergenceWarning
-        If the GEE iterations did not converge.
+        If the Fisher-scoring iterations did not converge.
     BoundaryFitWarning
-        If the exchangeable correlation is so negative that ``1 + (n_max - 1) alpha``,
-        the working covariance's eigenvalue along the cluster mean for the largest
-        cluster (relative to 1), is below 0.25.
+        If the exchangeable correlation is so negative that ``1 + (n_max - 1) alpha``
+        (the working covariance's eigenvalue along the cluster mean for the largest
+        cluster, relative to 1) is below 0.25.
 
     Notes
     -----
-    The coefficients and working correlation are statsmodels' GEE estimates (moment
-    estimators of Liang and Zeger, the dispersion and correlation normalised by
-    ``N - p`` and ``n_pairs - p``). The covariances are computed here (see
-    :func:`crtstats.models._gee_sandwich.gee_sandwiches`); statistics are
+    The estimating equations ``sum_i D_i' V_i^-1 (y_i - mu_i) = 0`` with
+    ``V_i = phi A_i^1/2 R_i(alpha) A_i^1/2`` are solved by Fisher scoring, ``R_i^-1``
+    in closed form (:mod:`crtstats.models._gee_fit`). With Pearson residuals ``e_ij``,
+    ``N`` rows, ``p`` coefficients and ``M = sum_i n_i (n_i - 1) / 2`` pairs, the
+    moment estimators are, by ``moments``:
+
+    - ``"geepack"``: ``phi = sum e_ij^2 / N``,
+      ``alpha = sum_i sum_{j<k} e_ij e_ik / (M phi)``;
+    - ``"sas"``: ``phi = sum e_ij^2 / (N - p)``,
+      ``alpha = sum_i sum_{j<k} e_ij e_ik / ((M - p) phi)``.
+
+    The dispersion is estimated for every family (geepack's ``scale.fix = FALSE``); it
+    enters ``alpha`` and the model-based covariance only. The covariances are computed
+    in :func:`crtstats.models._gee_sandwich.gee_sandwiches`; statistics are
     ``t = beta_j / se_j`` with ``G - q`` df (Li and Redden 2015).
 
     References
@@ -208,6 +313,7 @@ def gee(
     Mancl LA, DeRouen TA (2001). Biometrics 57:126-134.
     Fay MP, Graubard BI (2001). Biometrics 57:1198-1206.
     Li P, Redden DT (2015). Statistics in Medicine 34:281-296.
+    Halekoh U, Hojsgaard S, Yan J (2006). The R package geepack. JSS 15(2).
 
     Examples
     --------
@@ -216,61 +322,75 @@ def gee(
     >>> fu = trial.admissions[trial.admissions["period"] == "follow_up"].merge(
     ...     trial.teams, on="team_id")
     >>> res = crtstats.gee("admitted ~ arm + stratum", fu, cluster="team_id",
-    ...                    family="binomial")
+    ...                    family="binomial", cov_struct="independence")
     >>> res.cov_type, res.df_method, int(res.df.iloc[0])
     ('kauermann-carroll', 'between', 16)
 
     R: ``geepack::geeglm(admitted ~ arm + stratum, id = team_id, family = binomial,
-    corstr = "exchangeable")`` gives the same estimates with the robust sandwich.
+    corstr = "independence", control = geese.control(epsilon = 1e-12))`` (rows sorted
+    by team) gives the same estimates, working correlation, dispersion and robust
+    sandwich (``cov_type="robust"``); the bias-corrected sandwiches follow the papers'
+    formulas (as ``geesmv``).
     """
+    check_fit_arguments("gee", formula, data,
+                        {"cluster": cluster, "offset": offset, "exposure": exposure},
+                        optional=("offset", "exposure"))
     check_option("family", family, _FAMILIES)
     check_option("cov_struct", cov_struct, _COV_STRUCTS)
     check_option("cov_type", cov_type, SANDWICH_TYPES)
     check_option("ddf", ddf, _DDFS)
-    design = build_design(formula, data, cluster=cluster, offset=offset,
+    check_option("moments", moments, MOMENTS)
+    log = WarningLog()
+    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
-    _check_response(design, family, formula)
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if offset is not None and design.offset_looks_raw:
+        log.warn(exposure_message(offset), ExposureWarning)
+    _check_values(design, family, formula)
+    _check_levels(formula, data, design)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
-    df = _between_df(n_clusters, q, ddf, cov_type, formula)
-    beta, alpha, scale, converged, texts = _fit_statsmodels(
-        design, family, cov_struct, offset is not None
-    )
-    if cov_struct == "exchangeable":
-        texts += _check_alpha(alpha, int(design.cluster_sizes.max()))
-    covs = gee_sandwiches(
-        design.X, design.y, design.groups, beta, family=family, alpha=alpha,
-        offset=design.offset,
-    )
+    df = _between_df(design, q, ddf, cov_type, formula, log)
+    _check_pairs(design, cov_struct, moments, formula)
+    fit = fit_gee(design.X, design.y, design.groups, n_clusters, design.offset,
+                  family=family, exchangeable=cov_struct == "exchangeable", moments=moments)
+    # Under separation Fisher scoring cannot converge (the steps along the separating
+    # direction tend to a constant), so the exact check runs only when it did not.
+    separated = [] if fit.converged else _separation(design, family, log)
+    _fit_warnings(fit, design, cov_struct, bool(separated), log)
+    covs = _sandwiches(design, fit, family, separated)
     return CRTResult(
         model="gee",
         formula=formula,
         param_names=design.names,
-        param_values=beta,
+        param_values=fit.beta,
         cov_values=covs[cov_type],
-        df_values=np.full(len(beta), df),
+        df_values=np.full(len(fit.beta), df),
         df_method=ddf,
         cov_type=cov_type,
         nobs=design.nobs,
         n_clusters=n_clusters,
-        converged=converged,
+        converged=fit.converged,
         family=family,
         link=_LINKS[family],
-        warnings=tuple(texts),
+        warnings=log.records,
         details=GeeDetails(
             n_excluded=design.n_excluded,
             cov_struct=cov_struct,
-            working_correlation=alpha,
-            dispersion=scale,
+            working_correlation=fit.alpha,
+            dispersion=fit.scale,
             n_cluster_level=q,
             covariances=covs,
-            naive_covariance=covs["naive"] * scale,
+            naive_covariance=covs["naive"] * fit.scale,
+            moments=moments,
+            iterations=fit.iterations,
             response_coding=design.response_note,
         ),
         spec=ModelSpec(fitter="gee", formula=formula, cluster=cluster, family=family,
-                       link=_LINKS[family], offset=offset,
+                       link=_LINKS[family], offset=offset, exposure=exposure,
                        options={"cov_struct": cov_struct, "cov_type": cov_type,
-                                "ddf": ddf}),
-        predictor=predictor_from_design(design, data, beta, link=_LINKS[family],
-                                        offset=offset),
+                                "ddf": ddf, "moments": moments}),
+        predictor=predictor_from_design(design, data, fit.beta, link=_LINKS[family],
+                                        offset=offset, exposure=exposure),
     )

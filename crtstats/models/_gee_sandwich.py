@@ -2,102 +2,82 @@
 
 Everything here is a pure function of the fitted quantities (design, response, cluster
 codes, coefficients and working correlation), so the formulas can be checked against
-an independent implementation at the same estimates.
+an independent implementation at the same estimates. Nothing loops over clusters and
+no ``n_i x n_i`` matrix is formed: each cluster's leverage enters through the p x p
+matrix ``C_i = L' B_i L`` (``B^-1 = L L'``), whose nonzero eigenvalues are those of the
+leverage ``H_ii``, and all clusters' ``C_i`` are decomposed in one batched call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from scipy import linalg, special
 
 from crtstats.exceptions import ModelSpecificationError
+from crtstats.models._gee_fit import Clusters, GeeFamily, exchangeable_c, mean_parts
 
 __all__ = ["SANDWICH_TYPES", "GeeFamily", "SandwichType", "gee_sandwiches"]
 
-GeeFamily = Literal["binomial", "poisson", "gaussian"]
 SandwichType = Literal["robust", "mancl-derouen", "kauermann-carroll", "fay-graubard"]
 SANDWICH_TYPES: tuple[SandwichType, ...] = get_args(SandwichType)
 
-
-@dataclass(frozen=True)
-class _Cluster:
-    """Whitened derivative matrix and residual of one cluster (``L^-1 D``, ``L^-1 r``)."""
-
-    d: np.ndarray
-    r: np.ndarray
+#: A cluster whose leverage has an eigenvalue within this of 1 determines a direction of
+#: the coefficients alone: (I - H_ii)^-1 does not exist.
+_LEVERAGE_TOL = 1e-10
 
 
-def _mean_and_variance(
-    eta: np.ndarray, family: GeeFamily
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, derivative d mu / d eta and variance function, for the canonical links."""
-    if family == "binomial":
-        mu = special.expit(eta)
-        var = mu * (1.0 - mu)
-        return mu, var, var
-    if family == "poisson":
-        mu = np.exp(eta)
-        return mu, mu, mu
-    return eta.copy(), np.ones_like(eta), np.ones_like(eta)
-
-
-def _whitened_clusters(
-    X: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    offset: np.ndarray,
-    beta: np.ndarray,
-    family: GeeFamily,
-    alpha: float,
-) -> list[_Cluster]:
-    """Per cluster, ``S^-1 D`` and ``S^-1 r`` where ``V = S S'`` is the working covariance.
-
-    ``S = A^1/2 R^1/2`` with ``R = (1 - alpha) I + alpha J`` exchangeable, whose
-    symmetric inverse root is ``(1 - alpha)^-1/2 (I - J/n) + (1 + (n - 1) alpha)^-1/2 J/n``.
-    """
-    n_max = int(np.bincount(groups).max())
+def _check_alpha(alpha: float, n_max: int) -> None:
     if not (alpha < 1.0 and 1.0 + (n_max - 1) * alpha > 0.0):
         raise ModelSpecificationError(
             f"the exchangeable working correlation {alpha!r} is not positive definite for a "
-            f"cluster of {n_max}; use cov_struct='independence'."
+            f"cluster of {n_max}: it must lie in (-1/(n_max - 1), 1) = "
+            f"({-1.0 / max(n_max - 1, 1):.4g}, 1). Use cov_struct='independence'."
         )
-    eta = X @ beta + offset
-    mu, dmu, var = _mean_and_variance(eta, family)
-    scaled_d = (dmu / np.sqrt(var))[:, None] * X
-    scaled_r = (y - mu) / np.sqrt(var)
-    out: list[_Cluster] = []
-    for g in range(int(groups.max()) + 1):
-        idx = np.flatnonzero(groups == g)
-        n = idx.size
-        k_within = (1.0 - alpha) ** -0.5
-        k_mean = (1.0 + (n - 1) * alpha) ** -0.5
 
-        def root(a: np.ndarray, kw: float = k_within, km: float = k_mean) -> np.ndarray:
-            m = a.mean(axis=0, keepdims=True)
-            res: np.ndarray = kw * (a - m) + km * m
-            return res
 
-        out.append(_Cluster(d=root(scaled_d[idx]), r=root(scaled_r[idx, None])[:, 0]))
+def _cluster_crossprod(a: np.ndarray, cl: Clusters) -> np.ndarray:
+    """``a_i' a_i`` for every cluster (rows sorted by cluster): shape (G, p, p)."""
+    n, p = a.shape
+    if n * p * p <= 1 << 22:  # row outer products fit in 32 MB: one reduceat
+        outer = (a[:, :, None] * a[:, None, :]).reshape(n, p * p)
+        out: np.ndarray = cl.sums(outer).reshape(cl.n, p, p)
+        return out
+    codes = np.repeat(np.arange(cl.n), cl.sizes.astype(np.intp))
+    out = np.empty((cl.n, p, p))
+    for j in range(p):  # a loop over column pairs, not clusters
+        for k in range(j, p):
+            col = np.bincount(codes, weights=a[:, j] * a[:, k], minlength=cl.n)
+            out[:, j, k] = col
+            out[:, k, j] = col
     return out
 
 
-def _leverage_power(
-    d: np.ndarray, b_chol: np.ndarray, r: np.ndarray, power: float
-) -> np.ndarray:
-    """``(I - d B^-1 d')^(-power) r`` with ``B^-1 = b_chol b_chol'``.
+def _leverage_scores(c_mat: np.ndarray, v: np.ndarray, chol: np.ndarray,
+                     labels: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``B^-1 D_i' V_i^-1 (I - H_ii)^-k r_i`` for k = 1 (MD) and 1/2 (KC), all clusters.
 
-    The leverage ``d B^-1 d'`` has rank at most p, so with the thin SVD
-    ``d b_chol = U S W'`` the power is ``I + U ((1 - S^2)^(-power) - 1) U'``: O(n p^2)
-    instead of an n x n eigendecomposition.
+    With ``v_i = L' U_i`` and ``C_i = W Lambda W'``, the two are
+    ``L W (I - Lambda)^-k W' v_i``: the Woodbury identity turns the n_i x n_i power of
+    ``I - H_ii`` into the p x p power of ``I - C_i``.
     """
-    u, s, _ = linalg.svd(d @ b_chol, full_matrices=False)
-    lam = np.clip(1.0 - s**2, np.finfo(float).tiny, None)
-    out: np.ndarray = r + u @ ((lam ** (-power) - 1.0) * (u.T @ r))
-    return out
+    lam, vecs = np.linalg.eigh(c_mat)
+    top = lam.max(axis=1)
+    if np.any(top >= 1.0 - _LEVERAGE_TOL):
+        g = int(np.argmax(top))
+        name = repr(labels[g]) if labels is not None else f"number {g}"
+        raise ModelSpecificationError(
+            f"cluster {name} has leverage {top[g]:.6g} (1 means it alone determines a "
+            "combination of the coefficients, e.g. it is the only cluster in an arm or "
+            "stratum): the bias-corrected sandwiches divide by 1 - leverage and are "
+            "undefined. Merge strata or use more clusters per arm."
+        )
+    rest = np.clip(1.0 - lam, np.finfo(float).tiny, None)
+    w = np.einsum("gji,gj->gi", vecs, v)
+    md = np.einsum("gij,gj->gi", vecs, w / rest) @ chol.T
+    kc = np.einsum("gij,gj->gi", vecs, w / np.sqrt(rest)) @ chol.T
+    return md, kc
 
 
 def gee_sandwiches(
@@ -110,6 +90,7 @@ def gee_sandwiches(
     alpha: float,
     offset: np.ndarray | None = None,
     fg_bound: float = 0.75,
+    labels: tuple[str, ...] | None = None,
 ) -> Mapping[str, np.ndarray]:
     """Model-based and sandwich covariances of GEE coefficients.
 
@@ -118,7 +99,7 @@ def gee_sandwiches(
     X, y
         Design matrix (n x p) and response (n).
     groups
-        Cluster code per row, 0..G-1.
+        Cluster code per row, 0..G-1 (rows need not be sorted).
     beta
         The GEE estimates.
     family
@@ -129,12 +110,20 @@ def gee_sandwiches(
         Offset on the linear-predictor scale (zeros when None).
     fg_bound
         The bound ``b`` of the Fay-Graubard correction (0.75 in their paper).
+    labels
+        Cluster labels by code, for messages.
 
     Returns
     -------
     Mapping[str, numpy.ndarray]
-        ``"naive"`` (``B^-1``, without the scale) and one p x p covariance for each of
-        :data:`SANDWICH_TYPES`.
+        ``"naive"`` (``B^-1``, without the dispersion) and one p x p covariance for each
+        of :data:`SANDWICH_TYPES`.
+
+    Raises
+    ------
+    ModelSpecificationError
+        If the exchangeable correlation is not positive definite for the largest
+        cluster, or a cluster has leverage 1 (the corrections are undefined).
 
     Notes
     -----
@@ -148,10 +137,13 @@ def gee_sandwiches(
     - Fay-Graubard (2001): ``u_i = A_i D_i' V_i^-1 r_i`` with
       ``A_i = diag{(1 - min(b, [D_i' V_i^-1 D_i B^-1]_jj))^-1/2}``.
 
-    The dispersion cancels from every sandwich, so it is not needed. ``(I - H_ii)``
-    is not symmetric, but with ``V_i = L_i L_i'`` it equals
-    ``L_i (I - L_i^-1 D_i B^-1 D_i' L_i^-T) L_i^-1``, whose principal powers are
-    computed from the symmetric middle factor.
+    The dispersion cancels from every sandwich, so it is not needed. With
+    ``B_i = D_i' V_i^-1 D_i``, ``U_i = D_i' V_i^-1 r_i`` and ``B^-1 = L L'``, the
+    Woodbury identity gives ``B^-1 D_i' V_i^-1 (I - H_ii)^-1 r_i = (B - B_i)^-1 U_i``
+    (the one-step jackknife) and, for the principal root,
+    ``B^-1 D_i' V_i^-1 (I - H_ii)^-1/2 r_i = L (I - L' B_i L)^-1/2 L' U_i``; ``B_i`` and
+    ``U_i`` come in closed form for the exchangeable working correlation
+    (:mod:`crtstats.models._gee_fit`).
 
     References
     ----------
@@ -171,30 +163,40 @@ def gee_sandwiches(
     >>> sorted(covs)
     ['fay-graubard', 'kauermann-carroll', 'mancl-derouen', 'naive', 'robust']
 
-    R: ``geepack::geeglm(..., std.err = "san.se")`` gives the robust one.
+    R: ``geepack::geeglm(..., std.err = "san.se")`` gives the robust one;
+    ``std.err = "jack"`` gives ``(G - p - q - r) / G`` times Mancl-DeRouen (q
+    correlation and r dispersion parameters).
     """
+    cl = Clusters.of(np.asarray(groups, dtype=np.intp))
+    _check_alpha(alpha, int(cl.sizes.max()))
     off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
-    clusters = _whitened_clusters(X, y, groups, off, beta, family, alpha)
-    p = X.shape[1]
-    bread = np.zeros((p, p))
-    for c in clusters:
-        bread += c.d.T @ c.d
-    b_inv = linalg.inv(bread)
+    X, y, off = X[cl.order], y[cl.order], off[cl.order]
+    eta = X @ beta + off
+    mu, dmu, var = mean_parts(eta, family)
+    root = np.sqrt(var)
+    e = (y - mu) / root
+    s = (dmu / root)[:, None] * X
+    c = exchangeable_c(alpha, cl.sizes)
+    k = 1.0 / (1.0 - alpha)
+    t = cl.sums(s)  # G x p
+    scores = k * (cl.sums(s * e[:, None]) - (c * cl.sums(e))[:, None] * t)  # U_i, G x p
+    bread = k * (s.T @ s - (t * c[:, None]).T @ t)
+    b_inv = np.linalg.inv(bread)
     b_inv = (b_inv + b_inv.T) / 2.0
-    b_chol = linalg.cholesky(b_inv, lower=True)
-    meats: dict[str, np.ndarray] = {name: np.zeros((p, p)) for name in SANDWICH_TYPES}
-    for c in clusters:
-        scores: dict[str, np.ndarray] = {
-            "robust": c.d.T @ c.r,
-            "mancl-derouen": c.d.T @ _leverage_power(c.d, b_chol, c.r, 1.0),
-            "kauermann-carroll": c.d.T @ _leverage_power(c.d, b_chol, c.r, 0.5),
-        }
-        q_diag = np.diag(c.d.T @ c.d @ b_inv)
-        scores["fay-graubard"] = scores["robust"] / np.sqrt(1.0 - np.minimum(fg_bound, q_diag))
-        for name, u in scores.items():
-            meats[name] += np.outer(u, u)
+    chol = np.linalg.cholesky(b_inv)
+    # C_i = L' B_i L, from the whitened rows s L and sums t L
+    sl, tl = s @ chol, t @ chol
+    c_mat = k * (_cluster_crossprod(sl, cl)
+                 - c[:, None, None] * tl[:, :, None] * tl[:, None, :])
+    md, kc = _leverage_scores(c_mat, scores @ chol, chol, labels)
+    # diag(B_i B^-1): (s_i' s_i B^-1)_jj - c_i t_ij (t_i B^-1)_j, over 1 - alpha
+    q_diag = k * (cl.sums(s * (s @ b_inv)) - c[:, None] * t * (t @ b_inv))
+    fg = (scores / np.sqrt(1.0 - np.minimum(fg_bound, q_diag))) @ b_inv
+    adjusted = {"robust": scores @ b_inv, "mancl-derouen": md, "kauermann-carroll": kc,
+                "fay-graubard": fg}
     out: dict[str, np.ndarray] = {"naive": b_inv}
-    for name, meat in meats.items():
-        cov = b_inv @ meat @ b_inv
+    for name in SANDWICH_TYPES:
+        a = adjusted[name]
+        cov = a.T @ a
         out[name] = (cov + cov.T) / 2.0
     return out

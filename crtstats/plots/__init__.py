@@ -1,17 +1,18 @@
 """Trial figures (seaborn/matplotlib): each takes tidy frames and an optional ``ax``.
 
-Plot functions return their axes and never save or show; :func:`save_figure` is the
-one place figures are written, with reproducible bytes.
+Plot functions return their axes and never save or show; :func:`render_figure` gives a
+figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 """
 
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
-from crtstats.plots._save import FigureFormat, save_figure
+from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
 __all__ = [
+    "FIGURE_FORMATS",
     "FigureFormat",
     "caterpillar",
     "domain_profile",
     "forest",
-    "save_figure",
+    "render_figure",
     "trajectories",
 ]

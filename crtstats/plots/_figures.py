@@ -18,17 +18,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
+from crtstats.analysis import RATIO_SCALES
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
-from crtstats.tables._common import (
-    ARMS,
-    REVIEWS,
+from crtstats.schema import ARMS, REVIEWS
+from crtstats.tables import (
+    collect_effects,
+    domain_keys,
     join_arm,
     present_reviews,
     require_columns,
     scale_labels,
 )
-from crtstats.tables._effects import RATIO_SCALES, collect_effects
-from crtstats.tables._fidelity import domain_keys
 
 __all__ = ["caterpillar", "domain_profile", "forest", "trajectories"]
 

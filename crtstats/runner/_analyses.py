@@ -17,11 +17,17 @@ import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import PlanError
-from crtstats.runner._capability import capability, check_keywords, naming_the_entry
+from crtstats.models import CRTResult
+from crtstats.runner._capability import check_keywords, naming_the_entry
 from crtstats.runner._effects import effect_row
 from crtstats.runner._formula import formula_columns
 from crtstats.runner._manifest import RecordedWarning, record_warnings
-from crtstats.runner._plan import AnalysisSpec
+from crtstats.runner._plan import AnalysisSpec, Fitter, Outcome
+from crtstats.runner._registry import FITTER_FUNCTIONS, NAMED_ANALYSES, Fit
+from crtstats.trial import TrialData
+
+#: What ``fit_analysis`` passes to the named trial analyses.
+NamedInputs = Mapping[str, "TrialData | pd.DataFrame | None"]
 
 __all__ = ["AnalysisRun", "fit_analysis"]
 
@@ -49,7 +55,7 @@ class AnalysisRun:
 
     spec: AnalysisSpec
     effects: pd.DataFrame
-    fits: Mapping[str, Any]
+    fits: Mapping[str, Fit]
     notes: tuple[str, ...]
     warnings: tuple[RecordedWarning, ...]
     seed: int | None
@@ -96,9 +102,10 @@ def _check_columns(spec: AnalysisSpec, frame: pd.DataFrame, wanted_by: str) -> N
 
 
 def _run_model(
-    spec: AnalysisSpec, frames: Mapping[str, pd.DataFrame], seed: int, wanted_by: str,
-) -> tuple[pd.DataFrame, dict[str, Any], tuple[str, ...], dict[str, Any], int | None]:
-    function = capability("crtstats", str(spec.fitter), wanted_by=wanted_by)
+    spec: AnalysisSpec, fitter: Fitter, frames: Mapping[str, pd.DataFrame], seed: int,
+    wanted_by: str,
+) -> tuple[pd.DataFrame, dict[str, Fit], tuple[str, ...], dict[str, Any], int | None]:
+    function = FITTER_FUNCTIONS[fitter]
     options, used_seed = _with_seed(function, spec, seed)
     if spec.formula is None:  # cluster_level, permutation_test: columns, not a formula
         options.setdefault("arm", "arm")
@@ -109,44 +116,45 @@ def _run_model(
     frame = _select_rows(frames[spec.source], spec, wanted_by)
     _check_columns(spec, frame, wanted_by)
     if spec.formula is None:
-        fit = function(frame, cluster=spec.cluster, **options)
+        fit: Fit = function(frame, cluster=spec.cluster, **options)
     else:
         fit = function(spec.formula, frame, cluster=spec.cluster, **options)
     row = effect_row(spec, fit, frame, wanted_by)
     return row, {spec.name: fit}, _row_notes(spec, fit, frame), options, used_seed
 
 
-def _row_notes(spec: AnalysisSpec, fit: Any, frame: pd.DataFrame) -> tuple[str, ...]:
+def _row_notes(spec: AnalysisSpec, fit: Fit, frame: pd.DataFrame) -> tuple[str, ...]:
     """Which rows the fit used: those ``where`` selected, less any the fitter excluded."""
     notes = []
     if spec.where:
         chosen = ", ".join(f"{k} = {v!r}" for k, v in spec.where.items())
         notes.append(f"{len(frame)} row(s) of {spec.source} with {chosen}.")
-    excluded = dict(getattr(fit, "info", {}) or {}).get("n_excluded")
+    excluded = fit.details.n_excluded if isinstance(fit, CRTResult) and fit.details else None
     if isinstance(excluded, int) and excluded > 0:
         notes.append(f"{excluded} row(s) excluded by the fitter for missing values.")
     return tuple(notes)
 
 
 def _run_named(
-    spec: AnalysisSpec, inputs: Mapping[str, Any], seed: int, wanted_by: str,
-) -> tuple[pd.DataFrame, dict[str, Any], tuple[str, ...], dict[str, Any], int | None]:
-    if spec.outcome == "fidelity":
-        function = capability("crtstats", "analyse_fidelity", wanted_by=wanted_by)
-        args: tuple[Any, ...] = (inputs["scores"], inputs["teams"])
+    spec: AnalysisSpec, outcome: Outcome, inputs: NamedInputs, seed: int, wanted_by: str,
+) -> tuple[pd.DataFrame, dict[str, Fit], tuple[str, ...], dict[str, Any], int | None]:
+    function = NAMED_ANALYSES[outcome]
+    if outcome == "fidelity":
+        args: tuple[TrialData | pd.DataFrame | None, ...] = (inputs["scores"],
+                                                             inputs["teams"])
         fixed: dict[str, Any] = {}
     else:
-        function = capability("crtstats", "analyse_admissions", wanted_by=wanted_by)
-        args, fixed = (inputs["trial"],), {"outcome": spec.outcome}
+        args, fixed = (inputs["trial"],), {"outcome": outcome}
     options, used_seed = _with_seed(function, spec, seed)
     check_keywords(function, options, wanted_by=wanted_by)
     result = function(*args, **fixed, **options)
     effects = result.effects.reindex(columns=list(EFFECT_COLUMNS))
-    return effects, dict(result.results), tuple(result.notes), options, used_seed
+    return (effects, dict[str, Fit](result.results), tuple(result.notes), options,
+            used_seed)
 
 
 def fit_analysis(
-    spec: AnalysisSpec, *, frames: Mapping[str, pd.DataFrame], inputs: Mapping[str, Any],
+    spec: AnalysisSpec, *, frames: Mapping[str, pd.DataFrame], inputs: NamedInputs,
     seed: int,
 ) -> AnalysisRun:
     """Fit one plan entry and collect its effects, fits, notes and warnings.
@@ -165,8 +173,8 @@ def fit_analysis(
     Raises
     ------
     PlanError
-        If the entry asks for a capability crtstats lacks, an option the function does
-        not take, a column the data lack, or an estimand the model does not have.
+        If the entry gives an option the function does not take, names a column the
+        data lack, or an estimand the model does not have.
     ModelSpecificationError, InvalidParameterError
         If the function refuses the model or an option value; the message is the
         function's, prefixed with the plan entry.
@@ -175,9 +183,11 @@ def fit_analysis(
     sink: list[RecordedWarning] = []
     with record_warnings(spec.name, sink), naming_the_entry(wanted_by):
         if spec.fitter is not None:
-            parts = _run_model(spec, frames, seed, wanted_by)
-        else:
-            parts = _run_named(spec, inputs, seed, wanted_by)
+            parts = _run_model(spec, spec.fitter, frames, seed, wanted_by)
+        elif spec.outcome is not None:
+            parts = _run_named(spec, spec.outcome, inputs, seed, wanted_by)
+        else:  # parse_plan requires exactly one of fitter and outcome
+            raise PlanError(f"{wanted_by} names neither a fitter nor an outcome.")
     effects, fits, notes, options, used_seed = parts
     return AnalysisRun(spec=spec, effects=effects, fits=fits, notes=notes,
                        warnings=tuple(sink), seed=used_seed, options=options)

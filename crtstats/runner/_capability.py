@@ -1,14 +1,10 @@
-"""Looking up the public functions a plan's stages call, with a clear error if absent.
+"""Checks on how a plan calls its functions: option names, and errors naming the entry.
 
-A plan may ask for a stage (a model, a table, a figure) whose function this version of
-crtstats does not provide. The runner then stops before writing anything, with a
-:class:`~crtstats.exceptions.PlanError` that names the missing capability and the plan
-entry that asked for it; it never substitutes something else.
+The functions themselves come from the typed tables of :mod:`crtstats.runner._registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,7 +12,7 @@ from typing import Any
 
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError, PlanError
 
-__all__ = ["capability", "check_keywords", "has_capability", "naming_the_entry"]
+__all__ = ["check_keywords", "naming_the_entry"]
 
 
 @contextmanager
@@ -30,39 +26,6 @@ def naming_the_entry(wanted_by: str) -> Iterator[None]:
         yield
     except (ModelSpecificationError, InvalidParameterError) as err:
         raise type(err)(f"{wanted_by}: {err}") from err
-
-
-def has_capability(module: str, name: str) -> bool:
-    """Whether ``module`` can be imported and has the attribute ``name``."""
-    try:
-        imported = importlib.import_module(module)
-    except ImportError:
-        return False
-    return hasattr(imported, name)
-
-
-def capability(module: str, name: str, *, wanted_by: str) -> Callable[..., Any]:
-    """The callable ``module.name``, or a :class:`PlanError` naming what is missing.
-
-    Parameters
-    ----------
-    module, name
-        Where the function lives, e.g. ``"crtstats.models"`` and ``"gee"``.
-    wanted_by
-        The plan entry that needs it, for the message (e.g. ``"[[analysis]] 'gee'"``).
-
-    Raises
-    ------
-    PlanError
-        If the module cannot be imported or lacks ``name``.
-    """
-    if not has_capability(module, name):
-        raise PlanError(
-            f"{wanted_by} needs {module}.{name}, which this version of crtstats does not "
-            "provide; remove what needs it from the plan, or use a crtstats that has it."
-        )
-    found: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    return found
 
 
 def check_keywords(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from crtstats.models import CRTResult, PermutationResult
+
 __all__ = [
     "MANIFEST_VERSION",
     "TIMESTAMP_FIELD",
@@ -89,7 +91,7 @@ def input_record(
     return record
 
 
-def fit_record(name: str, fit: Any) -> dict[str, Any]:
+def fit_record(name: str, fit: CRTResult | PermutationResult) -> dict[str, Any]:
     """The methods of one fitted model: fitter, formula, df method, covariance, size.
 
     Works for :class:`~crtstats.CRTResult` and for results that carry only some of

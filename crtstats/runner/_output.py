@@ -19,11 +19,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from crtstats.runner._capability import capability
+from matplotlib.figure import Figure
+
+from crtstats.runner._files import save_figure, write_table
 from crtstats.runner._manifest import RecordedWarning, record_warnings
-from crtstats.runner._plan import Plan
+from crtstats.runner._plan import FigureFormat, Plan
 from crtstats.runner._products import FIGURE_TITLES, TABLE_TITLES
 from crtstats.runner._report import ReportFigure, ReportTable, render_report
+from crtstats.tables import Table, TableFormat
 
 __all__ = ["Staging", "check_destination", "dump_json", "write_results"]
 
@@ -143,17 +146,16 @@ class Staging:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_table(staging: Staging, name: str, table: Any, formats: Sequence[str]) -> str:
+def _write_table(staging: Staging, name: str, table: Table,
+                 formats: Sequence[TableFormat]) -> str:
     """Write one table into ``tables/``; returns its HTML for the report."""
-    write_table = capability("crtstats.tables", "write_table", wanted_by=f"table {name!r}")
     write_table(table, staging.folder("tables"), name, formats=tuple(formats))
-    html: str = table.to_html()
-    return html
+    return table.to_html()
 
 
-def _write_figure(staging: Staging, name: str, figure: Any, formats: Sequence[str]) -> ReportFigure:
+def _write_figure(staging: Staging, name: str, figure: Figure,
+                  formats: Sequence[FigureFormat]) -> ReportFigure:
     """Write one figure into ``figures/`` and return it as the report shows it."""
-    save_figure = capability("crtstats.plots", "save_figure", wanted_by=f"figure {name!r}")
     folder = staging.folder("figures")
     save_figure(figure, folder / name, formats=tuple(formats))
     png = folder / f"{name}.png"
@@ -186,7 +188,7 @@ def _effects_without_fit(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_results(
-    out: Path, *, plan: Plan, tables: Mapping[str, Any], figures: Mapping[str, Any],
+    out: Path, *, plan: Plan, tables: Mapping[str, Table], figures: Mapping[str, Figure],
     warnings: list[RecordedWarning], force: bool,
     manifest: Callable[[Mapping[str, str]], dict[str, Any]],
 ) -> dict[str, Any]:
@@ -198,8 +200,8 @@ def write_results(
 
     Raises
     ------
-    PlanError
-        If a table or figure cannot be written by this version of crtstats.
+    DataFileError
+        If a table or figure file cannot be written.
     OSError
         If the folder cannot be written; nothing is left behind.
     """
@@ -209,7 +211,7 @@ def write_results(
         with record_warnings("writing", warnings):
             for name, table in tables.items():
                 html = _write_table(staging, name, table, plan.output.table_formats)
-                title = str(getattr(table, "title", "") or TABLE_TITLES.get(name, name))
+                title = table.title or TABLE_TITLES.get(name, name)
                 report_tables.append(ReportTable(name, title, html))
             for name, figure in figures.items():
                 report_figures.append(

@@ -19,11 +19,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from crtstats.exceptions import DataFileError, PlanError
 from crtstats.io import TABLES
 from crtstats.runner._formula import check_formula
+from crtstats.tables import FORMATS, TableFormat
 
 __all__ = [
     "FIGURES",
@@ -49,17 +50,16 @@ TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
 FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar"]
-TableFormat = Literal["md", "html", "tex", "csv", "docx"]
-FigureFormat = Literal["png", "svg"]
+FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
-TABLES_WANTED: tuple[str, ...] = get_args(TableName)
-FIGURES: tuple[str, ...] = get_args(FigureName)
-TABLE_FORMATS: tuple[str, ...] = get_args(TableFormat)
-FIGURE_FORMATS: tuple[str, ...] = get_args(FigureFormat)
+TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
+FIGURES: tuple[FigureName, ...] = get_args(FigureName)
+TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
+FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 
 #: Fitters that take column names (``options.outcome``) instead of a formula.
 FORMULA_FREE = ("cluster_level", "permutation_test")
@@ -121,8 +121,8 @@ class AnalysisSpec:
     name: str
     role: str | None
     label: str
-    outcome: str | None = None
-    fitter: str | None = None
+    outcome: Outcome | None = None
+    fitter: Fitter | None = None
     formula: str | None = None
     source: str | None = None
     cluster: str = "team_id"
@@ -147,10 +147,10 @@ class OutputSpec:
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
     """
 
-    tables: tuple[str, ...] = TABLES_WANTED
-    figures: tuple[str, ...] = FIGURES
-    table_formats: tuple[str, ...] = TABLE_FORMATS
-    figure_formats: tuple[str, ...] = FIGURE_FORMATS
+    tables: tuple[TableName, ...] = TABLES_WANTED
+    figures: tuple[FigureName, ...] = FIGURES
+    table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
+    figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
 
 
@@ -224,7 +224,10 @@ def _get(
     return value
 
 
-def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _choice(value: Any, allowed: tuple[_Choice, ...], key: str, where: str) -> _Choice:
     if value not in allowed:
         close = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -232,12 +235,12 @@ def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
             f"{where}: {key} must be one of {', '.join(map(repr, allowed))}; "
             f"got {value!r}.{hint}"
         )
-    return str(value)
+    return next(a for a in allowed if a == value)
 
 
 def _choices(
-    table: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str,
-) -> tuple[str, ...]:
+    table: Mapping[str, Any], key: str, allowed: tuple[_Choice, ...], where: str,
+) -> tuple[_Choice, ...]:
     values = _get(table, key, list, where, default=list(allowed))
     chosen = tuple(_choice(v, allowed, key, where) for v in values)
     if len(set(chosen)) != len(chosen):

@@ -1,9 +1,8 @@
 """Building the tables and figures a plan asks for, with the public builders of crtstats.
 
 Each table or figure name in ``[output]`` maps to one public function of
-:mod:`crtstats.tables` or :mod:`crtstats.plots` and the run objects it takes. A name
-whose function this version of crtstats lacks stops the run with a
-:class:`~crtstats.exceptions.PlanError` (see :mod:`crtstats.runner._capability`).
+:mod:`crtstats.tables` or :mod:`crtstats.plots` (the typed tables of
+:mod:`crtstats.runner._registry`) and the run objects it takes.
 """
 
 from __future__ import annotations
@@ -11,13 +10,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from crtstats.exceptions import PlanError
-from crtstats.runner._capability import capability
+from crtstats.models import CRTResult
+from crtstats.runner._plan import FigureName, TableName
+from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
+from crtstats.tables import Column, Table
+from crtstats.trial import TrialData
 
 __all__ = ["FIGURE_TITLES", "TABLE_TITLES", "RunObjects", "build_figure", "build_table",
            "data_summary"]
@@ -45,11 +50,11 @@ FIGURE_TITLES = {
 class RunObjects:
     """What the tables and figures are built from."""
 
-    trial: Any
+    trial: TrialData | None
     tables: Mapping[str, pd.DataFrame]
     scores: pd.DataFrame | None
     effects: pd.DataFrame
-    fits: Mapping[str, Any]
+    fits: Mapping[str, Fit]
     suppress_below: int
 
 
@@ -63,18 +68,18 @@ def data_summary(provenance: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     })
 
 
-def _summary_table(objects: RunObjects, files: Mapping[str, Any]) -> Any:
-    tables_module = "crtstats.tables"
-    table_type = capability(tables_module, "Table", wanted_by="the data_summary table")
-    column = capability(tables_module, "Column", wanted_by="the data_summary table")
+def _summary_table(files: Mapping[str, Any]) -> Table:
     frame = data_summary(files)
-    columns = [column("Table", ("table",), "text"), column("File", ("file",), "text"),
-               column("Rows", ("rows",), "integer"),
-               column("sha256 (first 12)", ("sha256",), "text")]
-    return table_type(frame, columns, title=TABLE_TITLES["data_summary"])
+    columns = [Column("Table", ("table",), "text"), Column("File", ("file",), "text"),
+               Column("Rows", ("rows",), "integer"),
+               Column("sha256 (first 12)", ("sha256",), "text")]
+    return Table(frame, columns, title=TABLE_TITLES["data_summary"])
 
 
-def _needs(value: Any, what: str, name: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _needs(value: _T | None, what: str, name: str) -> _T:
     if value is None:
         raise PlanError(f"[output] tables/figures: {name!r} needs {what}, which this trial "
                         "or plan does not provide; remove it from [output].")
@@ -82,27 +87,25 @@ def _needs(value: Any, what: str, name: str) -> Any:
 
 
 def _call(
-    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+    function: Callable[..., Table], args: tuple[Any, ...], kwargs: dict[str, Any],
     objects: RunObjects,
-) -> Any:
+) -> Table:
     if "suppress_below" in inspect.signature(function).parameters:
         kwargs["suppress_below"] = objects.suppress_below or None  # 0: withhold nothing
     return function(*args, **kwargs)
 
 
-def build_table(name: str, objects: RunObjects, files: Mapping[str, Any]) -> Any:
+def build_table(name: TableName, objects: RunObjects, files: Mapping[str, Any]) -> Table:
     """Build the table ``name`` of ``[output] tables`` from the run's objects.
 
     Raises
     ------
     PlanError
-        If its builder is missing from this version of crtstats, or the trial lacks
-        what it needs (e.g. fidelity data for ``fidelity_by_arm``).
+        If the trial lacks what it needs (e.g. fidelity data for ``fidelity_by_arm``).
     """
-    wanted_by = f"[output] table {name!r}"
     if name == "data_summary":
-        return _summary_table(objects, files)
-    function = capability("crtstats.tables", name, wanted_by=wanted_by)
+        return _summary_table(files)
+    function = TABLE_BUILDERS[name]
     kwargs: dict[str, Any] = {}
     if name in ("consort_flow", "baseline"):
         args: tuple[Any, ...] = (_needs(objects.trial, "validated trial data", name),)
@@ -120,7 +123,7 @@ def build_table(name: str, objects: RunObjects, files: Mapping[str, Any]) -> Any
     return _call(function, args, kwargs, objects)
 
 
-def _forest(function: Callable[..., Any], effects: pd.DataFrame, figure: Any) -> None:
+def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure) -> None:
     """One forest panel per scale (differences and ratios cannot share an axis)."""
     scales = list(dict.fromkeys(effects["scale"]))
     # the forest labels rows "outcome: analysis (estimand)", wrapped at about 40 characters
@@ -135,16 +138,15 @@ def _forest(function: Callable[..., Any], effects: pd.DataFrame, figure: Any) ->
         function(effects.loc[effects["scale"] == scale], ax=ax)
 
 
-def build_figure(name: str, objects: RunObjects, figure: Any) -> None:
+def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
     """Draw the figure ``name`` of ``[output] figures`` on the matplotlib ``figure``.
 
     Raises
     ------
     PlanError
-        If its plot function is missing from this version of crtstats, or the run
-        lacks what it needs.
+        If the run lacks what it needs.
     """
-    function = capability("crtstats.plots", name, wanted_by=f"[output] figure {name!r}")
+    function = FIGURE_FUNCTIONS[name]
     if name == "forest":
         if objects.effects.empty:
             raise PlanError("[output] figure 'forest' needs at least one [[analysis]] entry.")
@@ -160,7 +162,7 @@ def build_figure(name: str, objects: RunObjects, figure: Any) -> None:
         function(scores, objects.tables["teams"], ax=ax)
         return
     mixed = [(n, f) for n, f in objects.fits.items()
-             if getattr(f, "random_effects", None) is not None]
+             if isinstance(f, CRTResult) and f.random_effects is not None]
     fit_name, fit = _needs(mixed[0] if mixed else None, "a mixed model with random effects",
                            name)
     function(fit, ax=ax)

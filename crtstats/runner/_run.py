@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.runner._analyses import AnalysisRun, fit_analysis
-from crtstats.runner._capability import capability, naming_the_entry
+from crtstats.runner._capability import naming_the_entry
 from crtstats.runner._manifest import (
     MANIFEST_VERSION,
     TIMESTAMP_FIELD,
@@ -29,9 +30,10 @@ from crtstats.runner._stages import (
     TrialInputs,
     analysis_frames,
     load_inputs,
-    needs_scores,
     score,
 )
+from crtstats.tables import Table
+from crtstats.trial import TrialData
 
 __all__ = ["RunResult", "run"]
 
@@ -68,12 +70,12 @@ class RunResult:
 
     out: Path
     plan: Plan
-    trial: Any
+    trial: TrialData | None
     scores: pd.DataFrame | None
     analyses: Mapping[str, AnalysisRun]
     effects: pd.DataFrame
-    tables: Mapping[str, Any]
-    figures: Mapping[str, Any]
+    tables: Mapping[str, Table]
+    figures: Mapping[str, Figure]
     manifest: Mapping[str, Any]
     warnings: tuple[RecordedWarning, ...]
 
@@ -143,29 +145,6 @@ def _manifest(
     }
 
 
-def preflight(plan: Plan) -> None:
-    """Check that this crtstats has every function the plan needs, before reading data.
-
-    Raises
-    ------
-    PlanError
-        Naming the first plan entry whose function is missing.
-    """
-    for spec in plan.analyses:
-        name = spec.fitter or ("analyse_fidelity" if spec.outcome == "fidelity"
-                               else "analyse_admissions")
-        capability("crtstats", name, wanted_by=f"[[analysis]] {spec.name!r}")
-    for table in plan.output.tables:
-        if table != "data_summary":
-            capability("crtstats.tables", table, wanted_by=f"[output] table {table!r}")
-    for figure in plan.output.figures:
-        capability("crtstats.plots", figure, wanted_by=f"[output] figure {figure!r}")
-    if plan.output.figures:
-        capability("crtstats.plots", "save_figure", wanted_by="[output] figures")
-    if needs_scores(plan):
-        capability("crtstats", "score_fidelity", wanted_by="scoring fidelity")
-
-
 def _effects(runs: Mapping[str, AnalysisRun]) -> pd.DataFrame:
     frames = [r.effects for r in runs.values() if len(r.effects)]
     if not frames:
@@ -189,10 +168,9 @@ def _fit_all(
     return runs
 
 
-def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]) -> dict[str, Any]:
-    from matplotlib.figure import Figure
-
-    figures: dict[str, Any] = {}
+def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]
+             ) -> dict[str, Figure]:
+    figures: dict[str, Figure] = {}
     for name in plan.output.figures:
         with record_warnings(f"figure {name}", sink), naming_the_entry(f"figure {name!r}"):
             figure = Figure(figsize=(7.0, 4.5), layout="constrained")
@@ -283,7 +261,6 @@ def run(
     sources = [] if plan.data.example else list(plan.data.files.values())
     check_destination(out, force=force,
                       inputs=[*sources, *([plan.path] if plan.path is not None else [])])
-    preflight(plan)
     sink: list[RecordedWarning] = []
     say("reading and validating the data")
     with record_warnings("data", sink):
@@ -298,7 +275,7 @@ def run(
         suppress_below=plan.output.suppress_below,
     )
     say("building tables and figures")
-    tables: dict[str, Any] = {}
+    tables: dict[str, Table] = {}
     for name in plan.output.tables:
         with record_warnings(f"table {name}", sink), naming_the_entry(f"table {name!r}"):
             tables[name] = build_table(name, objects, inputs.provenance)

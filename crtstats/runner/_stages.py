@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from crtstats.datasets import example_paths
-from crtstats.io import TABLES, load_schema
-from crtstats.runner._capability import capability
+from crtstats.io import TABLES
 from crtstats.runner._plan import Plan
+from crtstats.scales import fidelity_change, score_fidelity
+from crtstats.schema import field_levels
+from crtstats.trial import TrialData, load_trial
 
 __all__ = ["TrialInputs", "analysis_frames", "load_inputs", "needs_scores", "score"]
 
@@ -44,7 +46,7 @@ class TrialInputs:
 
     provenance: Mapping[str, Mapping[str, Any]]
     tables: Mapping[str, pd.DataFrame]
-    trial: Any = None
+    trial: TrialData | None = None
     notes: tuple[str, ...] = field(default=())
 
 
@@ -73,11 +75,8 @@ def load_inputs(plan: Plan) -> TrialInputs:
         If a file is missing or unreadable.
     SchemaValidationError
         If the data fail validation (every problem at once, in ``failure_cases``).
-    PlanError
-        If validation is not available in this version of crtstats.
     """
     paths = _paths(plan)
-    load_trial = capability("crtstats", "load_trial", wanted_by="validating the data")
     columns = {t: dict(m) for t, m in plan.data.columns.items()}
     trial = load_trial(**paths, columns=columns or None)
     tables = {name: frame for name in TABLES
@@ -96,14 +95,11 @@ def score(plan: Plan, inputs: TrialInputs) -> pd.DataFrame | None:
 
     Raises
     ------
-    PlanError
-        If scoring is not available in this version of crtstats.
     SchemaValidationError
         If an item score is out of the scale's range.
     """
     if "fidelity" not in inputs.tables or not needs_scores(plan):
         return None
-    score_fidelity = capability("crtstats", "score_fidelity", wanted_by="scoring fidelity")
     scores: pd.DataFrame = score_fidelity(
         inputs.tables["fidelity"], scale=plan.scale, max_missing=plan.max_missing
     )
@@ -116,8 +112,7 @@ def _time_order(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         return frame
     if isinstance(frame[column].dtype, pd.CategoricalDtype):
         return frame
-    levels = next(f["constraints"]["enum"] for f in load_schema(table)["fields"]
-                  if f["name"] == column)
+    levels = list(field_levels(table, column))
     out = frame.copy()
     out[column] = pd.Categorical(frame[column].astype("string"), categories=levels,
                                  ordered=True)
@@ -158,7 +153,6 @@ def analysis_frames(
         frames["service_use"]["log_n_users"] = np.log(users.to_numpy())
     if scores is not None and plan is not None and any(
             a.source == "change" for a in plan.analyses):
-        change = capability("crtstats", "fidelity_change", wanted_by="data = \"change\"")
-        wide = change(scores, from_review="baseline", to_review="12m", scale=plan.scale)
+        wide = fidelity_change(scores, from_review="baseline", to_review="12m", scale=plan.scale)
         frames["change"] = _with_team_columns(wide, teams)
     return frames

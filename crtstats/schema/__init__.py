@@ -2,19 +2,35 @@
 
 :func:`validate` checks one table and returns it with its declared dtypes, or raises
 :class:`~crtstats.exceptions.SchemaValidationError` listing every problem;
-:func:`build_schema` gives the pandera schema built from a table's JSON file.
+:func:`build_schema` gives the pandera schema built from a table's JSON file;
+:func:`field_levels` (and :data:`ARMS`, :data:`REVIEWS`, :data:`PERIODS`) the allowed
+values of a coded column. The cross-table checks and the long-format reshaping are
+exported for :mod:`crtstats.trial`.
 """
 
 from __future__ import annotations
 
 from crtstats.schema._build import BuiltSchema, CheckInfo, build_schema
-from crtstats.schema._validate import collect_problems, failure_frame, validate
+from crtstats.schema._cross import cross_table_problems
+from crtstats.schema._levels import ARMS, PERIODS, REVIEWS, field_levels
+from crtstats.schema._reshape import derive_table, is_long_format, long_row, pivot_long
+from crtstats.schema._validate import collect_problems, failure_frame, records, validate
 
 __all__ = [
+    "ARMS",
+    "PERIODS",
+    "REVIEWS",
     "BuiltSchema",
     "CheckInfo",
     "build_schema",
     "collect_problems",
+    "cross_table_problems",
+    "derive_table",
     "failure_frame",
+    "field_levels",
+    "is_long_format",
+    "long_row",
+    "pivot_long",
+    "records",
     "validate",
 ]

@@ -1,27 +1,42 @@
 """Publication tables: the :class:`Table` type, its renderers and the standard trial tables.
 
 Tables are tidy DataFrames first (``table.data``, full precision), rendered to
-Markdown, HTML, LaTeX, CSV and Word from the same formatted cells. The builders
+Markdown, HTML, LaTeX, CSV and Word from the same formatted cells
+(:meth:`Table.render`); tables never write files (:func:`crtstats.write_table` does). The builders
 make the standard set for a cluster-randomised trial; those that count service
-users take ``suppress_below=`` for small-number suppression.
+users take ``suppress_below=`` for small-number suppression. The input checks and
+labels the builders share (``collect_effects``, ``domain_keys``, ``join_arm``,
+``present_reviews``, ``require_columns``, ``scale_labels``) are exported for
+:mod:`crtstats.plots`.
 """
 
-from crtstats.tables._effects import effects
-from crtstats.tables._fidelity import fidelity_by_arm, item_change
+from crtstats.tables._common import (
+    join_arm,
+    present_reviews,
+    require_columns,
+    scale_labels,
+)
+from crtstats.tables._effects import collect_effects, effects
+from crtstats.tables._fidelity import domain_keys, fidelity_by_arm, item_change
 from crtstats.tables._people import baseline, consort_flow
-from crtstats.tables._table import STYLES, Column, Style, Table
-from crtstats.tables._write import TableFormat, write_table
+from crtstats.tables._table import FORMATS, STYLES, Column, Style, Table, TableFormat
 
 __all__ = [
+    "FORMATS",
     "STYLES",
     "Column",
     "Style",
     "Table",
     "TableFormat",
     "baseline",
+    "collect_effects",
     "consort_flow",
+    "domain_keys",
     "effects",
     "fidelity_by_arm",
     "item_change",
-    "write_table",
+    "join_arm",
+    "present_reviews",
+    "require_columns",
+    "scale_labels",
 ]

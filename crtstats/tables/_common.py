@@ -13,9 +13,11 @@ import pandas as pd
 
 from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
 from crtstats.scales import available_scales, load_scale
+from crtstats.schema import ARMS, PERIODS, REVIEWS
 
 __all__ = [
     "ARMS",
+    "PERIODS",
     "REVIEWS",
     "ScaleLabels",
     "arm_by_team",
@@ -25,10 +27,8 @@ __all__ = [
     "suppression_note",
 ]
 
-#: Arms in reporting order.
-ARMS = ("control", "intervention")
-#: Reviews in time order.
-REVIEWS = ("baseline", "6m", "12m")
+# ARMS (reporting order, reference first), REVIEWS and PERIODS (time order) are read
+# from the enum constraints in data_schema/ by crtstats.schema.
 
 _ITEM = re.compile(r"^item_(\d+)$")
 

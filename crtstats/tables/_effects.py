@@ -7,15 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis import EFFECT_COLUMNS, RATIO_SCALES, AnalysisResult
 from crtstats.exceptions import InvalidParameterError
 from crtstats.tables._common import require_columns
 from crtstats.tables._table import Column, Table
 
-__all__ = ["RATIO_SCALES", "collect_effects", "effects"]
-
-#: Scales on which estimates are exponentiated (reference value 1, not 0).
-RATIO_SCALES = frozenset({"odds ratio", "rate ratio", "risk ratio"})
+__all__ = ["collect_effects", "effects"]
 
 
 def _check_rows(frame: pd.DataFrame) -> None:

@@ -12,7 +12,11 @@ from crtstats._options import check_option
 from crtstats.exceptions import InvalidParameterError
 from crtstats.tables import _format as fmt
 
-__all__ = ["STYLES", "Column", "Style", "Table"]
+__all__ = ["FORMATS", "STYLES", "Column", "Style", "Table", "TableFormat"]
+
+#: The formats a :class:`Table` renders to (:meth:`Table.render`), by file extension.
+TableFormat = Literal["md", "html", "tex", "csv", "docx"]
+FORMATS: tuple[TableFormat, ...] = get_args(TableFormat)
 
 #: How a displayed column turns its source values into text.
 Style = Literal[
@@ -169,9 +173,10 @@ class Table:
 
     The numbers in :attr:`data` are kept at full precision; rounding, interval and
     p-value styles are properties of the displayed :class:`Column` objects and act
-    only on the rendered text. Every renderer (:meth:`to_markdown`,
-    :meth:`to_html`, :meth:`to_latex`, :meth:`to_csv`, :meth:`to_docx`) works from
-    the same :meth:`formatted` cells, so the formats cannot disagree.
+    only on the rendered text. :meth:`render` is the one dispatcher to the formats
+    (``to_markdown`` and the like are its text forms); every format works from the
+    same :meth:`formatted` cells, so the formats cannot disagree. A table computes and
+    renders; writing files is :func:`crtstats.write_table`'s job.
 
     Parameters
     ----------
@@ -385,35 +390,61 @@ class Table:
         ]
 
     # -- renderers ---------------------------------------------------------------------
-    def to_markdown(self) -> str:
-        """Render as a Markdown pipe table (see :func:`crtstats.tables.render_markdown`)."""
-        from crtstats.tables._render import render_markdown
+    def render(self, fmt: TableFormat) -> bytes:
+        """The table as the bytes of a file of format ``fmt``: the one format dispatcher.
 
-        return render_markdown(self)
+        Parameters
+        ----------
+        fmt
+            ``"md"``, ``"html"``, ``"tex"``, ``"csv"`` (UTF-8 text with ``\\n`` line
+            ends) or ``"docx"`` (a Word document with fixed timestamps).
+
+        Returns
+        -------
+        bytes
+            Depends only on the table, so two renderings are byte-identical.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``fmt`` is not one of :data:`FORMATS`.
+
+        Examples
+        --------
+        >>> t = Table(pd.DataFrame({"x": [1.5]}), [Column("x", ("x",), decimals=1)])
+        >>> t.render("csv")
+        b'x\\n1.5\\n'
+        """
+        check_option("fmt", fmt, FORMATS)
+        if fmt == "docx":
+            from crtstats.tables._docx import render_docx
+
+            return render_docx(self)
+        from crtstats.tables import _render
+
+        text = {"md": _render.render_markdown, "html": _render.render_html,
+                "tex": _render.render_latex, "csv": _render.render_csv}[fmt](self)
+        return text.encode("utf-8")
+
+    def to_markdown(self) -> str:
+        """Render as a Markdown pipe table (``render("md")`` as text)."""
+        return self.render("md").decode("utf-8")
 
     def to_html(self) -> str:
-        """Render as an HTML ``<table>`` fragment."""
-        from crtstats.tables._render import render_html
-
-        return render_html(self)
+        """Render as an HTML ``<table>`` fragment (``render("html")`` as text)."""
+        return self.render("html").decode("utf-8")
 
     def to_latex(self) -> str:
         """Render as a LaTeX ``table`` environment (needs ``\\usepackage{booktabs}``)."""
-        from crtstats.tables._render import render_latex
-
-        return render_latex(self)
+        return self.render("tex").decode("utf-8")
 
     def to_csv(self) -> str:
         """Render the displayed cells as CSV text (``table.data`` has the numbers)."""
-        from crtstats.tables._render import render_csv
-
-        return render_csv(self)
+        return self.render("csv").decode("utf-8")
 
     def to_docx(self) -> bytes:
-        """Render as a Word document; the bytes are reproducible."""
-        from crtstats.tables._docx import render_docx
-
-        return render_docx(self)
+        """Render as a Word document; the bytes are reproducible (``render("docx")``)."""
+        return self.render("docx")
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,193 @@
+"""Effects-table rows: the one builder behind every trial analysis and plan entry.
+
+A row has the columns of :data:`EFFECT_COLUMNS`. From a :class:`~crtstats.CRTResult` it
+is a coefficient or linear combination with the result's own small-sample df, interval
+and p-value, exponentiated on ratio scales; from a
+:class:`~crtstats.PermutationResult` it is the observed statistic and its randomisation
+p-value, with no interval. The trial analyses (:func:`crtstats.analyse_fidelity`,
+:func:`crtstats.analyse_admissions`) and the runner's model entries all build their rows
+here, so a row means the same whoever made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crtstats.models import CRTResult, ICCResult, PermutationResult
+
+__all__ = ["EFFECT_COLUMNS", "RATIO_SCALES", "default_scale", "effect_row", "effects_frame",
+           "randomisation_row"]
+
+#: Columns of every effects frame, in order. Ratio-scale estimates (odds and rate
+#: ratios) are already exponentiated; ``scale`` says which scale a row is on.
+EFFECT_COLUMNS = (
+    "outcome",      # e.g. "fidelity total", "admitted"
+    "analysis",     # e.g. "LMM arm x review", "ANCOVA (CR2)"
+    "role",         # "primary" or "sensitivity"
+    "estimand",     # e.g. "arm effect at 12m"
+    "scale",        # "difference", "odds ratio", "rate ratio", "risk difference"
+    "estimate",
+    "conf_low",
+    "conf_high",
+    "pvalue",
+    "df",           # inf for z
+    "df_method",
+    "cov_type",
+    "icc",          # NaN where the analysis has none
+    "icc_low",
+    "icc_high",
+    "n_clusters",
+    "nobs",
+)
+
+#: Scales on which estimates are exponentiated (reference value 1, not 0).
+RATIO_SCALES = frozenset({"odds ratio", "rate ratio", "risk ratio"})
+
+_LINK_SCALES = {"logit": "odds ratio", "log": "rate ratio"}
+
+
+def default_scale(fit: CRTResult, terms: Iterable[str]) -> str:
+    """The scale of an estimand of ``fit``: from its link, or the cluster-level term.
+
+    ``logit`` gives odds ratios and ``log`` rate ratios; the cluster-level
+    ``log_ratio`` is a risk ratio for a binary outcome and a rate ratio otherwise, and
+    its ``difference`` a risk difference for a binary outcome; anything else is a
+    difference.
+    """
+    if fit.link in _LINK_SCALES:
+        return _LINK_SCALES[fit.link]
+    binary = fit.family == "binomial"
+    chosen = list(terms)
+    if chosen == ["log_ratio"]:
+        return "risk ratio" if binary else "rate ratio"
+    if chosen == ["difference"] and binary:
+        return "risk difference"
+    return "difference"
+
+
+def _inference(fit: CRTResult, weights: Mapping[str, float], label: str
+               ) -> tuple[float, float, float, float, float, str]:
+    """Estimate, 95% limits, p, df and df method, on the linear-predictor scale."""
+    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
+        # one coefficient: the fit's own inference (a contrast would also touch the
+        # covariances of the other terms, which some fits leave unestimated)
+        (term,) = weights
+        k = fit.param_names.index(term)
+        low, high = (float(v) for v in fit.conf_int().to_numpy()[k])
+        return (float(fit.param_values[k]), low, high, float(fit.pvalues.to_numpy()[k]),
+                float(fit.df_values[k]), fit.df_method)
+    result = fit.contrast(dict(weights), name=label)
+    low, high = result.conf_int()
+    return result.estimate, low, high, result.pvalue, result.df, result.df_method
+
+
+def _icc_values(icc: ICCResult | float | None) -> dict[str, float]:
+    if isinstance(icc, ICCResult):
+        return {"icc": float(icc.estimate), "icc_low": float(icc.conf_low),
+                "icc_high": float(icc.conf_high)}
+    value = np.nan if icc is None else float(icc)
+    return {"icc": value, "icc_low": np.nan, "icc_high": np.nan}
+
+
+def effect_row(
+    fit: CRTResult,
+    weights: Mapping[str, float],
+    *,
+    outcome: str,
+    analysis: str,
+    role: str,
+    estimand: str,
+    scale: str | None = None,
+    icc: ICCResult | float | None = None,
+) -> dict[str, Any]:
+    """One effects row: the estimand ``sum(weights * params)`` of ``fit``.
+
+    Parameters
+    ----------
+    fit
+        The fitted model.
+    weights
+        Coefficient names and weights; ``{term: 1}`` reads the fit's own inference
+        for that coefficient, anything else goes through :meth:`CRTResult.contrast`.
+    outcome, analysis, role, estimand
+        The row's labels.
+    scale
+        The reporting scale; by default :func:`default_scale`. On a ratio scale the
+        estimate and limits are exponentiated.
+    icc
+        The row's ICC: an :class:`~crtstats.ICCResult` (with its interval), a number, or
+        ``None`` for the fit's own ``icc`` (NaN if it has none).
+
+    Returns
+    -------
+    dict
+        The row, keyed by :data:`EFFECT_COLUMNS`.
+
+    Raises
+    ------
+    ModelSpecificationError, InvalidParameterError
+        As :meth:`CRTResult.contrast`, e.g. for a name the model lacks.
+
+    Examples
+    --------
+    >>> import crtstats
+    >>> trial = crtstats.datasets.load_example()
+    >>> scores = crtstats.score_fidelity(trial.fidelity).merge(trial.teams, on="team_id")
+    >>> fit = crtstats.ols("total ~ arm", scores[scores["review"] == "12m"],
+    ...                    cluster="team_id")
+    >>> row = effect_row(fit, {"arm[T.intervention]": 1.0}, outcome="total",
+    ...                  analysis="OLS", role="sensitivity", estimand="arm at 12m")
+    >>> row["scale"], row["df_method"]
+    ('difference', 'bell-mccaffrey')
+    """
+    chosen = scale if scale is not None else default_scale(fit, weights)
+    estimate, low, high, pvalue, df, df_method = _inference(fit, weights, estimand)
+    if chosen in RATIO_SCALES:
+        estimate, low, high = (float(v) for v in np.exp([estimate, low, high]))
+    return {
+        "outcome": outcome, "analysis": analysis, "role": role, "estimand": estimand,
+        "scale": chosen, "estimate": float(estimate), "conf_low": float(low),
+        "conf_high": float(high), "pvalue": float(pvalue), "df": float(df),
+        "df_method": df_method, "cov_type": fit.cov_type,
+        **_icc_values(fit.icc if icc is None else icc),
+        "n_clusters": fit.n_clusters, "nobs": fit.nobs,
+    }
+
+
+def randomisation_row(
+    test: PermutationResult,
+    *,
+    outcome: str,
+    analysis: str,
+    role: str,
+    estimand: str,
+    scale: str,
+    n_clusters: int,
+    nobs: int,
+    icc: ICCResult | None = None,
+) -> dict[str, Any]:
+    """One effects row from a randomisation test: its observed statistic and p-value.
+
+    ``scale`` is that of the statistic's exponential on a ratio scale (a mean
+    difference of log values gives a ratio) and of the statistic itself otherwise. The
+    row has no interval and no df; ``df_method`` says ``randomisation (exact)`` or
+    ``randomisation (Monte Carlo, <n> draws)``.
+    """
+    estimate = float(np.exp(test.observed)) if scale in RATIO_SCALES else float(test.observed)
+    draws = "exact" if test.exact else f"Monte Carlo, {test.n_resamples} draws"
+    return {
+        "outcome": outcome, "analysis": analysis, "role": role, "estimand": estimand,
+        "scale": scale, "estimate": estimate, "conf_low": np.nan, "conf_high": np.nan,
+        "pvalue": float(test.pvalue), "df": np.nan, "df_method": f"randomisation ({draws})",
+        "cov_type": "none", **_icc_values(icc), "n_clusters": int(n_clusters),
+        "nobs": int(nobs),
+    }
+
+
+def effects_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as an effects frame with exactly the columns of :data:`EFFECT_COLUMNS`."""
+    return pd.DataFrame(list(rows), columns=list(EFFECT_COLUMNS))

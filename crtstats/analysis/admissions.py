@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from crtstats._options import require_columns
 from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._effects import effect_row, effects_frame, randomisation_row
 from crtstats.exceptions import (
@@ -88,18 +89,13 @@ def _check_trial(trial: _Trial, outcome: str) -> pd.DataFrame:
             )
     if not isinstance(adm, pd.DataFrame):
         raise ModelSpecificationError(f"admissions must be a DataFrame; got {type(adm)}.")
-    absent = [c for c in ("team_id", "arm", "stratum") if c not in trial.teams.columns]
-    if absent:
-        raise ModelSpecificationError(
-            f"the teams table has no column(s) {absent}; it has {list(trial.teams.columns)}. "
-            "The admissions analyses adjust for the stratum of randomisation."
-        )
-    need = ["team_id", "period", outcome]
-    missing = [c for c in need if c not in adm.columns]
-    if missing:
-        raise ModelSpecificationError(
-            f"the admissions table has no column(s) {missing}; it has {list(adm.columns)}."
-        )
+    require_columns(
+        trial.teams, ("team_id", "arm", "stratum"),
+        used_by="the admissions analyses as the teams table (they adjust for the stratum "
+        "of randomisation)",
+    )
+    require_columns(adm, ("team_id", "period", outcome),
+                    used_by="the admissions analyses as the admissions table")
     values = set(pd.unique(adm[outcome].dropna()))
     if not values <= {0, 1}:
         raise ModelSpecificationError(

@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 import pandas as pd
 
-from crtstats._options import check_option
+from crtstats._options import check_option, require_columns
 from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._did import DID_COV_TYPE, did_fit, did_term
 from crtstats.analysis._effects import effect_row, effects_frame
@@ -65,12 +65,11 @@ class _Fitted:
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ModelSpecificationError(
-            f"{what} has no column(s) {missing}; it has {list(frame.columns)}. Pass the "
-            f"output of crtstats.score_fidelity as scores and the teams table as teams."
-        )
+    require_columns(
+        frame, columns,
+        used_by=f"the fidelity analysis as {what} (pass the output of "
+        "crtstats.score_fidelity as scores and the teams table as teams)",
+    )
 
 
 def _default_outcomes(scores: pd.DataFrame) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal, get_args
 
 import numpy as np
@@ -184,10 +185,15 @@ def _fit_warnings(fit: GeeFit, design: Design, cov_struct: CovStruct, separated:
 def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[int]
                 ) -> dict[str, np.ndarray]:
     """Every covariance; rows and columns of separated terms are NaN (no finite SE)."""
+    # at a separated (diverged) fit the sandwiches overflow along the separated terms,
+    # which are set to NaN below; numpy's warnings about it would only repeat that
+    quiet = np.errstate(over="ignore", divide="ignore", invalid="ignore") if separated \
+        else contextlib.nullcontext()
     try:
-        covs = dict(gee_sandwiches(design.X, design.y, design.groups, fit.beta,
-                                   family=family, alpha=fit.alpha, offset=design.offset,
-                                   labels=design.cluster_labels))
+        with quiet:
+            covs = dict(gee_sandwiches(design.X, design.y, design.groups, fit.beta,
+                                       family=family, alpha=fit.alpha, offset=design.offset,
+                                       labels=design.cluster_labels))
     except (np.linalg.LinAlgError, ValueError):
         if not separated:
             raise

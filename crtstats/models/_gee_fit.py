@@ -204,8 +204,18 @@ def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
     """
     cl = Clusters.of(groups)
     X, y, offset = X[cl.order], y[cl.order], offset[cl.order]
-    p = X.shape[1]
     bound = -1.0 / max(cl.sizes.max() - 1.0, 1.0)
+    # a diverging fit (separation) overflows on its way to non-finite values, which the
+    # checks below detect and report; numpy's own warnings would only repeat that
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _iterate(X, y, offset, cl, family, exchangeable, moments, bound)
+
+
+def _iterate(X: np.ndarray, y: np.ndarray, offset: np.ndarray, cl: Clusters,
+             family: GeeFamily, exchangeable: bool, moments: Moments, bound: float
+             ) -> GeeFit:
+    """The Fisher-scoring iterations of :func:`fit_gee` (rows sorted by cluster)."""
+    p = X.shape[1]
 
     def moments_at(b: np.ndarray) -> tuple[float, float]:
         e = residuals(X, y, offset, b, family)[0]

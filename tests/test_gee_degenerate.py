@@ -66,7 +66,7 @@ def test_single_cluster_raises() -> None:
 
 
 def test_empty_arm_raises() -> None:
-    with pytest.raises(ModelSpecificationError, match="'arm' takes the single value 'control'"):
+    with pytest.raises(ModelSpecificationError, match="'arm' .*single value 'control'"):
         crtstats.gee("admitted ~ arm", DATA[DATA.arm == "control"], **BIN)
 
 
@@ -89,11 +89,11 @@ def test_cluster_of_leverage_one_raises() -> None:
 def test_infinite_values_raise() -> None:
     data = DATA.copy()
     data.loc[3, "pre_prop"] = np.inf
-    with pytest.raises(ModelSpecificationError, match=r"infinite values in .*pre_prop"):
+    with pytest.raises(ModelSpecificationError, match=r"column 'pre_prop' of .* is not finite"):
         crtstats.gee("admitted ~ arm + pre_prop", data, **BIN)
     data = DATA.assign(age=DATA.age.astype(float))
     data.loc[5, "age"] = -np.inf
-    with pytest.raises(ModelSpecificationError, match="1 infinite value"):
+    with pytest.raises(ModelSpecificationError, match=r"outcome .* is not finite in 1 row"):
         crtstats.gee("age ~ arm", data, cluster="team_id", family="gaussian")
 
 

@@ -88,14 +88,14 @@ def test_a_single_cluster_is_refused(trial: pd.DataFrame) -> None:
 
 def test_an_empty_arm_is_refused(trial: pd.DataFrame) -> None:
     control = trial[trial["arm"] == "control"]
-    with pytest.raises(ModelSpecificationError, match="'arm' takes only the value 'control'"):
+    with pytest.raises(ModelSpecificationError, match="'arm' .*single value 'control'"):
         crtstats.glmm("admitted ~ arm + age_c", control, cluster="team_id")
 
 
 def test_an_empty_categorical_level_is_refused(trial: pd.DataFrame) -> None:
     control = trial[trial["arm"] == "control"].assign(
         arm=lambda d: pd.Categorical(d["arm"], categories=["control", "intervention"]))
-    with pytest.raises(ModelSpecificationError, match="'arm' takes only the value"):
+    with pytest.raises(ModelSpecificationError, match="term 'arm' .*takes the single value"):
         crtstats.glmm("admitted ~ arm", control, cluster="team_id")
 
 
@@ -196,7 +196,7 @@ def test_missing_covariates_are_excluded_with_a_warning(trial: pd.DataFrame) -> 
 def test_an_infinite_covariate_is_refused(trial: pd.DataFrame) -> None:
     bad = trial.assign(age_c=np.where(trial.index == 9, np.inf, trial["age_c"]))
     with pytest.raises(ModelSpecificationError,
-                       match=r"infinite values in column\(s\) \['age_c'\]"):
+                       match=r"model column 'age_c' of .* is not finite"):
         crtstats.glmm("admitted ~ arm + age_c", bad, cluster="team_id")
 
 

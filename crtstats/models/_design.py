@@ -20,12 +20,13 @@ from formulaic import Formula, ModelSpec
 from formulaic.errors import DataMismatchWarning
 from formulaic.transforms import TRANSFORMS
 
-from crtstats.exceptions import ModelSpecificationError
+from crtstats.exceptions import ExcludedRowsWarning, ExposureWarning, ModelSpecificationError
 from crtstats.models._checks import require_columns
 from crtstats.models._fast_design import cache_key, lookup, make_plan, remember
 from crtstats.models._formula_text import FormulaText, clean_message, scan_formula
+from crtstats.models._warn import WarningLog
 
-__all__ = ["Design", "build_design", "exposure_message", "new_model_matrix"]
+__all__ = ["Design", "build_design", "exposure_message", "warn_design", "new_model_matrix"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,15 @@ class Design:
             f"the response {self.response!r} has the levels {low!r} and {high!r}; {high!r} "
             f"is coded 1 and {low!r} 0 (as glmer codes a two-level factor)."
         )
+
+
+def warn_design(design: Design, log: WarningLog, *, offset: str | None = None) -> None:
+    """Issue (through ``log``) the warnings every fitter owes its design: rows excluded
+    for missing values, and an ``offset=`` column that looks like a raw exposure."""
+    if design.exclusion_message is not None:
+        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    if offset is not None and design.offset_looks_raw:
+        log.warn(exposure_message(offset), ExposureWarning)
 
 
 def exposure_message(offset: str) -> str:

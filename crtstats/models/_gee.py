@@ -12,14 +12,13 @@ from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    ExcludedRowsWarning,
-    ExposureWarning,
     FewClustersWarning,
     ModelSpecificationError,
     SeparationWarning,
 )
 from crtstats.models._checks import check_fit_arguments, check_rank, cluster_level_columns
-from crtstats.models._design import Design, build_design, exposure_message
+from crtstats.models._data_checks import check_finite, check_terms_vary
+from crtstats.models._design import Design, build_design, warn_design
 from crtstats.models._details import GeeDetails, ModelSpec
 from crtstats.models._gee_fit import MOMENTS, GeeFit, Moments, fit_gee
 from crtstats.models._gee_sandwich import SANDWICH_TYPES, GeeFamily, SandwichType, gee_sandwiches
@@ -41,20 +40,8 @@ FEW_CLUSTERS = 40
 
 
 def _check_values(design: Design, family: GeeFamily, formula: str) -> None:
-    """Finite values, a response the family accepts and that varies, a full-rank design."""
+    """A response the family accepts and that varies, and a full-rank design."""
     y, X = design.y, design.X
-    if not np.all(np.isfinite(y)):
-        raise ModelSpecificationError(
-            f"the response of {formula!r} has {int(np.sum(~np.isfinite(y)))} infinite "
-            f"value(s) (e.g. {y[~np.isfinite(y)][0]!r}); a GEE needs finite values. Recode "
-            "or drop those rows explicitly."
-        )
-    bad = ~np.all(np.isfinite(X), axis=0)
-    if bad.any():
-        raise ModelSpecificationError(
-            f"the design of {formula!r} has infinite values in column(s) "
-            f"{[design.names[j] for j in np.flatnonzero(bad)]}; recode or drop those rows."
-        )
     if family == "binomial" and not np.all((y == 0) | (y == 1)):
         raise ModelSpecificationError(
             f"family='binomial' needs a 0/1 response in {formula!r}; found the value "
@@ -72,29 +59,6 @@ def _check_values(design: Design, family: GeeFamily, formula: str) -> None:
             "column and the rows selected; report the outcome descriptively."
         )
     check_rank(X, design.names, formula=formula)
-
-
-def _check_levels(formula: str, data: pd.DataFrame, design: Design) -> None:
-    """A text or categorical covariate with one level in the rows used (an empty arm).
-
-    The design builder codes such a column with no column at all, so the term would be
-    dropped without notice; every non-numeric column on the right of the formula is
-    checked.
-    """
-    for name in design.columns:
-        if name not in data.columns:
-            continue
-        col = data[name]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            continue
-        levels = pd.unique(col.to_numpy()[design.used])
-        if len(levels) < 2:
-            raise ModelSpecificationError(
-                f"{name!r} takes the single value {levels[0]!r} in the {design.nobs} rows "
-                f"used by {formula!r} (an empty arm or level?): its effect cannot be "
-                "estimated and the term would be dropped without notice. Check the data "
-                "and the rows selected, or remove the term."
-            )
 
 
 def _between_df(design: Design, q: int, ddf: GeeDdf, cov_type: SandwichType,
@@ -349,12 +313,10 @@ def gee(
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
-    if design.exclusion_message is not None:
-        log.warn(design.exclusion_message, ExcludedRowsWarning)
-    if offset is not None and design.offset_looks_raw:
-        log.warn(exposure_message(offset), ExposureWarning)
+    warn_design(design, log, offset=offset)
+    check_finite("gee", formula, data, design)
     _check_values(design, family, formula)
-    _check_levels(formula, data, design)
+    check_terms_vary("gee", formula, data, design)
     n_clusters = design.n_clusters
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
     df = _between_df(design, q, ddf, cov_type, formula, log)

@@ -7,14 +7,11 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    ExcludedRowsWarning,
-    ExposureWarning,
     FewClustersWarning,
     InvalidParameterError,
     ModelSpecificationError,
@@ -28,7 +25,8 @@ from crtstats.models._checks import (
     check_rank,
     require_columns,
 )
-from crtstats.models._design import Design, build_design, exposure_message
+from crtstats.models._data_checks import check_finite, check_terms_vary
+from crtstats.models._design import Design, build_design, warn_design
 from crtstats.models._details import GlmmDetails, ModelSpec
 from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
@@ -241,10 +239,7 @@ def glmm(
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
-    if design.exclusion_message is not None:
-        log.warn(design.exclusion_message, ExcludedRowsWarning)
-    if offset is not None and design.offset_looks_raw:
-        log.warn(exposure_message(offset), ExposureWarning)
+    warn_design(design, log, offset=offset)
     m = _trials(data, design, trials)
     _check_response(design, family, m, trials, data.index)
     _check_structure(design, formula, data)
@@ -365,34 +360,9 @@ def _check_structure(design: Design, formula: str, data: pd.DataFrame) -> None:
         raise ModelSpecificationError(
             "the formula has no fixed effects (not even an intercept); add '1 +' or terms."
         )
-    bad = ~np.isfinite(design.X).all(axis=0)
-    if np.any(bad):
-        raise ModelSpecificationError(
-            f"the fixed-effects design of {formula!r} has infinite values in column(s) "
-            f"{[n for n, b in zip(design.names, bad, strict=True) if b]}; a covariate "
-            "must be finite in every row. Recode or drop those rows before fitting."
-        )
-    _check_levels(design, formula, data)
+    check_finite("glmm", formula, data, design)
+    check_terms_vary("glmm", formula, data, design)
     check_rank(design.X, design.names, formula=formula)
-
-
-def _check_levels(design: Design, formula: str, data: pd.DataFrame) -> None:
-    """A text covariate with one value in the rows used (an empty arm) is an error.
-
-    formulaic codes such a variable with no column at all, so its effect would silently
-    vanish from the result; numeric constants are caught by the rank check.
-    """
-    variables = sorted(str(v) for v in Formula(formula).rhs.required_variables)
-    for name in variables:
-        if name not in data.columns or pd.api.types.is_numeric_dtype(data[name]):
-            continue
-        values = pd.unique(data.loc[design.used, name])
-        if len(values) < 2:
-            raise ModelSpecificationError(
-                f"{name!r} takes only the value {_format_value(values[0])} in the "
-                f"{design.nobs} rows used, so its effect cannot be estimated (an empty arm "
-                "or level?). Check the data, or drop the term from the formula."
-            )
 
 
 def _check_identified(design: Design, family: str, m: np.ndarray) -> None:

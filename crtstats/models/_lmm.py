@@ -18,7 +18,6 @@ from crtstats._options import check_option
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    ExcludedRowsWarning,
     InvalidParameterError,
     ModelSpecificationError,
 )
@@ -29,7 +28,7 @@ from crtstats.models._checks import (
     cluster_level_columns,
 )
 from crtstats.models._data_checks import check_finite, check_outcome_varies, check_terms_vary
-from crtstats.models._design import Design, build_design
+from crtstats.models._design import Design, build_design, warn_design
 from crtstats.models._details import LmmDetails, ModelSpec
 from crtstats.models._lmm_basis import WorkingBasis, working_basis
 from crtstats.models._lmm_checks import (
@@ -313,8 +312,7 @@ def lmm(
     _check_options(reml=reml, ddf=ddf)
     design, basis, X_work, stats = _prepare(formula, data, cluster=cluster, ddf=ddf)
     log = WarningLog()
-    if design.exclusion_message is not None:
-        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    warn_design(design, log)
     fit = fit_profiled(stats, reml=reml)
     check_residual_variance(stats, fit, formula)
     _fit_warnings(fit, cluster, log)

@@ -17,12 +17,10 @@ from scipy import optimize
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
-    ExcludedRowsWarning,
-    ExposureWarning,
     ModelSpecificationError,
 )
 from crtstats.models._checks import check_fit_arguments, check_rank
-from crtstats.models._design import build_design, exposure_message
+from crtstats.models._design import build_design, warn_design
 from crtstats.models._details import ModelSpec, NegativeBinomialDetails
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
@@ -119,10 +117,7 @@ def negative_binomial_rate(
                         optional=("exposure", "offset"))
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure)
-    if design.exclusion_message is not None:
-        log.warn(design.exclusion_message, ExcludedRowsWarning)
-    if offset is not None and design.offset_looks_raw:
-        log.warn(exposure_message(offset), ExposureWarning)
+    warn_design(design, log, offset=offset)
     if np.any(design.cluster_sizes > 1):
         raise ModelSpecificationError(
             f"negative_binomial_rate needs one row per {cluster}; some repeat "

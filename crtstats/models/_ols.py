@@ -11,7 +11,6 @@ from statsmodels.regression.linear_model import RegressionResults
 
 from crtstats._options import check_option
 from crtstats.exceptions import (
-    ExcludedRowsWarning,
     FewClustersWarning,
     ModelSpecificationError,
 )
@@ -23,7 +22,7 @@ from crtstats.models._data_checks import (
     check_terms_vary,
     design_variables,
 )
-from crtstats.models._design import Design, build_design
+from crtstats.models._design import Design, build_design, warn_design
 from crtstats.models._details import ModelSpec, OlsDetails
 from crtstats.models._lmm_basis import working_basis
 from crtstats.models._predict import predictor_from_design
@@ -300,8 +299,7 @@ def ols(
         cov, df, contrast_df, undefined = _robust(formula, design, fit, cluster=cluster,
                                                   cov_type=cov_type)
     log = WarningLog()
-    if design.exclusion_message is not None:
-        log.warn(design.exclusion_message, ExcludedRowsWarning)
+    warn_design(design, log)
     if undefined is not None:
         log.warn(undefined, FewClustersWarning)
     if cov_type == "CR1" and design.n_clusters < FEW_CLUSTERS_CR1:

@@ -100,3 +100,12 @@ def test_missing_column_error_names_the_column_and_the_user() -> None:
     with pytest.raises(MissingColumnError, match=r"no column\(s\) \['arm'\] used by 'y ~ arm'"):
         require_columns(frame, ["y", "arm"], used_by="'y ~ arm'")
     assert issubclass(MissingColumnError, crtstats.ModelSpecificationError)
+
+
+def test_between_within_contrast_df_pickles() -> None:
+    import pickle
+
+    groups = np.repeat(np.arange(4), 3)
+    X = np.column_stack([np.ones(12), (groups % 2).astype(float), RNG.normal(size=12)])
+    df_of = pickle.loads(pickle.dumps(between_within(X, groups, 4).contrast_df))
+    assert df_of(np.array([0.0, 1.0, 1.0])) == 2.0

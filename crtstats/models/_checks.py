@@ -26,6 +26,7 @@ from crtstats.exceptions import InvalidParameterError, ModelSpecificationError, 
 __all__ = [
     "ALIAS_TOL",
     "BetweenWithin",
+    "SmallestDf",
     "aliased_columns",
     "between_within",
     "check_column_option",
@@ -190,14 +191,21 @@ class BetweenWithin:
 
     @property
     def contrast_df(self) -> Callable[[np.ndarray], float]:
-        """df of a contrast: the smallest df of the coefficients it involves."""
-        per_coef = self.df
+        """df of a contrast: the smallest df of the coefficients it involves (a picklable
+        callable, so results that hold it can cross process boundaries)."""
+        return SmallestDf(self.df)
 
-        def df_of(vec: np.ndarray) -> float:
-            used = np.atleast_2d(np.asarray(vec, dtype=float)).any(axis=0)
-            return float(per_coef[used].min())
 
-        return df_of
+@dataclass(frozen=True)
+class SmallestDf:
+    """The df of a contrast ``L``: the smallest per-coefficient df among the terms it
+    involves (any row of ``L`` with a non-zero weight)."""
+
+    per_coef: np.ndarray
+
+    def __call__(self, vec: np.ndarray) -> float:
+        used = np.atleast_2d(np.asarray(vec, dtype=float)).any(axis=0)
+        return float(self.per_coef[used].min())
 
 
 def between_within(X: np.ndarray, groups: np.ndarray, n_groups: int) -> BetweenWithin:

@@ -14,7 +14,8 @@ from crtstats.runner._design_plan import (
 )
 from crtstats.runner._files import save_figure, write_table
 from crtstats.runner._formula import ALLOWED_TRANSFORMS, check_formula
-from crtstats.runner._manifest import TIMESTAMP_FIELD, RecordedWarning
+from crtstats.runner._manifest import TIMESTAMP_FIELD, RecordedWarning, versions
+from crtstats.runner._output import Staging, check_destination, dump_json
 from crtstats.runner._plan import AnalysisSpec, DataSpec, OutputSpec, Plan, load_plan, parse_plan
 from crtstats.runner._run import RunResult, run
 from crtstats.runner._stages import TrialInputs, analysis_frames, score
@@ -32,10 +33,13 @@ __all__ = [
     "Plan",
     "RecordedWarning",
     "RunResult",
+    "Staging",
     "TrialDesign",
     "TrialInputs",
     "analysis_frames",
+    "check_destination",
     "check_formula",
+    "dump_json",
     "fit_analysis",
     "load_plan",
     "parse_design",
@@ -43,5 +47,6 @@ __all__ = [
     "run",
     "save_figure",
     "score",
+    "versions",
     "write_table",
 ]

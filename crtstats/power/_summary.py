@@ -36,12 +36,14 @@ def true_effect(plan: Plan, design: TrialDesign, factor: float,
 
     Known: every effect under the null (0 for differences, 1 for ratios); the arm
     differences of fidelity totals at 6 and 12 months (mean differences, also the
-    difference in change from baseline); the cluster-specific odds ratio of a GLMM of
+    difference in change from baseline; the review is read from the estimand, or from
+    the entry's ``where.review``); the cluster-specific odds ratio of a GLMM of
     ``admitted`` or ``readmitted``. Other estimands (marginal odds ratios, risk and rate
     ratios) depend on the whole design and are left unknown.
     """
     scaled = design.scaled(factor)
     fitters = {a.name: a.fitter for a in plan.analyses}
+    reviews = {a.name: a.where.get("review") for a in plan.analyses}
 
     def value(row: pd.Series) -> float:
         scale, outcome, estimand = str(row["scale"]), str(row["outcome"]), str(row["estimand"])
@@ -49,8 +51,9 @@ def true_effect(plan: Plan, design: TrialDesign, factor: float,
             return _null_value(scale)
         fid = scaled.fidelity
         if fid is not None and scale == "difference" and outcome in ("total", "fidelity total"):
+            chosen = reviews.get(str(row["entry"]))
             for review in ("12m", "6m"):
-                if review in estimand:
+                if review in estimand or chosen == review:
                     return float(fid.effect[review])
         glmm = fitters.get(str(row["entry"])) == "glmm" or str(row["analysis"]).startswith(
             _GLMM_ANALYSES)

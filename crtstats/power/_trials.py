@@ -120,7 +120,7 @@ def _fidelity(f: FidelityDesign, design: TrialDesign, ids: list[str], treated: n
         "scale_version": SCALE_VERSION,
     })
     names = [f"item_{k + 1:02d}" for k in range(N_ITEMS)]
-    scores = pd.DataFrame(items, columns=names).astype("Int64")
+    scores = pd.DataFrame(items.astype(np.int64), columns=names)
     return pd.concat([frame, scores], axis=1)
 
 

@@ -49,8 +49,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from crtstats.power import simulate
-    from crtstats.power._output import write_power
+    from crtstats.power import simulate, write_power
 
     show = sys.stderr.isatty() and not os.environ.get("CI")
     result = simulate(args.plan, sims=args.sims, workers=args.workers,

@@ -9,9 +9,11 @@ control), one stratum.
 
 (1) Fidelity: 3 reviews, ICC 0.3 of a total with SD 15, effect 10 points at 6 and 12
     months; each trial is simulated through the data model (teams and fidelity tables
-    with item scores), scored, and analysed by the plan entry ``lmm`` of ``total ~ arm *
-    review`` (REML, Kenward-Roger), arm effect at 12 months. ``--lmm`` trials in all
-    (half under the null, half under the effect). Default 10,000.
+    with item scores) and analysed by the plan entry ``lmm`` of ``total ~ arm * review``
+    (REML, Kenward-Roger), arm effect at 12 months: once per trial (``engine="tables"``,
+    each trial scored and fitted by ``lmm``) and batched (``engine="batched"``, the same
+    trials fitted by ``BatchedLMM``). ``--lmm`` trials in all (half under the null, half
+    under the effect). Default 10,000.
 (2) Admissions: about 60 service users per team (gamma sizes, CV 0.13, as Poisson(60)),
     risk 0.30, odds ratio 0.7, team SD 0.5 on the logit scale; ``glmm`` of ``admitted ~
     arm`` on the follow-up users (Laplace, between-within df). ``--glmm`` trials, default
@@ -75,14 +77,16 @@ def _design(fidelity: bool) -> dict[str, Any]:
     return {**base, "admitted": {"risk": 0.3, "icc": ICC_LOGIT, "odds_ratio": 0.7}}
 
 
-def time_route(entry: dict[str, Any], fidelity: bool, trials: int, workers: int) -> None:
+def time_route(entry: dict[str, Any], fidelity: bool, trials: int, workers: int,
+               engine: str = "tables") -> None:
     plan = _plan(entry, _design(fidelity))
     start = time.perf_counter()
-    res = simulate(plan, sims=max(1, trials // 2), workers=workers)
+    res = simulate(plan, sims=max(1, trials // 2), workers=workers,
+                   engine=engine)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     done = 2 * max(1, trials // 2)
     row = res.summary[res.summary["factor"] == 1.0].iloc[0]
-    print(f"{entry['name']}: {done} trials through the data model in {seconds:.1f} s "
+    print(f"{entry['name']} ({engine}): {done} trials through the data model in {seconds:.1f} s "
           f"({1000 * seconds / done:.1f} ms a trial, {workers} worker(s)); power "
           f"{row['power']:.3f} (MC SE {row['power_mcse']:.3f}), type I error "
           f"{row['type1_error']:.3f}, failed {int(row['n_failed'])}")
@@ -145,11 +149,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--r", action="store_true")
     parser.add_argument("--validity", type=int, default=0)
+    parser.add_argument("--skip-tables", action="store_true",
+                        help="do not time the per-trial LMM route (minutes at 10,000)")
     args = parser.parse_args()
     if args.validity:
         validity(args.validity, args.workers)
         return
-    time_route(LMM_ENTRY, True, args.lmm, args.workers)
+    if not args.skip_tables:
+        time_route(LMM_ENTRY, True, args.lmm, args.workers)
+    time_route(LMM_ENTRY, True, args.lmm, args.workers, engine="batched")
     time_batched(args.lmm)
     time_route(GLMM_ENTRY, False, args.glmm, args.workers)
     if args.r:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import CRTStatsError
+from crtstats.power._batched import batchable, fit_batched
 from crtstats.power._trials import SimulatedTables, simulate_tables
 from crtstats.runner import (
     AnalysisSpec,
@@ -29,7 +31,11 @@ from crtstats.runner import (
     score,
 )
 
-__all__ = ["RESULT_COLUMNS", "Task", "run_task", "trial_seeds"]
+__all__ = ["ENGINES", "RESULT_COLUMNS", "Engine", "Task", "run_task", "trial_seeds"]
+
+#: How the entries are fitted: one call per trial, or batched where an entry allows it.
+Engine = Literal["tables", "batched"]
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 #: Columns of the per-trial results: the trial, its scenario, the entry, then the
 #: effect row's columns used in the summary, and how many warnings its fit issued.
@@ -58,6 +64,10 @@ class Task:
         The indices of the trials in this block.
     entries
         The names of the plan's analyses to fit.
+    engine
+        ``"tables"``: every entry fitted trial by trial; ``"batched"``: the fidelity LMM
+        entries fitted as one batch per allocation pattern (see
+        :mod:`crtstats.power._batched`), the others trial by trial.
     """
 
     plan: Plan
@@ -66,6 +76,7 @@ class Task:
     seed: int
     trials: tuple[int, ...]
     entries: tuple[str, ...]
+    engine: Engine = "tables"
 
 
 def trial_seeds(seed: int, trials: Sequence[int]) -> list[np.random.SeedSequence]:
@@ -101,22 +112,47 @@ def _fit_trial(plan: Plan, specs: Sequence[AnalysisSpec], tables: SimulatedTable
     return rows
 
 
+def _draw(task: Task) -> list[tuple[int, SimulatedTables, int]]:
+    drawn = []
+    for k, seq in zip(task.trials, trial_seeds(task.seed, task.trials), strict=True):
+        data_seq, analysis_seq = seq.spawn(2)
+        tables = simulate_tables(task.design, np.random.default_rng(data_seq))
+        drawn.append((k, tables, int(analysis_seq.generate_state(1, np.uint32)[0])))
+    return drawn
+
+
+def _batched_rows(task: Task, spec: AnalysisSpec,
+                  drawn: list[tuple[int, SimulatedTables, int]]) -> list[list[dict[str, object]]]:
+    """Rows of a batchable entry per trial; labels from the first trial's own fit."""
+    first = _fit_trial(task.plan, [spec], drawn[0][1], drawn[0][2])
+    if len(first) != 1 or first[0].get("error"):
+        return [_fit_trial(task.plan, [spec], t, s) for _, t, s in drawn]
+    labels = {k: first[0][k] for k in ("outcome", "analysis", "role", "estimand", "scale")}
+    rows = fit_batched(spec, [t for _, t, _ in drawn], labels)
+    return [[{"entry": spec.name, **row}] for row in rows]
+
+
 def run_task(task: Task) -> pd.DataFrame:
     """Simulate and analyse every trial of ``task``; one row per trial and effect row.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`RESULT_COLUMNS`, rows in trial order.
+        Columns :data:`RESULT_COLUMNS`, rows in trial order (entries in plan order).
     """
     specs = [a for a in task.plan.analyses if a.name in task.entries]
+    drawn = _draw(task)
+    per_entry: dict[str, list[list[dict[str, object]]]] = {}
+    if task.engine == "batched":
+        per_entry = {s.name: _batched_rows(task, s, drawn) for s in specs if batchable(s)}
+    rest = [s for s in specs if s.name not in per_entry]
     rows: list[dict[str, object]] = []
-    for k, seq in zip(task.trials, trial_seeds(task.seed, task.trials), strict=True):
-        data_seq, analysis_seq = seq.spawn(2)
-        tables = simulate_tables(task.design, np.random.default_rng(data_seq))
-        analysis_seed = int(analysis_seq.generate_state(1, np.uint32)[0])
-        for row in _fit_trial(task.plan, specs, tables, analysis_seed):
-            rows.append({"factor": task.factor, "trial": k, **row})
+    for j, (k, tables, analysis_seed) in enumerate(drawn):
+        fitted = _fit_trial(task.plan, rest, tables, analysis_seed) if rest else []
+        by_entry = {s.name: [r for r in fitted if r["entry"] == s.name] for s in rest}
+        for spec in specs:
+            chosen = per_entry[spec.name][j] if spec.name in per_entry else by_entry[spec.name]
+            rows += [{"factor": task.factor, "trial": k, **row} for row in chosen]
     frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
     frame["error"] = frame["error"].fillna("")
     return frame

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from crtstats._options import check_option
 from crtstats.exceptions import InvalidParameterError, PlanError
-from crtstats.power._engine import Task, run_task
+from crtstats.power._engine import ENGINES, Engine, Task, run_task
 from crtstats.power._summary import summarise
 from crtstats.runner import Plan, TrialDesign, load_plan, parse_plan
 
@@ -26,6 +27,8 @@ __all__ = ["PowerResult", "default_plan", "simulate"]
 
 #: Trials per block sent to a worker.
 BLOCK = 20
+#: Trials per block on the batched route (a batch is fitted per block).
+BATCH_BLOCK = 500
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,12 @@ def _entries(plan: Plan, analyses: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _tasks(plan: Plan, design: TrialDesign, factors: Sequence[float], sims: int, seed: int,
-           entries: tuple[str, ...]) -> list[Task]:
+           entries: tuple[str, ...], engine: Engine) -> list[Task]:
+    size = BATCH_BLOCK if engine == "batched" else BLOCK
     return [Task(plan=plan, design=design.scaled(f), factor=f, seed=seed,
-                 trials=tuple(range(start, min(start + BLOCK, sims))), entries=entries)
-            for f in factors for start in range(0, sims, BLOCK)]
+                 trials=tuple(range(start, min(start + size, sims))), entries=entries,
+                 engine=engine)
+            for f in factors for start in range(0, sims, size)]
 
 
 def _execute(tasks: list[Task], workers: int, scheduler: Any) -> Iterator[pd.DataFrame]:
@@ -166,6 +171,7 @@ def simulate(
     effect_grid: Sequence[float] | None = None,
     analyses: Sequence[str] | None = None,
     alpha: float = 0.05,
+    engine: Engine = "tables",
     progress: bool = False,
     on_block: Callable[[pd.DataFrame], None] | None = None,
 ) -> PowerResult:
@@ -196,6 +202,12 @@ def simulate(
         Names of the plan's entries to fit (default: all).
     alpha
         Significance level of the tests.
+    engine
+        ``"tables"`` (default): each entry fitted trial by trial. ``"batched"``: the
+        LMM entries on the fidelity total (``fitter = "lmm"``, ``data = "scores"``, no
+        ``where``) fitted with :class:`crtstats.models.BatchedLMM`, one batch per
+        block and allocation pattern, on the same simulated trials (equal to the
+        per-trial fits to about 1e-8); other entries trial by trial.
     progress
         Show a progress bar (tqdm) on standard error.
     on_block
@@ -212,8 +224,8 @@ def simulate(
     PlanError
         If the plan has no ``[design]`` or no analyses.
     InvalidParameterError
-        If ``sims``, ``workers``, ``alpha``, ``effect_grid`` or ``analyses`` is not
-        allowed.
+        If ``sims``, ``workers``, ``alpha``, ``effect_grid``, ``analyses`` or
+        ``engine`` is not allowed.
 
     Notes
     -----
@@ -248,9 +260,10 @@ def simulate(
                                         f"got {value!r}.")
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise InvalidParameterError(f"alpha must be between 0 and 1; got {alpha!r}.")
+    check_option("engine", engine, ENGINES)
     seed = design.seed if design.seed is not None else plan.seed
     factors = _factors(effect_grid)
-    tasks = _tasks(plan, design, factors, sims, seed, _entries(plan, analyses))
+    tasks = _tasks(plan, design, factors, sims, seed, _entries(plan, analyses), engine)
     parts = _execute(tasks, workers, scheduler)
     if on_block is not None:
         parts = (_tap(p, on_block) for p in parts)

@@ -43,6 +43,9 @@ def add_parser(subparsers: Any) -> None:
                         "(default 1)")
     parser.add_argument("--analysis", action="append", default=None, dest="analyses",
                         metavar="NAME", help="fit only this plan entry (repeatable)")
+    parser.add_argument("--engine", choices=("tables", "batched"), default="tables",
+                        help="batched: fit the fidelity LMM entries with BatchedLMM "
+                        "(same trials, same numbers, faster)")
     parser.add_argument("--force", action="store_true",
                         help="replace the results folder if it is a crtstats results folder")
     parser.set_defaults(func=_handle)
@@ -54,7 +57,7 @@ def _handle(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty() and not os.environ.get("CI")
     result = simulate(args.plan, sims=args.sims, workers=args.workers,
                       scheduler=args.scheduler, effect_grid=args.effect_grid,
-                      analyses=args.analyses, progress=show)
+                      analyses=args.analyses, engine=args.engine, progress=show)
     out = write_power(result, args.out, force=args.force)
     print(f"crtstats: wrote {out}")
     return 0

@@ -212,15 +212,15 @@ def binary(
 ) -> PowerResult:
     """Power or clusters per arm for a difference in proportions (Donner and Klar).
 
+    The other parameters are as in :func:`continuous`. ``cpa.binary`` applies the
+    Eldridge inflation for ``CV > 0``: pass ``cv_method="eldridge"`` to match it.
+
     Parameters
     ----------
     p1, p2 : float
         Proportions in the intervention and control arms, each in (0, 1).
     icc : float
         Intracluster correlation of the binary outcome, in [0, 1).
-
-    Other parameters are as in :func:`continuous`. ``cpa.binary`` applies the
-    Eldridge inflation for ``CV > 0``: pass ``cv_method="eldridge"`` to match it.
 
     Returns
     -------
@@ -286,6 +286,8 @@ def rates(
 ) -> PowerResult:
     """Power or clusters per arm for a difference in event rates (Hayes and Bennett 1999).
 
+    The other parameters are as in :func:`continuous`.
+
     Parameters
     ----------
     rate1, rate2 : float
@@ -299,8 +301,6 @@ def rates(
         ``"normal"``: Hayes and Bennett's own formula, z with ``G - 1`` in place of ``G``
         (their small-sample correction, the ``1 +`` of ``c = 1 + ...``); this is what
         ``clusterPower::cpa.count`` computes.
-
-    Other parameters are as in :func:`continuous`.
 
     Returns
     -------
@@ -378,6 +378,8 @@ def ancova(
 ) -> PowerResult:
     """Power or clusters per arm with the baseline measured (Teerenstra et al. 2012).
 
+    The other parameters are as in :func:`continuous`.
+
     Parameters
     ----------
     cluster_size : float
@@ -393,8 +395,6 @@ def ancova(
         Follow-up adjusted for the baseline cluster mean (factor ``1 - r^2``, t on
         ``G1 + G0 - 3`` df) or the change from baseline (factor ``2 (1 - r)``, t on
         ``G1 + G0 - 2`` df).
-
-    Other parameters are as in :func:`continuous`.
 
     Returns
     -------
@@ -534,6 +534,9 @@ def cluster_size_needed(
 
     Examples
     --------
+    R (no package function; the formula): ``n_I * (1 - icc) / (k - n_I * icc)`` with
+    ``k = 12``, ``n_I = 100``, ``icc = 0.05`` gives 13.57, so 14 per cluster.
+
     >>> from crtstats import power
     >>> power.cluster_size_needed(clusters_per_arm=12, n_individual=100,
     ...                           icc=0.05).cluster_size_rounded

@@ -8,6 +8,8 @@ import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from crtstats import power
@@ -356,3 +358,41 @@ def test_result_is_frozen() -> None:
     with pytest.raises(AttributeError):
         res.power = 0.5  # type: ignore[misc]
     assert res.total_clusters == 20 and res.solved_for == "power"
+
+
+# ---- invariants ------------------------------------------------------------------------
+
+
+@settings(max_examples=25)  # each example solves by root finding
+@given(
+    m=st.floats(2, 200),
+    icc=st.floats(0, 0.5),
+    effect=st.floats(0.1, 1.5),
+    target=st.floats(0.5, 0.95),
+    ratio=st.sampled_from([1.0, 1.5, 0.5]),
+)
+def test_solving_inverts_the_power(
+    m: float, icc: float, effect: float, target: float, ratio: float
+) -> None:
+    solved = power.continuous(cluster_size=m, effect=effect, icc=icc, power=target,
+                              allocation_ratio=ratio)
+    g1, g0 = solved.clusters_per_arm
+    assert g1 == pytest.approx(ratio * g0, rel=1e-12)
+    assert solved.power_rounded >= target - 1e-12
+    if min(g1, g0) > 1 and g1 + g0 > 3:  # an interior solution, not the smallest design
+        back = power.continuous(clusters_per_arm=(g1, g0), cluster_size=m, effect=effect,
+                                icc=icc)
+        # brentq at xtol 1e-12 on the cluster count; the power curve's slope is < 1.
+        assert back.power == pytest.approx(target, abs=1e-9)
+
+
+@settings(max_examples=25)
+@given(g=st.integers(2, 60), icc=st.floats(0, 0.5), m=st.floats(1, 100))
+def test_power_increases_with_clusters_and_t_is_below_z(g: int, icc: float, m: float) -> None:
+    kw = dict(cluster_size=m, effect=0.3, icc=icc)
+    now = power.continuous(clusters_per_arm=g, **kw)  # type: ignore[arg-type]
+    more = power.continuous(clusters_per_arm=g + 1, **kw)  # type: ignore[arg-type]
+    z = power.continuous(clusters_per_arm=g, test="normal", **kw)  # type: ignore[arg-type]
+    assert more.power >= now.power and z.power >= now.power  # z overstates the power
+    if now.power < 1 - 1e-9:  # strictly, until both round to 1 in double precision
+        assert more.power > now.power and z.power > now.power

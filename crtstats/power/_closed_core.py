@@ -123,21 +123,21 @@ def _clusters(
         )
     if clusters_per_arm is None:
         return None
+    if allocation_ratio != 1.0:
+        raise InvalidParameterError(
+            "allocation_ratio is used only when solving for clusters_per_arm; give unequal "
+            "arms as clusters_per_arm=(intervention, control) and leave allocation_ratio at "
+            f"1; got allocation_ratio={_format_value(allocation_ratio)}."
+        )
     if isinstance(clusters_per_arm, tuple | list):
         if len(clusters_per_arm) != 2:
             raise InvalidParameterError(
                 "clusters_per_arm must be one number or a pair (intervention, control); "
                 f"got {_format_value(clusters_per_arm)}."
             )
-        if allocation_ratio != 1.0:
-            raise InvalidParameterError(
-                "allocation_ratio is used only when solving for clusters_per_arm; with "
-                f"clusters_per_arm={_format_value(clusters_per_arm)} leave it at 1."
-            )
         g1, g0 = float(clusters_per_arm[0]), float(clusters_per_arm[1])
     else:
-        g1 = float(clusters_per_arm) * allocation_ratio
-        g0 = float(clusters_per_arm)
+        g1 = g0 = float(clusters_per_arm)
     if not (math.isfinite(g1) and math.isfinite(g0)) or min(g1, g0) < 1 or g1 + g0 <= 2:
         raise InvalidParameterError(
             "clusters_per_arm must be at least 1 in each arm and more than 2 in all (so "
@@ -183,7 +183,8 @@ def solve(
     ``g1 + g0 - df_lost`` df and the power is that of the noncentral t; with
     ``"normal"`` to the standard normal. ``strict`` adds the probability of rejecting in
     the wrong direction (R's ``power.t.test(strict = TRUE)``). ``assumptions(df)``
-    writes the one-line statement.
+    writes the one-line statement. When even the smallest design (one cluster per arm
+    and one df) has the power asked for, that design is returned.
     """
     check_option("test", test, TESTS)
     check_alpha_power(alpha, power)

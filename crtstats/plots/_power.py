@@ -34,7 +34,7 @@ def power_curve(summary: pd.DataFrame, *, x: str = "factor", alpha: float | None
     ----------
     summary
         A tidy frame with ``analysis``, ``estimand``, ``power``, ``power_mcse`` and the
-        column ``x`` (such as :attr:`crtstats.power.PowerResult.summary`).
+        column ``x`` (such as :attr:`crtstats.power.SimulationResult.summary`).
     x
         The grid column: ``"factor"`` (scale factor of the design's effects) or
         ``"true_effect"``, or a cluster-count column.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crtstats.plots import power_curve
-from crtstats.power._simulate import PowerResult
+from crtstats.power._simulate import SimulationResult
 from crtstats.runner import (
     Staging,
     check_destination,
@@ -29,7 +29,7 @@ from crtstats.tables import Column, Table
 __all__ = ["power_table", "write_power"]
 
 
-def power_table(result: PowerResult) -> Table:
+def power_table(result: SimulationResult) -> Table:
     """The power table: per analysis and scale factor, power and type I error with SEs.
 
     Examples
@@ -83,7 +83,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _manifest(result: PowerResult, written: list[str]) -> dict[str, Any]:
+def _manifest(result: SimulationResult, written: list[str]) -> dict[str, Any]:
     return {
         "plan": {"name": result.plan.name, "sha256": result.plan.sha256},
         "design": _jsonable(result.design), "seed": result.seed, "sims": result.sims,
@@ -93,7 +93,7 @@ def _manifest(result: PowerResult, written: list[str]) -> dict[str, Any]:
     }
 
 
-def write_power(result: PowerResult, out: str | Path, *, force: bool = False) -> Path:
+def write_power(result: SimulationResult, out: str | Path, *, force: bool = False) -> Path:
     """Write the results folder of a power simulation (see the module notes).
 
     Parameters

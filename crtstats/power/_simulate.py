@@ -23,7 +23,7 @@ from crtstats.power._engine import ENGINES, Engine, Task, run_task
 from crtstats.power._summary import summarise
 from crtstats.runner import Plan, TrialDesign, load_plan, parse_plan
 
-__all__ = ["PowerResult", "default_plan", "simulate"]
+__all__ = ["SimulationResult", "default_plan", "simulate"]
 
 #: Trials per block sent to a worker.
 BLOCK = 20
@@ -32,7 +32,7 @@ BATCH_BLOCK = 500
 
 
 @dataclass(frozen=True)
-class PowerResult:
+class SimulationResult:
     """The result of :func:`simulate`.
 
     Attributes
@@ -174,7 +174,7 @@ def simulate(
     engine: Engine = "tables",
     progress: bool = False,
     on_block: Callable[[pd.DataFrame], None] | None = None,
-) -> PowerResult:
+) -> SimulationResult:
     """Estimate the power of a plan's pre-specified analyses by simulating its design.
 
     Each simulated trial is drawn from the design through the data model (the four
@@ -215,7 +215,7 @@ def simulate(
 
     Returns
     -------
-    PowerResult
+    SimulationResult
         The summary per analysis (power, its Monte Carlo SE, type I error, mean
         estimate, coverage) and the per-trial results.
 
@@ -271,7 +271,7 @@ def simulate(
     trials = (pd.concat(blocks, ignore_index=True)
               .sort_values(["factor", "trial"], kind="stable").reset_index(drop=True))
     summary = summarise(trials, plan, design, alpha=float(alpha))
-    return PowerResult(summary=summary, trials=trials, plan=plan, design=design, sims=sims,
+    return SimulationResult(summary=summary, trials=trials, plan=plan, design=design, sims=sims,
                        seed=seed, alpha=float(alpha), factors=factors)
 
 

@@ -89,31 +89,43 @@ def _settled(step: np.ndarray, sigma: np.ndarray, b: np.ndarray) -> np.ndarray:
 def modes(d: Pooled, eta0: np.ndarray, sigma: np.ndarray,
           start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Conditional modes ``(G, S)`` by the damped Newton steps of
-    :func:`crtstats.models._glmm_quadrature.conditional_modes`; and whether each
-    trial's modes settled."""
+    :func:`crtstats.models._glmm_quadrature.conditional_modes`, and whether each
+    trial's modes settled. Trials drop out of the iterations as they settle."""
     b = start.copy()
     done = np.zeros(b.shape[1], dtype=bool)
+    act = np.arange(b.shape[1])
+    sub, e0, sg, bb = d, eta0, sigma, b
     for _ in range(_MAX_INNER):
-        eta = eta0 + sigma * b[d.groups]
+        eta = e0 + sg * bb[sub.groups]
         p = special.expit(eta)
-        mp = d.m * p
-        grad = sigma * d.gsum(d.y - mp) - b
-        curv = 1.0 - sigma**2 * d.gsum(mp * (p - 1.0))
+        mp = sub.m * p
+        grad = sg * sub.gsum(sub.y - mp) - bb
+        curv = 1.0 - sg**2 * sub.gsum(mp * (p - 1.0))
         step = np.clip(grad / curv, -_MAX_STEP, _MAX_STEP)
-        long = np.abs(sigma) * np.abs(step) > _SAFE_STEP
-        if np.any(long):
-            current = _log_integrand(d, eta0, sigma, b)
+        long = np.abs(sg) * np.abs(step) > _SAFE_STEP
+        if np.any(long):  # halve the long steps that lower g, on those trials only
+            cols = np.flatnonzero(long.any(axis=0))
+            part, e0c, sgc, bc = sub.select(cols), e0[:, cols], sg[cols], bb[:, cols]
+            stc, lc = step[:, cols], long[:, cols]
+            current = _log_integrand(part, e0c, sgc, bc)
             for _ in range(40):
-                trial = _log_integrand(d, eta0, sigma, b + step)
-                worse = long & ~(trial >= current - 1e-12 * np.abs(current))
+                trial = _log_integrand(part, e0c, sgc, bc + stc)
+                worse = lc & ~(trial >= current - 1e-12 * np.abs(current))
                 if not np.any(worse):
                     break
-                step = np.where(worse, 0.5 * step, step)
-        step[:, done] = 0.0
-        b = b + step
-        done |= _settled(step, sigma, b)
-        if done.all():
+                stc = np.where(worse, 0.5 * stc, stc)
+            step[:, cols] = stc
+        bb = bb + step
+        b[:, act] = bb
+        settled = _settled(step, sg, bb)
+        if settled.all():
+            done[act] = True
             break
+        if settled.any():
+            done[act[settled]] = True
+            keep = ~settled
+            act = act[keep]
+            sub, e0, sg, bb = sub.select(np.flatnonzero(keep)), e0[:, keep], sg[keep], bb[:, keep]
     return b, done
 
 
@@ -128,36 +140,81 @@ class Evaluation:
     inner_ok: np.ndarray
 
 
-def evaluate(d: Pooled, phi: np.ndarray, start: np.ndarray) -> Evaluation:
-    """Laplace negative log-likelihood and its gradient for every trial (as
-    :func:`crtstats.models._glmm_quadrature.evaluate` with one node)."""
-    p = d.X.shape[1]
-    sigma = phi[:, p]
-    eta0 = np.einsum("kp,sp->ks", d.X, phi[:, :p])
+@dataclass(frozen=True)
+class _Pieces:
+    value: np.ndarray  # (S,)
+    d_eta: np.ndarray  # (k, S): derivative of -log L in each row's linear predictor
+    d_sigma: np.ndarray  # (G, S): each cluster's derivative of -log L in sigma
+    modes: np.ndarray
+    scales: np.ndarray
+    inner_ok: np.ndarray
+
+
+def _pieces(d: Pooled, eta0: np.ndarray, sigma: np.ndarray, start: np.ndarray) -> _Pieces:
+    """The Laplace terms at linear predictors ``eta0`` (without the random effect)."""
     b, ok = modes(d, eta0, sigma, start)
     eta = eta0 + sigma * b[d.groups]
     pr = special.expit(eta)
-    v = pr * (1.0 - pr)
     l1 = d.y - d.m * pr
-    l2 = -d.m * v
+    l2 = -d.m * (pr * (1.0 - pr))
     l3 = l2 * (1.0 - 2.0 * pr)
     s1, s2, s3 = d.gsum(l1), d.gsum(l2), d.gsum(l3)
     curv = 1.0 - sigma**2 * s2
     s = 1.0 / np.sqrt(curv)
     a = d.gsum(d.y * eta - d.m * np.logaddexp(0.0, eta)) - 0.5 * b**2
-    value = -np.sum(np.log(s) + a, axis=0)
     gb = sigma * s1 - b
-    cd = (1.0 / s) * (-0.5 * s**3)  # big_c * ds/dD
-    # the chain rule through the modes and curvatures, per row: g_beta = X'(l1 + extra)
+    cd = -0.5 * s**2  # big_c * ds/dD (big_c = 1 / s at the one node)
+    # the chain rule through the modes and curvatures, per row
     ratio = sigma / curv
     extra = ((gb * ratio)[d.groups] * l2
              - (cd * sigma**2)[d.groups] * (l3 + (s3 * sigma * ratio)[d.groups] * l2))
-    g_beta = np.einsum("kp,ks->sp", d.X, l1 + extra)
     db_sigma = (s1 + sigma * s2 * b) / curv
     dd_sigma = -2.0 * sigma * s2 - sigma**2 * s3 * (b + sigma * db_sigma)
-    g_sigma = np.sum(s1 * b + gb * db_sigma + cd * dd_sigma, axis=0)
-    grad = -np.concatenate([g_beta, g_sigma[:, None]], axis=1)
-    return Evaluation(value, grad, b, s, ok)
+    return _Pieces(value=-np.sum(np.log(s) + a, axis=0), d_eta=-(l1 + extra),
+                   d_sigma=-(s1 * b + gb * db_sigma + cd * dd_sigma), modes=b, scales=s,
+                   inner_ok=ok)
+
+
+def evaluate(d: Pooled, phi: np.ndarray, start: np.ndarray) -> Evaluation:
+    """Laplace negative log-likelihood and its gradient for every trial (as
+    :func:`crtstats.models._glmm_quadrature.evaluate` with one node)."""
+    p = d.X.shape[1]
+    pc = _pieces(d, np.einsum("kp,sp->ks", d.X, phi[:, :p]), phi[:, p], start)
+    grad = np.concatenate([np.einsum("kp,ks->sp", d.X, pc.d_eta),
+                           np.sum(pc.d_sigma, axis=0)[:, None]], axis=1)
+    return Evaluation(pc.value, grad, pc.modes, pc.scales, pc.inner_ok)
+
+
+def _cluster_level_hessian(d: Pooled, phi: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The Hessian when each cluster has one pooled row (cluster-level covariates).
+
+    Cluster ``i``'s term depends on ``beta`` only through its linear predictor
+    ``eta_i``, so the Hessian is ``X' diag(F_ee) X`` with the cross terms
+    ``X' F_es`` and ``sum F_ss``: central differences of the per-cluster derivatives in
+    ``(eta_i, sigma)``, four evaluations for all coefficients (steps ``1e-5 max(1,
+    |.|)``, as the scalar fit's).
+    """
+    p = d.X.shape[1]
+    n_sims = phi.shape[0]
+    eta0 = np.einsum("kp,sp->ks", d.X, phi[:, :p])
+    sigma = phi[:, p]
+    he = 1e-5 * np.maximum(1.0, np.abs(eta0))
+    hs = 1e-5 * np.maximum(1.0, np.abs(sigma))
+    tiled = Pooled(d.X, d.groups, d.starts, np.tile(d.y, 4), np.tile(d.m, 4))
+    etas = np.concatenate([eta0 + he, eta0 - he, eta0, eta0], axis=1)
+    sigmas = np.concatenate([sigma, sigma, sigma + hs, sigma - hs])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        pc = _pieces(tiled, etas, sigmas, np.tile(start, 4))
+    e_up, e_down, s_up, s_down = np.split(pc.d_eta, 4, axis=1)
+    ge_up, ge_down, gs_up, gs_down = np.split(pc.d_sigma, 4, axis=1)
+    f_ee = (e_up - e_down) / (2.0 * he)
+    f_es = 0.5 * ((s_up - s_down) / (2.0 * hs) + (ge_up - ge_down) / (2.0 * he))
+    f_ss = np.sum(gs_up - gs_down, axis=0) / (2.0 * hs)
+    out = np.empty((n_sims, p + 1, p + 1))
+    out[:, :p, :p] = np.einsum("kp,ks,kq->spq", d.X, f_ee, d.X)
+    out[:, :p, p] = out[:, p, :p] = np.einsum("kp,ks->sp", d.X, f_es)
+    out[:, p, p] = f_ss
+    return out
 
 
 def glm_start(d: Pooled) -> np.ndarray:
@@ -181,25 +238,51 @@ def glm_start(d: Pooled) -> np.ndarray:
     return np.concatenate([beta, np.ones((beta.shape[0], 1))], axis=1)
 
 
+_STACK = 2_000_000  # pooled rows x trials evaluated in one call by hessian()
+
+
+def _gradients(d: Pooled, phis: list[np.ndarray], start: np.ndarray) -> list[np.ndarray]:
+    """The gradient at each of several ``phi`` (each ``(S, q)``), evaluated together:
+    the trials are repeated side by side, as many as ``_STACK`` allows at a time."""
+    n_sims = start.shape[1]
+    per_call = max(1, _STACK // max(1, d.y.shape[0] * n_sims))
+    out: list[np.ndarray] = []
+    for first in range(0, len(phis), per_call):
+        block = phis[first:first + per_call]
+        reps = len(block)
+        tiled = Pooled(d.X, d.groups, d.starts, np.tile(d.y, reps), np.tile(d.m, reps))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            grad = evaluate(tiled, np.concatenate(block), np.tile(start, reps)).gradient
+        out.extend(np.split(grad, reps))
+    return out
+
+
 def hessian(d: Pooled, phi: np.ndarray, start: np.ndarray, *,
             central: bool = True) -> np.ndarray:
     """Differences of the analytic gradient (central, or forward from ``phi`` for the
     search steps), symmetrised, ``(S, q, q)``."""
+    if d.starts.shape[0] == d.y.shape[0]:
+        return _cluster_level_hessian(d, phi, start)
     q = phi.shape[1]
+    h = 1e-5 * np.maximum(1.0, np.abs(phi))
+    points = []
+    for j in range(q):
+        up = phi.copy()
+        up[:, j] += h[:, j]
+        points.append(up)
+        if central:
+            down = phi.copy()
+            down[:, j] -= h[:, j]
+            points.append(down)
+    if not central:
+        points.append(phi)
+    grads = _gradients(d, points, start)
     out = np.empty((phi.shape[0], q, q))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        base = None if central else evaluate(d, phi, start).gradient
-        for j in range(q):
-            h = 1e-5 * np.maximum(1.0, np.abs(phi[:, j]))
-            up = phi.copy()
-            up[:, j] += h
-            if base is None:
-                down = phi.copy()
-                down[:, j] -= h
-                diff = evaluate(d, up, start).gradient - evaluate(d, down, start).gradient
-                out[:, :, j] = diff / (2.0 * h[:, None])
-            else:
-                out[:, :, j] = (evaluate(d, up, start).gradient - base) / h[:, None]
+    for j in range(q):
+        if central:
+            out[:, :, j] = (grads[2 * j] - grads[2 * j + 1]) / (2.0 * h[:, j, None])
+        else:
+            out[:, :, j] = (grads[j] - grads[-1]) / h[:, j, None]
     return 0.5 * (out + out.transpose(0, 2, 1))
 
 

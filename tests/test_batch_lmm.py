@@ -193,3 +193,12 @@ def test_errors() -> None:
     assert np.isfinite(batch.fit(Y, mask).estimate).all()
     with pytest.raises(InvalidParameterError, match="level"):
         batch.fit(Y, mask, level=1.5)
+
+
+def test_design_lmm_refuses_for_every_column() -> None:
+    """One row per cluster: no within-cluster df, so lmm refuses each column."""
+    data = pd.DataFrame({"cluster": [f"c{i}" for i in range(12)],
+                         "arm": ["a", "b"] * 6})
+    batch = BatchedLMM("y ~ arm", data, cluster="cluster", contrast={"arm[T.b]": 1.0})
+    fit = batch.fit(np.random.default_rng(14).normal(size=(12, 3)))
+    assert np.isnan(fit.estimate).all() and not fit.converged.any()

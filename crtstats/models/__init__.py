@@ -6,6 +6,7 @@ Every result has the same vocabulary (``params``, ``std_errors``, ``df``,
 typed, frozen record on ``CRTResult.details`` (see ``docs/results.md``).
 """
 
+from crtstats.models._batch_glmm import BatchedGLMM
 from crtstats.models._batch_lmm import BatchedLMM
 from crtstats.models._batch_result import BatchedFit
 from crtstats.models._cluster_level import cluster_level
@@ -36,4 +37,5 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
-           "predictor_from_design", "negative_binomial_rate", "BatchedLMM", "BatchedFit"]
+           "predictor_from_design", "negative_binomial_rate", "BatchedLMM", "BatchedGLMM",
+           "BatchedFit"]

@@ -351,6 +351,8 @@ class BatchedLMM:
         present = stats.counts.sum(axis=1)
         screened = self._screen(stats, present)
         rows = np.flatnonzero(~screened)
+        if rows.size == 0:
+            return cols
         stats = stats.select(rows)
         fit = fit_batch(stats)
         total = (stats.within[:, -1, -1]

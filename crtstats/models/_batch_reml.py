@@ -15,7 +15,8 @@ clusters of ``R_i^2 = (S_i - s_i' beta)^2`` of each size are ``r' B~_m r`` with
 ``r = (-beta, 1)``. The cost of an evaluation is ``O(M p^2)`` per trial for ``M``
 distinct cluster sizes, whatever the number of rows or clusters, and every step below
 is vectorised over the trials. Without missing rows the ``X`` blocks are the same for
-every trial (``shared``), which the grid search exploits.
+every trial (``shared``), which the grid search exploits; with one cluster size as
+well, the search runs on the diagonalised pencil of :class:`Balanced` in ``O(p)``.
 
 The search is that of :func:`crtstats.models._lmm_fit.fit_profiled`, trial by trial:
 the profiled deviance on the same grid of variance ratios locates the best local
@@ -34,7 +35,8 @@ import numpy as np
 
 from crtstats.models._lmm_fit import _ratio_grid
 
-__all__ = ["GroupedStats", "RemlBatch", "batched_cholesky", "fit_batch", "grouped_stats"]
+__all__ = ["Balanced", "GroupedStats", "RemlBatch", "batched_cholesky", "fit_batch",
+           "grouped_stats"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _TINY = float(np.finfo(float).tiny)
@@ -259,6 +261,80 @@ def score(stats: GroupedStats, t: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Balanced:
+    """One cluster size and no missing rows: the pencil ``(X'X, B)`` diagonalised.
+
+    With ``T' X'X T = I`` and ``T' B T = diag(lambda)`` (``B = sum_i s_i s_i'``, all
+    clusters of size ``m``), ``T' A(t) T = diag(D)`` with
+    ``D = 1 + lambda (v(t) - 1/m)``, so the profiled deviance and its derivative cost
+    ``O(p)`` per trial and ratio: ``beta~ = (T'b) / D``, ``r'M^{-1}r = c - sum
+    (T'b)^2 / D``, ``log|A| = log|X'X| + sum log D`` and ``tr(A^{-1} B) = sum lambda /
+    D``. Used for the search only; the final fit is :func:`_profile`'s.
+    """
+
+    size: float
+    n_clusters: float
+    lam: np.ndarray  # (p,)
+    logdet_xtx: float
+    omega: np.ndarray  # (S, p): T' W_xy
+    psi: np.ndarray  # (S, p): T' B_xy
+    wyy: np.ndarray
+    byy: np.ndarray
+    nobs: np.ndarray
+
+    @classmethod
+    def of(cls, stats: GroupedStats) -> Balanced:
+        """The diagonalised statistics (``stats.shared`` with one cluster size)."""
+        p, m = stats.p, float(stats.sizes[0])
+        b = stats.between[0, 0, :p, :p]
+        low = np.linalg.cholesky(stats.within[0, :p, :p] + b / m)
+        inv_low = np.linalg.inv(low)
+        lam, vecs = np.linalg.eigh(inv_low @ b @ inv_low.T)
+        t_mat = inv_low.T @ vecs
+        return cls(m, float(stats.counts[0, 0]), lam,
+                   2.0 * float(np.sum(np.log(np.diag(low)))),
+                   stats.within[:, :p, p] @ t_mat, stats.between[:, 0, :p, p] @ t_mat,
+                   stats.within[:, p, p], stats.between[:, 0, p, p], stats.nobs)
+
+    def select(self, rows: np.ndarray) -> Balanced:
+        """The statistics of a subset of trials."""
+        return Balanced(self.size, self.n_clusters, self.lam, self.logdet_xtx,
+                        self.omega[rows], self.psi[rows], self.wyy[rows], self.byy[rows],
+                        self.nobs[rows])
+
+    def _solve(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        v = 1.0 / (self.size * (1.0 + self.size * t))
+        d = 1.0 + self.lam[None, :] * (v - 1.0 / self.size)[:, None]
+        bt = self.omega + v[:, None] * self.psi
+        rss = np.maximum(self.wyy + v * self.byy - np.sum(bt**2 / d, axis=1), _TINY)
+        return d, bt / d, rss, v
+
+    def deviance(self, t: np.ndarray) -> np.ndarray:
+        """The profiled REML deviance at ``t`` (per trial)."""
+        d, _, rss, _ = self._solve(t)
+        dof = self.nobs - self.lam.size
+        out: np.ndarray = (self.n_clusters * np.log1p(self.size * t) + self.logdet_xtx
+                           + np.sum(np.log(d), axis=1)
+                           + dof * (1.0 + _LOG_2PI + np.log(rss / dof)))
+        return out
+
+    def score(self, t: np.ndarray) -> np.ndarray:
+        """:func:`score` in ``O(p)`` per trial."""
+        d, beta_t, rss, _ = self._solve(t)
+        h = 1.0 + self.size * t
+        quad = self.byy - 2.0 * np.sum(beta_t * self.psi, axis=1) + np.sum(
+            self.lam * beta_t**2, axis=1)
+        sigma2 = rss / (self.nobs - self.lam.size)
+        trace = self.n_clusters * self.size / h - np.sum(self.lam / d, axis=1) / h**2
+        out: np.ndarray = trace - quad / h**2 / sigma2
+        return out
+
+
+def _score_of(stats: GroupedStats | Balanced, t: np.ndarray) -> np.ndarray:
+    return stats.score(t) if isinstance(stats, Balanced) else score(stats, t)
+
+
+@dataclass(frozen=True)
 class RemlBatch:
     """The REML fits of a batch of trials (working units).
 
@@ -274,7 +350,7 @@ class RemlBatch:
     scalar: np.ndarray
 
 
-def _illinois(stats: GroupedStats, low: np.ndarray, high: np.ndarray,
+def _illinois(stats: GroupedStats | Balanced, low: np.ndarray, high: np.ndarray,
               s_low: np.ndarray, s_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Roots of the score in ``[low, high]`` (``s_low < 0 < s_high``), vectorised."""
     lo, hi, f_lo, f_hi = low.copy(), high.copy(), s_low.copy(), s_high.copy()
@@ -289,7 +365,7 @@ def _illinois(stats: GroupedStats, low: np.ndarray, high: np.ndarray,
         x = b - fb * (b - a) / (fb - fa)
         bad = ~((x > a) & (x < b))
         x = np.where(bad, 0.5 * (a + b), x)
-        fx = score(stats.select(idx), x)
+        fx = _score_of(stats.select(idx), x)
         root[idx] = x
         pos = fx > 0.0
         # Illinois: halve the value kept at the end that was not replaced twice running
@@ -309,19 +385,24 @@ def fit_batch(stats: GroupedStats) -> RemlBatch:
     """REML for every trial of ``stats``: grid, boundary test, vectorised root search."""
     grid = _ratio_grid()
     n_sims = stats.nobs.shape[0]
-    devs = _grid_deviance(stats, grid)
+    search: GroupedStats | Balanced = stats
+    if stats.shared and stats.sizes.size == 1:
+        search = Balanced.of(stats)
+        devs = np.column_stack([search.deviance(np.full(n_sims, t)) for t in grid])
+    else:
+        devs = _grid_deviance(stats, grid)
     k = np.argmin(devs, axis=1)
-    s0 = score(stats, np.zeros(n_sims))
+    s0 = _score_of(search, np.zeros(n_sims))
     boundary = (k == 0) & (s0 >= 0.0)
     t_hat = np.zeros(n_sims)
     scalar = np.zeros(n_sims, dtype=bool)
     inner = np.flatnonzero(~boundary)
     if inner.size:
-        sub = stats.select(inner)
+        sub = search.select(inner)
         low = grid[np.maximum(k[inner] - 1, 0)]
         high = grid[np.minimum(k[inner] + 1, grid.size - 1)]
-        s_low = np.where(low == 0.0, s0[inner], score(sub, low))
-        s_high = score(sub, high)
+        s_low = np.where(low == 0.0, s0[inner], _score_of(sub, low))
+        s_high = _score_of(sub, high)
         ok = (s_low < 0.0) & (s_high > 0.0)
         scalar[inner[~ok]] = True
         good = np.flatnonzero(ok)

@@ -129,9 +129,11 @@ def test_simulated_power_agrees_with_the_closed_form() -> None:
     ncp, crit = d * math.sqrt(12 / 2), stats.t.ppf(0.975, 22)
     closed = stats.nct.sf(crit, 22, ncp) + stats.nct.cdf(-crit, 22, ncp)
     assert closed == pytest.approx(0.61, abs=0.01)
-    # the closed form of crtstats.power agrees (same t on 22 df; 1e-6 for its root-finding)
-    formula = continuous(clusters_per_arm=12, cluster_size=20, effect=0.3, icc=0.05)
-    assert formula.power == pytest.approx(closed, abs=1e-6)
+    # the closed form of crtstats.power agrees (strict: both tails, as above; same t on
+    # 22 df; 1e-9 allows the noncentral t's own numerical error)
+    formula = continuous(clusters_per_arm=12, cluster_size=20, effect=0.3, icc=0.05,
+                         strict=True)
+    assert formula.power == pytest.approx(closed, abs=1e-9)
     res = simulate(_two_arm_plan(), sims=150)  # type: ignore[arg-type]
     row = res.summary[res.summary["factor"] == 1.0].iloc[0]
     # Monte Carlo error: 3 SEs of a proportion near 0.61 from 150 trials (0.04 each);

@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from crtstats._options import check_option
+from crtstats.exceptions import InvalidParameterError
 from crtstats.runner import NULL_READMISSION, BinaryDesign, FidelityDesign, TrialDesign
 
-__all__ = ["SimulatedTables", "simulate_tables"]
+__all__ = ["AdmissionDraws", "FidelityDraws", "SimulatedTables", "TrialDraws", "draw_trial",
+           "simulate_tables", "tables_from_draws"]
+
+#: Where :func:`draw_trial` may stop: after the fidelity draws, or after ``admitted``.
+Stop = Literal["fidelity", "admitted"]
 
 N_ITEMS = 39
 REVIEWS = ("baseline", "6m", "12m")
@@ -90,18 +97,52 @@ def _stratum_names(strata: np.ndarray) -> list[str]:
     return [f"Trust {chr(ord('A') + s)}" if s < 26 else f"Trust {s + 1}" for s in strata]
 
 
-def _items_from_totals(totals: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _items_from_draws(totals: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Item scores (rows x 39) summing exactly to each whole-number total in 39-195."""
     base = totals // N_ITEMS
     extra = totals % N_ITEMS
-    ranks = np.argsort(rng.random((len(totals), N_ITEMS)), axis=1)
+    ranks = np.argsort(uniforms, axis=1)
     items: np.ndarray = base[:, None] + (ranks < extra[:, None])
     return items
 
 
-def _fidelity(f: FidelityDesign, design: TrialDesign, ids: list[str], treated: np.ndarray,
-              rng: np.random.Generator) -> pd.DataFrame:
-    n = len(ids)
+@dataclass(frozen=True)
+class FidelityDraws:
+    """The fidelity draws of one trial: totals (teams x reviews), kept reviews, and the
+    uniforms (kept reviews x 39, row-major over teams then reviews) spreading each total
+    over the items."""
+
+    totals: np.ndarray
+    keep: np.ndarray
+    item_uniforms: np.ndarray
+
+
+@dataclass(frozen=True)
+class AdmissionDraws:
+    """The admission draws of one trial: users per team and period (``counts``, teams x
+    2: pre, follow-up), and per user (ordered by team, period, serial) ``admitted``,
+    ``stay`` and ``readmitted``; the last two are None when the draw stopped early."""
+
+    sizes: np.ndarray
+    counts: np.ndarray
+    admitted: np.ndarray
+    stay: np.ndarray | None
+    readmitted: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class TrialDraws:
+    """Every random draw of one simulated trial, as numpy arrays (see :func:`draw_trial`)."""
+
+    strata: np.ndarray
+    treated: np.ndarray
+    fidelity: FidelityDraws | None
+    admissions: AdmissionDraws | None
+
+
+def _draw_fidelity(f: FidelityDesign, design: TrialDesign, treated: np.ndarray,
+                   rng: np.random.Generator) -> FidelityDraws:
+    n = int(treated.size)
     team = rng.normal(0.0, math.sqrt(f.icc) * f.sd, size=n)
     noise = rng.normal(0.0, math.sqrt(1.0 - f.icc) * f.sd, size=(n, len(REVIEWS)))
     shift = np.array([0.0, *(f.trend[r] for r in REVIEWS[1:])])
@@ -111,8 +152,13 @@ def _fidelity(f: FidelityDesign, design: TrialDesign, ids: list[str], treated: n
     keep = np.ones_like(totals, dtype=bool)
     if design.reviews_missing > 0:
         keep[:, 1:] = rng.random((n, len(REVIEWS) - 1)) >= design.reviews_missing
-    rows, cols = np.nonzero(keep)
-    items = _items_from_totals(totals[rows, cols], rng)
+    uniforms = rng.random((int(keep.sum()), N_ITEMS))
+    return FidelityDraws(totals=totals, keep=keep, item_uniforms=uniforms)
+
+
+def _fidelity(draws: FidelityDraws, ids: list[str]) -> pd.DataFrame:
+    rows, cols = np.nonzero(draws.keep)
+    items = _items_from_draws(draws.totals[rows, cols], draws.item_uniforms)
     frame = pd.DataFrame({
         "team_id": np.asarray(ids, dtype=object)[rows],
         "review": np.asarray(REVIEWS, dtype=object)[cols],
@@ -143,29 +189,50 @@ def _binary(b: BinaryDesign, team: np.ndarray, follow: np.ndarray, treated: np.n
     return out
 
 
-def _admissions(design: TrialDesign, admitted_design: BinaryDesign, ids: list[str],
-                treated: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+def _users(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Team index and follow-up flag of each user (ordered by team, period, serial)."""
+    n = counts.shape[0]
+    team = np.repeat(np.repeat(np.arange(n), 2), counts.ravel())
+    follow = np.repeat(np.tile([False, True], n), counts.ravel())
+    return team, follow
+
+
+def _draw_admissions(design: TrialDesign, admitted_design: BinaryDesign, treated: np.ndarray,
+                     rng: np.random.Generator, *, full: bool) -> AdmissionDraws:
     sizes = cluster_sizes(design, rng)
-    n = len(ids)
     counts = np.column_stack([sizes, sizes])
     if design.attrition > 0:
         counts[:, 1] = rng.binomial(sizes, 1.0 - design.attrition)
-    team = np.repeat(np.repeat(np.arange(n), 2), counts.ravel())
-    follow = np.repeat(np.tile([False, True], n), counts.ravel())
+    team, follow = _users(counts)
+    admitted = _binary(admitted_design, team, follow, treated, rng)
+    if not full:
+        return AdmissionDraws(sizes=sizes, counts=counts, admitted=admitted, stay=None,
+                              readmitted=None)
+    stay = 1 + rng.negative_binomial(STAY_SIZE, STAY_SIZE / (STAY_SIZE + STAY_MEAN),
+                                     size=team.size)
+    readmitted = _binary(design.readmitted or NULL_READMISSION, team, follow, treated, rng)
+    return AdmissionDraws(sizes=sizes, counts=counts, admitted=admitted, stay=stay,
+                          readmitted=readmitted)
+
+
+def _admissions(draws: AdmissionDraws, ids: list[str]) -> pd.DataFrame:
+    if draws.stay is None or draws.readmitted is None:
+        raise InvalidParameterError("tables_from_draws needs complete draws; these stopped "
+                                    "after the admitted outcome (draw_trial(stop=...)).")
+    counts = draws.counts
+    team, follow = _users(counts)
     serial = np.concatenate([np.arange(c) for c in counts.ravel()]) + 1
     ids_arr = np.asarray(ids, dtype=object)
     person = [f"{t}-{'F' if f else 'P'}{k:04d}" for t, f, k in
               zip(ids_arr[team], follow, serial, strict=True)]
-    admitted = _binary(admitted_design, team, follow, treated, rng)
-    stay = 1 + rng.negative_binomial(STAY_SIZE, STAY_SIZE / (STAY_SIZE + STAY_MEAN),
-                                     size=team.size)
+    admitted = draws.admitted
     frame = pd.DataFrame({
         "team_id": ids_arr[team], "person_id": person,
         "period": np.where(follow, PERIODS[1], PERIODS[0]).astype(object),
-        "admitted": admitted, "bed_days": np.where(admitted == 1, stay, 0).astype(np.int64),
+        "admitted": admitted,
+        "bed_days": np.where(admitted == 1, draws.stay, 0).astype(np.int64),
     })
-    readmitted = design.readmitted or NULL_READMISSION
-    frame["readmitted"] = _binary(readmitted, team, follow, treated, rng)
+    frame["readmitted"] = draws.readmitted
     return frame
 
 
@@ -178,8 +245,85 @@ def _service_use(admissions: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(**spec).reset_index()
 
 
+def draw_trial(design: TrialDesign, rng: np.random.Generator, *,
+               stop: Stop | None = None) -> TrialDraws:
+    """Every random draw of one simulated trial of ``design``, in a fixed order.
+
+    Parameters
+    ----------
+    design
+        The trial design.
+    rng
+        The generator (each simulated trial has its own, spawned from the plan's seed).
+    stop
+        Leave out the draws after those of ``"fidelity"`` (no admissions) or of
+        ``"admitted"`` (no lengths of stay nor readmissions). The draws made are the
+        same as without ``stop``: they are made in the order allocation; fidelity team
+        effects, review noise, missed reviews, item uniforms; cluster sizes,
+        attrition, admitted, stays, readmitted.
+
+    Returns
+    -------
+    TrialDraws
+        Arrays only: :func:`tables_from_draws` turns them into the tables.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = draw_trial(TrialDesign(strata=8), np.random.default_rng(1))
+    >>> int(d.treated.sum()), d.fidelity.totals.shape
+    (15, (25, 3))
+    """
+    if stop is not None:
+        check_option("stop", stop, get_args(Stop))
+    strata, treated = allocate(design, rng)
+    fidelity = (None if design.fidelity is None
+                else _draw_fidelity(design.fidelity, design, treated, rng))
+    admissions = (None if design.admitted is None or stop == "fidelity"
+                  else _draw_admissions(design, design.admitted, treated, rng,
+                                        full=stop is None))
+    return TrialDraws(strata=strata, treated=treated, fidelity=fidelity,
+                      admissions=admissions)
+
+
+def tables_from_draws(design: TrialDesign, draws: TrialDraws) -> SimulatedTables:
+    """The four tables of a trial from its draws (no random numbers drawn).
+
+    Parameters
+    ----------
+    design
+        The design the draws come from.
+    draws
+        The complete draws (:func:`draw_trial` without ``stop``).
+
+    Returns
+    -------
+    SimulatedTables
+        As :func:`simulate_tables`.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the admission draws stopped before the stays and readmissions.
+    """
+    ids = _team_ids(design.n_teams)
+    teams = pd.DataFrame({
+        "team_id": ids,
+        "arm": np.where(draws.treated, "intervention", "control").astype(object),
+        "stratum": _stratum_names(draws.strata), "randomised_on": RANDOMISED_ON,
+    })
+    fidelity = None if draws.fidelity is None else _fidelity(draws.fidelity, ids)
+    admissions = None if draws.admissions is None else _admissions(draws.admissions, ids)
+    return SimulatedTables(
+        teams=teams, fidelity=fidelity, admissions=admissions,
+        service_use=None if admissions is None else _service_use(admissions),
+    )
+
+
 def simulate_tables(design: TrialDesign, rng: np.random.Generator) -> SimulatedTables:
     """Simulate one trial of ``design`` with the random generator ``rng``.
+
+    The composition ``tables_from_draws(design, draw_trial(design, rng))``.
 
     Parameters
     ----------
@@ -201,17 +345,4 @@ def simulate_tables(design: TrialDesign, rng: np.random.Generator) -> SimulatedT
     >>> t.teams["arm"].value_counts().to_dict(), t.fidelity.shape
     ({'intervention': 15, 'control': 10}, (75, 43))
     """
-    strata, treated = allocate(design, rng)
-    ids = _team_ids(design.n_teams)
-    teams = pd.DataFrame({
-        "team_id": ids, "arm": np.where(treated, "intervention", "control").astype(object),
-        "stratum": _stratum_names(strata), "randomised_on": RANDOMISED_ON,
-    })
-    fidelity = (None if design.fidelity is None
-                else _fidelity(design.fidelity, design, ids, treated, rng))
-    admissions = (None if design.admitted is None
-                  else _admissions(design, design.admitted, ids, treated, rng))
-    return SimulatedTables(
-        teams=teams, fidelity=fidelity, admissions=admissions,
-        service_use=None if admissions is None else _service_use(admissions),
-    )
+    return tables_from_draws(design, draw_trial(design, rng))

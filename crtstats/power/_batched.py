@@ -1,107 +1,169 @@
 """The batched route: the fidelity LMM of many simulated trials fitted at once.
 
-A plan entry ``fitter = "lmm"`` on ``data = "scores"`` (no ``where``) is fitted to a block
-of simulated trials with :class:`crtstats.models.BatchedLMM` instead of one
-:func:`crtstats.lmm` call per trial. The trials are the same (the same tables, drawn
-from the same seeds); only the fitting is batched. It is exact because the teams of a
-simulated trial are exchangeable: sorting each trial's teams by (stratum, arm) gives
-the same design matrix for every trial with the same number of intervention teams in
-each stratum, and an LMM does not depend on how teams are labelled or rows ordered. So
-the block's trials are grouped by that allocation pattern, each group is one batch, and
-a missed review is a masked row. The labels of the rows (outcome, analysis, estimand)
-come from the entry's per-trial fit of the first trial of each block.
+A plan entry ``fitter = "lmm"`` on ``data = "scores"`` (no ``where``) of the total is
+fitted to a block of simulated trials with :class:`crtstats.models.BatchedLMM` instead
+of one :func:`crtstats.lmm` call per trial. The trials are the same (drawn from the same
+seeds, see :func:`crtstats.power._trials.draw_trial`); the totals are read from the
+draws, without building the tables (the scorer returns exactly the simulated total).
+It is exact because the teams of a simulated trial are exchangeable: sorting each
+trial's teams by (stratum, arm) gives the same design matrix for every trial with the
+same number of intervention teams in each stratum, and an LMM does not depend on how
+teams are labelled or rows ordered. So the block's trials are grouped by that allocation
+pattern, each group is one batch, and a missed review is a masked row. The labels of
+the rows (outcome, analysis, estimand) come from the entry's per-trial fit of the first
+trial of each block; a trial whose batched fit does not converge is left to the
+per-trial route (its row is None here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from crtstats.exceptions import InvalidParameterError
+from crtstats.exceptions import CRTStatsError, InvalidParameterError
 from crtstats.models import BatchedLMM
-from crtstats.power._trials import N_ITEMS, REVIEWS, SimulatedTables
+from crtstats.power._trials import REVIEWS, TrialDraws, stratum_names
 from crtstats.runner import AnalysisSpec
 
-__all__ = ["batchable", "fit_batched"]
+__all__ = ["BatchKind", "allocation_order", "batch_kind", "batchable", "fit_batched",
+           "pattern_frame", "result_row"]
 
-_ITEMS = [f"item_{k + 1:02d}" for k in range(N_ITEMS)]
+#: The batched fitters: BatchedLMM (fidelity total) and BatchedGLMM (admission).
+BatchKind = Literal["lmm", "glmm"]
+Row = dict[str, object]
+Pattern = tuple[tuple[str, str], ...]
+
+
+def _response(spec: AnalysisSpec) -> str:
+    return (spec.formula or "").split("~")[0].strip()
+
+
+def _rhs(spec: AnalysisSpec) -> str:
+    return " ".join((spec.formula or "").split("~", 1)[-1].split())
+
+
+def batch_kind(spec: AnalysisSpec) -> BatchKind | None:
+    """Which batched fitter fits ``spec`` (None: it is fitted trial by trial).
+
+    ``"lmm"``: ``fitter = "lmm"`` on ``data = "scores"``, no ``where``, outcome
+    ``total``, an estimand (``term`` or ``contrast``), options at most ``ddf``.
+    ``"glmm"``: ``fitter = "glmm"`` on ``data = "admissions"`` with ``where = { period =
+    "follow_up" }``, formula ``admitted ~ arm`` or ``admitted ~ arm + stratum``, family
+    binomial, the default between-within df.
+    """
+    if not (spec.contrast or spec.term):
+        return None
+    if (spec.fitter == "lmm" and spec.source == "scores" and not spec.where
+            and _response(spec) == "total" and set(spec.options) <= {"ddf"}):
+        return "lmm"
+    options = dict(spec.options)
+    if (spec.fitter == "glmm" and spec.source == "admissions" and spec.cluster == "team_id"
+            and dict(spec.where) == {"period": "follow_up"}
+            and _response(spec) == "admitted"
+            and _rhs(spec) in ("arm", "arm + stratum")
+            and set(options) <= {"family", "ddf"}
+            and options.get("family", "binomial") == "binomial"
+            and options.get("ddf", "between-within") == "between-within"):
+        return "glmm"
+    return None
 
 
 def batchable(spec: AnalysisSpec) -> bool:
-    """Whether ``spec`` is an LMM entry on the fidelity scores that can be batched."""
-    response = (spec.formula or "").split("~")[0].strip()
-    return (spec.fitter == "lmm" and spec.source == "scores" and not spec.where
-            and response == "total" and bool(spec.contrast or spec.term)
-            and set(spec.options) <= {"ddf"})
+    """Whether ``spec`` is an entry the batched route fits (see :func:`batch_kind`)."""
+    return batch_kind(spec) is not None
 
 
-def _canonical(tables: SimulatedTables) -> tuple[tuple[tuple[str, str], ...], np.ndarray]:
-    """The trial's (stratum, arm) pattern in sorted order and its totals (teams x reviews)."""
-    if tables.fidelity is None:
-        raise InvalidParameterError("the batched LMM route needs a design with fidelity.")
-    teams = tables.teams.reset_index(drop=True)
-    order = np.lexsort((np.arange(len(teams)), teams["arm"].to_numpy(dtype=str),
-                        teams["stratum"].to_numpy(dtype=str)))
-    ids = teams["team_id"].to_numpy(dtype=str)
-    position = {ids[o]: p for p, o in enumerate(order)}
-    totals = np.full((len(teams), len(REVIEWS)), np.nan)
-    fid = tables.fidelity
-    rows = np.array([position[t] for t in fid["team_id"].to_numpy(dtype=str)], dtype=np.int64)
-    review_of = {r: c for c, r in enumerate(REVIEWS)}
-    cols = np.array([review_of[r] for r in fid["review"].to_numpy(dtype=str)], dtype=np.int64)
-    totals[rows, cols] = fid[_ITEMS].to_numpy(dtype=float).sum(axis=1)
-    pattern = tuple(zip(teams["stratum"].iloc[order], teams["arm"].iloc[order], strict=True))
-    return pattern, totals
+def allocation_order(draws: TrialDraws) -> tuple[Pattern, np.ndarray]:
+    """The trial's (stratum, arm) pattern in sorted order, and the teams in that order.
+
+    Teams are sorted by stratum name, then arm (control first), then team number, as a
+    sort of the tables' ``stratum`` and ``arm`` columns would order them.
+    """
+    names = stratum_names(draws.strata)
+    arms = np.where(draws.treated, "intervention", "control")
+    order = np.lexsort((np.arange(draws.strata.size), arms, np.asarray(names)))
+    pattern = tuple((names[o], str(arms[o])) for o in order)
+    return pattern, order
 
 
-def _frame(pattern: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+def pattern_frame(pattern: Pattern, rows_per_team: int,
+                  extra: dict[str, int] | None = None) -> pd.DataFrame:
+    """Covariates of a pattern's teams, ``rows_per_team`` rows each (team-major)."""
     n = len(pattern)
-    return pd.DataFrame({
-        "team_id": np.repeat([f"C{p:03d}" for p in range(n)], len(REVIEWS)),
-        "arm": np.repeat([a for _, a in pattern], len(REVIEWS)),
-        "stratum": np.repeat([s for s, _ in pattern], len(REVIEWS)),
-        "review": pd.Categorical(np.tile(REVIEWS, n), categories=list(REVIEWS), ordered=True),
+    frame = pd.DataFrame({
+        "team_id": np.repeat([f"C{p:03d}" for p in range(n)], rows_per_team),
+        "arm": np.repeat([a for _, a in pattern], rows_per_team),
+        "stratum": np.repeat([s for s, _ in pattern], rows_per_team),
     })
+    for name, value in (extra or {}).items():
+        frame[name] = value
+    return frame
 
 
-def fit_batched(spec: AnalysisSpec, tables: Sequence[SimulatedTables],
-                labels: dict[str, object]) -> list[dict[str, object]]:
-    """One effects row per trial (in order) for the LMM entry ``spec``.
+def result_row(labels: Row, fit: object, j: int, *, ratio: bool) -> Row | None:
+    """The effects row of column ``j`` of a batched fit (None: not converged)."""
+    estimate = float(fit.estimate[j])  # type: ignore[attr-defined]
+    if not bool(fit.converged[j]) or not np.isfinite(estimate):  # type: ignore[attr-defined]
+        return None
+    values = [estimate, float(fit.conf_low[j]), float(fit.conf_high[j])]  # type: ignore[attr-defined]
+    if ratio:
+        values = [float(v) for v in np.exp(values)]
+    boundary = bool(fit.boundary[j])  # type: ignore[attr-defined]
+    return {**labels, "estimate": values[0], "conf_low": values[1], "conf_high": values[2],
+            "pvalue": float(fit.pvalue[j]), "df": float(fit.df[j]),  # type: ignore[attr-defined]
+            "n_warnings": int(boundary), "error": ""}
+
+
+def fit_batched(spec: AnalysisSpec, draws: Sequence[TrialDraws],
+                labels: Row) -> list[Row | None]:
+    """One effects row per trial (in order) for the fidelity LMM entry ``spec``.
 
     Parameters
     ----------
     spec
-        A :func:`batchable` entry.
-    tables
-        The block's simulated trials.
+        An entry of :func:`batch_kind` ``"lmm"``.
+    draws
+        The block's simulated trials (their draws).
     labels
         The label columns of the entry's row (outcome, analysis, role, estimand, scale).
 
     Returns
     -------
-    list of dict
+    list of dict or None
         ``estimate``, ``conf_low``, ``conf_high``, ``pvalue``, ``df`` and the labels;
-        ``n_warnings`` is 1 for a boundary or non-converged fit.
+        ``n_warnings`` is 1 for a boundary fit; None for a trial whose fit did not
+        converge (to be fitted on its own).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the design has no fidelity reviews.
     """
     contrast = dict(spec.contrast) if spec.contrast else {str(spec.term): 1.0}
     ddf = str(spec.options.get("ddf", "kenward-roger"))
-    groups: dict[tuple[tuple[str, str], ...], list[tuple[int, np.ndarray]]] = {}
-    for k, trial in enumerate(tables):
-        pattern, totals = _canonical(trial)
-        groups.setdefault(pattern, []).append((k, totals))
-    out: list[dict[str, object]] = [{} for _ in tables]
+    groups: dict[Pattern, list[tuple[int, np.ndarray]]] = {}
+    for k, trial in enumerate(draws):
+        if trial.fidelity is None:
+            raise InvalidParameterError("the batched LMM route needs a design with fidelity.")
+        pattern, order = allocation_order(trial)
+        totals = np.where(trial.fidelity.keep, trial.fidelity.totals, np.nan)[order]
+        groups.setdefault(pattern, []).append((k, totals.ravel()))
+    out: list[Row | None] = [None] * len(draws)
+    reviews = pd.Categorical(REVIEWS, categories=list(REVIEWS), ordered=True)
     for pattern, members in groups.items():
-        y = np.column_stack([t.ravel() for _, t in members])
+        y = np.column_stack([t for _, t in members])
         mask = np.isfinite(y)
-        batch = BatchedLMM(str(spec.formula), _frame(pattern), cluster="team_id",
-                           contrast=contrast, ddf=ddf)  # type: ignore[arg-type]
-        fit = batch.fit(np.where(mask, y, 0.0), mask=None if mask.all() else mask)
+        frame = pattern_frame(pattern, len(REVIEWS))
+        frame["review"] = reviews[np.tile(np.arange(len(REVIEWS)), len(pattern))]
+        try:
+            batch = BatchedLMM(str(spec.formula), frame, cluster="team_id",
+                               contrast=contrast, ddf=ddf)  # type: ignore[arg-type]
+            fit = batch.fit(np.where(mask, y, 0.0), mask=None if mask.all() else mask)
+        except CRTStatsError:  # a design lmm refuses: the per-trial fits report it
+            continue
         for j, (k, _) in enumerate(members):
-            out[k] = {**labels, "estimate": fit.estimate[j], "conf_low": fit.conf_low[j],
-                      "conf_high": fit.conf_high[j], "pvalue": fit.pvalue[j],
-                      "df": fit.df[j],
-                      "n_warnings": int(bool(fit.boundary[j]) or not bool(fit.converged[j])),
-                      "error": "" if bool(fit.converged[j]) else "not converged"}
+            out[k] = result_row(labels, fit, j, ratio=False)
     return out

@@ -19,8 +19,16 @@ import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import CRTStatsError
-from crtstats.power._batched import batchable, fit_batched
-from crtstats.power._trials import SimulatedTables, simulate_tables
+from crtstats.power._batched import batch_kind, batchable, fit_batched
+from crtstats.power._batched_glmm import fit_batched_glmm
+from crtstats.power._trials import (
+    SimulatedTables,
+    Stop,
+    TrialDraws,
+    draw_trial,
+    simulate_tables,
+    tables_from_draws,
+)
 from crtstats.runner import (
     AnalysisSpec,
     Plan,
@@ -66,8 +74,9 @@ class Task:
         The names of the plan's analyses to fit.
     engine
         ``"tables"``: every entry fitted trial by trial; ``"batched"``: the fidelity LMM
-        entries fitted as one batch per allocation pattern (see
-        :mod:`crtstats.power._batched`), the others trial by trial.
+        and admission GLMM entries fitted as one batch per allocation pattern (see
+        :mod:`crtstats.power._batched` and :mod:`crtstats.power._batched_glmm`), the
+        others trial by trial.
     """
 
     plan: Plan
@@ -112,28 +121,68 @@ def _fit_trial(plan: Plan, specs: Sequence[AnalysisSpec], tables: SimulatedTable
     return rows
 
 
-def _draw(task: Task) -> list[tuple[int, SimulatedTables, int]]:
+@dataclass
+class _Drawn:
+    """One trial of a block: its index, draws, data seed and analysis seed; its tables
+    are built only when a per-trial fit needs them."""
+
+    trial: int
+    draws: TrialDraws
+    data_seq: np.random.SeedSequence
+    analysis_seed: int
+    complete: bool
+    _tables: SimulatedTables | None = None
+
+    def tables(self, design: TrialDesign) -> SimulatedTables:
+        if self._tables is None:
+            self._tables = (tables_from_draws(design, self.draws) if self.complete else
+                            simulate_tables(design, np.random.default_rng(self.data_seq)))
+        return self._tables
+
+
+def _draw(task: Task, stop: Stop | None) -> list[_Drawn]:
     drawn = []
     for k, seq in zip(task.trials, trial_seeds(task.seed, task.trials), strict=True):
         data_seq, analysis_seq = seq.spawn(2)
-        tables = simulate_tables(task.design, np.random.default_rng(data_seq))
-        drawn.append((k, tables, int(analysis_seq.generate_state(1, np.uint32)[0])))
+        draws = draw_trial(task.design, np.random.default_rng(data_seq), stop=stop)
+        drawn.append(_Drawn(k, draws, data_seq, int(analysis_seq.generate_state(1, np.uint32)[0]),
+                            complete=stop is None))
     return drawn
 
 
+_BATCH_FITS = {"lmm": fit_batched, "glmm": fit_batched_glmm}
+
+
 def _batched_rows(task: Task, spec: AnalysisSpec,
-                  drawn: list[tuple[int, SimulatedTables, int]]) -> list[list[dict[str, object]]]:
+                  drawn: list[_Drawn]) -> list[list[dict[str, object]]]:
     """Rows of a batchable entry per trial; labels from the first trial's own fit."""
-    first = _fit_trial(task.plan, [spec], drawn[0][1], drawn[0][2])
+    def own(d: _Drawn) -> list[dict[str, object]]:
+        return _fit_trial(task.plan, [spec], d.tables(task.design), d.analysis_seed)
+
+    first = own(drawn[0])
     if len(first) != 1 or first[0].get("error"):
-        return [_fit_trial(task.plan, [spec], t, s) for _, t, s in drawn]
+        return [own(d) for d in drawn]
     labels = {k: first[0][k] for k in ("outcome", "analysis", "role", "estimand", "scale")}
-    rows = fit_batched(spec, [t for _, t, _ in drawn], labels)
-    return [[{"entry": spec.name, **row}] for row in rows]
+    kind = batch_kind(spec)
+    assert kind is not None  # run_task batches batchable entries only
+    rows = _BATCH_FITS[kind](spec, [d.draws for d in drawn], labels)
+    return [own(d) if row is None else [{"entry": spec.name, **row}]
+            for d, row in zip(drawn, rows, strict=True)]
+
+
+def _stop(specs: Sequence[AnalysisSpec]) -> Stop:
+    """The last draw the batched entries need."""
+    return "admitted" if any(batch_kind(s) == "glmm" for s in specs) else "fidelity"
 
 
 def run_task(task: Task) -> pd.DataFrame:
     """Simulate and analyse every trial of ``task``; one row per trial and effect row.
+
+    With ``engine = "batched"``, the batchable entries are fitted from the trials'
+    draws; the tables of a trial are built only for the entries fitted trial by trial,
+    for the first trial of the block (whose own fit labels the rows) and for a trial
+    whose batched fit did not converge. When every entry is batchable, the draws stop
+    after the last outcome they need.
 
     Returns
     -------
@@ -141,18 +190,18 @@ def run_task(task: Task) -> pd.DataFrame:
         Columns :data:`RESULT_COLUMNS`, rows in trial order (entries in plan order).
     """
     specs = [a for a in task.plan.analyses if a.name in task.entries]
-    drawn = _draw(task)
-    per_entry: dict[str, list[list[dict[str, object]]]] = {}
-    if task.engine == "batched":
-        per_entry = {s.name: _batched_rows(task, s, drawn) for s in specs if batchable(s)}
-    rest = [s for s in specs if s.name not in per_entry]
+    batched = [s for s in specs if task.engine == "batched" and batchable(s)]
+    rest = [s for s in specs if s not in batched]
+    drawn = _draw(task, None if rest or not batched else _stop(batched))
+    per_entry = {s.name: _batched_rows(task, s, drawn) for s in batched}
     rows: list[dict[str, object]] = []
-    for j, (k, tables, analysis_seed) in enumerate(drawn):
-        fitted = _fit_trial(task.plan, rest, tables, analysis_seed) if rest else []
+    for j, d in enumerate(drawn):
+        fitted = (_fit_trial(task.plan, rest, d.tables(task.design), d.analysis_seed)
+                  if rest else [])
         by_entry = {s.name: [r for r in fitted if r["entry"] == s.name] for s in rest}
         for spec in specs:
             chosen = per_entry[spec.name][j] if spec.name in per_entry else by_entry[spec.name]
-            rows += [{"factor": task.factor, "trial": k, **row} for row in chosen]
+            rows += [{"factor": task.factor, "trial": d.trial, **row} for row in chosen]
     frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
     frame["error"] = frame["error"].fillna("")
     return frame

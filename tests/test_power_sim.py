@@ -263,3 +263,70 @@ def test_batched_lmm_route_equals_the_per_trial_fits() -> None:
                                one.trials[cols].to_numpy(float), rtol=1e-8, atol=1e-8)
     labels = ["factor", "trial", "entry", "outcome", "analysis", "estimand", "scale", "error"]
     pd.testing.assert_frame_equal(batched.trials[labels], one.trials[labels])
+
+
+def test_batched_lmm_route_builds_no_tables_beyond_the_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from crtstats.power import _engine
+
+    lmm = {"name": "lmm", "fitter": "lmm", "role": "primary", "data": "scores",
+           "formula": "total ~ arm * review + stratum", "term": "arm[T.intervention]"}
+    plan = parse_plan({"seed": 5, "data": {"example": True}, "analysis": [lmm],
+                       "design": {"intervention": 5, "control": 5, "strata": 2,
+                                  "reviews_missing": 0.2, "fidelity": {}},
+                       "output": {"tables": [], "figures": []}})
+    one = simulate(plan, sims=8)
+    built: list[int] = []
+    real = _engine.simulate_tables
+
+    def counting(*args: object) -> object:
+        built.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine, "simulate_tables", counting)
+    batched = simulate(plan, sims=8, engine="batched")
+    # one block per scenario (null and alternative): the first trial's tables only
+    assert len(built) == 2
+    cols = ["estimate", "conf_low", "conf_high", "pvalue", "df"]
+    # as test_batched_lmm_route_equals_the_per_trial_fits: BatchedLMM equals lmm to 1e-8
+    np.testing.assert_allclose(batched.trials[cols].to_numpy(float),
+                               one.trials[cols].to_numpy(float), rtol=1e-8, atol=1e-8)
+    labels = ["factor", "trial", "entry", "outcome", "analysis", "estimand", "scale", "error"]
+    pd.testing.assert_frame_equal(batched.trials[labels], one.trials[labels])
+
+
+def test_batched_glmm_route_equals_the_per_trial_fits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from crtstats.power import _engine
+
+    design = TrialDesign(intervention=6, control=6, strata=3, mean_cluster_size=25.0,
+                         cluster_size_cv=0.5, attrition=0.1, fidelity=None,
+                         admitted=BinaryDesign(risk=0.3, odds_ratio=0.6, icc=0.1), seed=11)
+    one = simulate(design, sims=10)
+    built: list[int] = []
+    real = _engine.simulate_tables
+
+    def counting(*args: object) -> object:
+        built.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine, "simulate_tables", counting)
+    batched = simulate(design, sims=10, engine="batched")
+    assert len(built) == 2  # the first trial of each scenario only
+    labels = ["factor", "trial", "entry", "outcome", "analysis", "estimand", "scale", "error"]
+    pd.testing.assert_frame_equal(batched.trials[labels], one.trials[labels])
+    assert (one.trials["error"] == "").all()
+    b, o = batched.trials, one.trials
+    # BatchedGLMM against glmm, as tests/test_batch_glmm.py: the same Laplace optimum to
+    # within 3e-5 standard errors (glmm stops before its last Newton step), SEs to 1e-5
+    # relative, p-values within 1e-5, df exactly. On the log odds ratio scale; the SE is
+    # read back from the 95% limits.
+    t = stats.t.ppf(0.975, o["df"].to_numpy(float))
+    se = (np.log(o["conf_high"]) - np.log(o["conf_low"])).to_numpy(float) / (2 * t)
+    b_se = (np.log(b["conf_high"]) - np.log(b["conf_low"])).to_numpy(float) / (2 * t)
+    est = np.abs(np.log(b["estimate"]) - np.log(o["estimate"])).to_numpy(float)
+    assert (est <= 3e-5 * se).all()
+    np.testing.assert_allclose(b_se, se, rtol=1e-5)
+    np.testing.assert_allclose(b["pvalue"].to_numpy(float), o["pvalue"].to_numpy(float),
+                               rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(b["df"].to_numpy(float), o["df"].to_numpy(float))

@@ -285,8 +285,8 @@ def test_batched_lmm_route_builds_no_tables_beyond_the_first(
 
     monkeypatch.setattr(_engine, "simulate_tables", counting)
     batched = simulate(plan, sims=8, engine="batched")
-    # one block per scenario (null and alternative): the first trial's tables only
-    assert len(built) == 2
+    # the first trial's tables only, for the labels (none if this process has them)
+    assert len(built) <= 1
     cols = ["estimate", "conf_low", "conf_high", "pvalue", "df"]
     # as test_batched_lmm_route_equals_the_per_trial_fits: BatchedLMM equals lmm to 1e-8
     np.testing.assert_allclose(batched.trials[cols].to_numpy(float),
@@ -312,7 +312,7 @@ def test_batched_glmm_route_equals_the_per_trial_fits(
 
     monkeypatch.setattr(_engine, "simulate_tables", counting)
     batched = simulate(design, sims=10, engine="batched")
-    assert len(built) == 2  # the first trial of each scenario only
+    assert len(built) <= 1  # the first trial's only, for the labels
     labels = ["factor", "trial", "entry", "outcome", "analysis", "estimand", "scale", "error"]
     pd.testing.assert_frame_equal(batched.trials[labels], one.trials[labels])
     assert (one.trials["error"] == "").all()

@@ -17,8 +17,8 @@ per-trial route (its row is None here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,13 +28,15 @@ from crtstats.models import BatchedLMM
 from crtstats.power._trials import REVIEWS, TrialDraws, stratum_names
 from crtstats.runner import AnalysisSpec
 
-__all__ = ["BatchKind", "allocation_order", "batch_kind", "batchable", "fit_batched",
+__all__ = ["BatchKind", "allocation_order", "batch_kind", "batchable", "cached_fitter",
+           "fit_batched",
            "pattern_frame", "result_row"]
 
 #: The batched fitters: BatchedLMM (fidelity total) and BatchedGLMM (admission).
 BatchKind = Literal["lmm", "glmm"]
 Row = dict[str, object]
 Pattern = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 def _response(spec: AnalysisSpec) -> str:
@@ -103,6 +105,21 @@ def pattern_frame(pattern: Pattern, rows_per_team: int,
     return frame
 
 
+_CACHE_SIZE = 64
+_FITTERS: dict[tuple[object, ...], object] = {}
+
+
+def cached_fitter(key: tuple[object, ...], build: Callable[[], T]) -> T:
+    """The batched fitter of ``key`` (formula, contrast, pattern...), built once per
+    process: its design and per-cluster quantities do not depend on the outcomes, and
+    the same allocation patterns recur from block to block."""
+    if key not in _FITTERS:
+        if len(_FITTERS) >= _CACHE_SIZE:
+            _FITTERS.pop(next(iter(_FITTERS)))
+        _FITTERS[key] = build()
+    return _FITTERS[key]  # type: ignore[return-value]
+
+
 def result_row(labels: Row, fit: object, j: int, *, ratio: bool) -> Row | None:
     """The effects row of column ``j`` of a batched fit (None: not converged)."""
     estimate = float(fit.estimate[j])  # type: ignore[attr-defined]
@@ -156,11 +173,15 @@ def fit_batched(spec: AnalysisSpec, draws: Sequence[TrialDraws],
     for pattern, members in groups.items():
         y = np.column_stack([t for _, t in members])
         mask = np.isfinite(y)
-        frame = pattern_frame(pattern, len(REVIEWS))
-        frame["review"] = reviews[np.tile(np.arange(len(REVIEWS)), len(pattern))]
+        def build(pattern: Pattern = pattern) -> BatchedLMM:
+            frame = pattern_frame(pattern, len(REVIEWS))
+            frame["review"] = reviews[np.tile(np.arange(len(REVIEWS)), len(pattern))]
+            return BatchedLMM(str(spec.formula), frame, cluster="team_id",
+                              contrast=contrast, ddf=ddf)  # type: ignore[arg-type]
+
+        key = ("lmm", spec.formula, tuple(contrast.items()), ddf, pattern)
         try:
-            batch = BatchedLMM(str(spec.formula), frame, cluster="team_id",
-                               contrast=contrast, ddf=ddf)  # type: ignore[arg-type]
+            batch = cached_fitter(key, build)
             fit = batch.fit(np.where(mask, y, 0.0), mask=None if mask.all() else mask)
         except CRTStatsError:  # a design lmm refuses: the per-trial fits report it
             continue

@@ -20,11 +20,21 @@ import numpy as np
 from crtstats.analysis import RATIO_SCALES
 from crtstats.exceptions import CRTStatsError, InvalidParameterError
 from crtstats.models import BatchedGLMM
-from crtstats.power._batched import Pattern, Row, allocation_order, pattern_frame, result_row
+from crtstats.power._batched import (
+    Pattern,
+    Row,
+    allocation_order,
+    cached_fitter,
+    pattern_frame,
+    result_row,
+)
 from crtstats.power._trials import TrialDraws
 from crtstats.runner import AnalysisSpec
 
 __all__ = ["fit_batched_glmm", "follow_up_outcomes"]
+
+#: Rows per team are padded to a multiple of this, so that fitters can be reused.
+_PAD = 32
 
 
 def follow_up_outcomes(draws: TrialDraws, order: np.ndarray, width: int | None = None
@@ -80,15 +90,21 @@ def fit_batched_glmm(spec: AnalysisSpec, draws: Sequence[TrialDraws],
     out: list[Row | None] = [None] * len(draws)
     ratio = labels.get("scale") in RATIO_SCALES
     for pattern, members in groups.items():
-        width = max(int(t.admissions.counts[:, 1].max())  # type: ignore[union-attr]
-                    for _, t, _ in members)
+        largest = max(int(t.admissions.counts[:, 1].max())  # type: ignore[union-attr]
+                      for _, t, _ in members)
+        width = _PAD * -(-max(largest, 1) // _PAD)  # padded rows are masked: any width
+
         parts = [follow_up_outcomes(t, order, width) for _, t, order in members]
         y = np.column_stack([v.ravel() for v, _ in parts])
         mask = np.column_stack([m.ravel() for _, m in parts])
-        frame = pattern_frame(pattern, width, {"admitted": 0})
+        def build(pattern: Pattern = pattern, width: int = width) -> BatchedGLMM:
+            frame = pattern_frame(pattern, width, {"admitted": 0})
+            return BatchedGLMM(str(spec.formula), frame, cluster="team_id",
+                               contrast=contrast)
+
         try:
-            batch = BatchedGLMM(str(spec.formula), frame, cluster="team_id",
-                                contrast=contrast)
+            batch = cached_fitter(("glmm", spec.formula, tuple(contrast.items()), pattern,
+                                   width), build)
             fit = batch.fit(y, mask=None if mask.all() else mask)
         except CRTStatsError:  # a design glmm refuses: the per-trial fits report it
             continue

@@ -150,19 +150,28 @@ def _draw(task: Task, stop: Stop | None) -> list[_Drawn]:
     return drawn
 
 
+#: The label columns of a batched entry's rows, by entry (``repr`` of its spec). They
+#: depend on the entry only (its formula, estimand, fitter and family), so the first
+#: successful per-trial fit in a process gives them for every later block.
+_LABELS: dict[str, dict[str, object]] = {}
+_LABEL_KEYS = ("outcome", "analysis", "role", "estimand", "scale")
+
 _BATCH_FITS = {"lmm": fit_batched, "glmm": fit_batched_glmm}
 
 
 def _batched_rows(task: Task, spec: AnalysisSpec,
                   drawn: list[_Drawn]) -> list[list[dict[str, object]]]:
-    """Rows of a batchable entry per trial; labels from the first trial's own fit."""
+    """Rows of a batchable entry per trial; labels from a per-trial fit of the entry."""
     def own(d: _Drawn) -> list[dict[str, object]]:
         return _fit_trial(task.plan, [spec], d.tables(task.design), d.analysis_seed)
 
-    first = own(drawn[0])
-    if len(first) != 1 or first[0].get("error"):
-        return [own(d) for d in drawn]
-    labels = {k: first[0][k] for k in ("outcome", "analysis", "role", "estimand", "scale")}
+    key = repr(spec)
+    if key not in _LABELS:
+        first = own(drawn[0])
+        if len(first) != 1 or first[0].get("error"):
+            return [own(d) for d in drawn]
+        _LABELS[key] = {k: first[0][k] for k in _LABEL_KEYS}
+    labels = _LABELS[key]
     kind = batch_kind(spec)
     assert kind is not None  # run_task batches batchable entries only
     rows = _BATCH_FITS[kind](spec, [d.draws for d in drawn], labels)
@@ -180,8 +189,8 @@ def run_task(task: Task) -> pd.DataFrame:
 
     With ``engine = "batched"``, the batchable entries are fitted from the trials'
     draws; the tables of a trial are built only for the entries fitted trial by trial,
-    for the first trial of the block (whose own fit labels the rows) and for a trial
-    whose batched fit did not converge. When every entry is batchable, the draws stop
+    for the first trial of a process's first block (whose own fit labels the rows) and
+    for a trial whose batched fit did not converge. When every entry is batchable, the draws stop
     after the last outcome they need.
 
     Returns

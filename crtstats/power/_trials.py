@@ -33,7 +33,7 @@ from crtstats.exceptions import InvalidParameterError
 from crtstats.runner import NULL_READMISSION, BinaryDesign, FidelityDesign, TrialDesign
 
 __all__ = ["AdmissionDraws", "FidelityDraws", "SimulatedTables", "TrialDraws", "draw_trial",
-           "simulate_tables", "tables_from_draws"]
+           "simulate_tables", "stratum_names", "tables_from_draws"]
 
 #: Where :func:`draw_trial` may stop: after the fidelity draws, or after ``admitted``.
 Stop = Literal["fidelity", "admitted"]
@@ -93,7 +93,8 @@ def _team_ids(n: int) -> list[str]:
     return [f"T{k + 1:0{width}d}" for k in range(n)]
 
 
-def _stratum_names(strata: np.ndarray) -> list[str]:
+def stratum_names(strata: np.ndarray) -> list[str]:
+    """Name of each stratum index: ``Trust A``, ``Trust B``..."""
     return [f"Trust {chr(ord('A') + s)}" if s < 26 else f"Trust {s + 1}" for s in strata]
 
 
@@ -310,7 +311,7 @@ def tables_from_draws(design: TrialDesign, draws: TrialDraws) -> SimulatedTables
     teams = pd.DataFrame({
         "team_id": ids,
         "arm": np.where(draws.treated, "intervention", "control").astype(object),
-        "stratum": _stratum_names(draws.strata), "randomised_on": RANDOMISED_ON,
+        "stratum": stratum_names(draws.strata), "randomised_on": RANDOMISED_ON,
     })
     fidelity = None if draws.fidelity is None else _fidelity(draws.fidelity, ids)
     admissions = None if draws.admissions is None else _admissions(draws.admissions, ids)

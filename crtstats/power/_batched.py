@@ -182,9 +182,17 @@ def fit_batched(spec: AnalysisSpec, draws: Sequence[TrialDraws],
         key = ("lmm", spec.formula, tuple(contrast.items()), ddf, pattern)
         try:
             batch = cached_fitter(key, build)
-            fit = batch.fit(np.where(mask, y, 0.0), mask=None if mask.all() else mask)
         except CRTStatsError:  # a design lmm refuses: the per-trial fits report it
             continue
-        for j, (k, _) in enumerate(members):
-            out[k] = result_row(labels, fit, j, ratio=False)
+        # trials with every review share their design (BatchedLMM's fast path); the
+        # others are fitted with their mask
+        complete = mask.all(axis=0)
+        for cols in (np.flatnonzero(complete), np.flatnonzero(~complete)):
+            if cols.size == 0:
+                continue
+            part = mask[:, cols]
+            fit = batch.fit(np.where(part, y[:, cols], 0.0),
+                            mask=None if part.all() else part)
+            for j, c in enumerate(cols):
+                out[members[c][0]] = result_row(labels, fit, j, ratio=False)
     return out

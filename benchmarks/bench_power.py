@@ -25,6 +25,17 @@ fitted as one batch (the per-trial route above re-randomises and rebuilds every 
 ``--r`` runs ``Rscript benchmarks/bench_power.R`` (a plain lmer + pbkrtest and glmer
 loop on the same design) for the comparison, when R is installed.
 
+``--targets`` instead times the two speed targets of the batched route through
+``simulate(..., engine="batched", workers=W)`` on the design of
+``analyses/core_power.toml`` (25 teams, 15 and 10, in 8 strata; gamma caseloads of mean
+60, CV 0.45; 5% attrition; 3% of 6- and 12-month reviews missed): (a) the LMM of
+``total ~ arm * review + stratum`` (REML, Kenward-Roger) arm effect at 12 months,
+``--lmm`` simulated trials per scenario, as shipped and with no review missed; (b) the
+plan's admission GLMM (``admitted ~ arm + stratum`` on the follow-up users, Laplace,
+between-within df), ``--glmm`` trials per scenario. Each is run ``--repeats`` times (new
+worker processes each time) and the median printed; ``simulate`` always simulates as
+many trials under the null, so a run fits twice ``sims`` trials.
+
 ``--validity N`` instead prints the type I error of every default analysis (the fidelity
 LMM with KR and the ANCOVA with CR2, the admission GLMM) at 25 teams in 8 strata, from N
 trials simulated under the null, with its Monte Carlo SE.
@@ -165,6 +176,50 @@ def validity(sims: int, workers: int) -> None:
               f"(MC SE {row['power_mcse']:.4f}), failed {int(row['n_failed'])}")
 
 
+def _core_plan(entry: dict[str, Any], missed: float | None = None) -> Any:
+    import tomllib
+
+    raw = tomllib.loads((HERE.parent / "analyses" / "core_power.toml").read_text("utf-8"))
+    raw["analysis"] = [entry]
+    raw["output"] = {"tables": [], "figures": []}
+    if missed is not None:
+        raw["design"]["reviews_missing"] = missed
+    return parse_plan(raw)
+
+
+def core_glmm_entry() -> dict[str, Any]:
+    """The admission GLMM entry of analyses/core_power.toml."""
+    import tomllib
+
+    raw = tomllib.loads((HERE.parent / "analyses" / "core_power.toml").read_text("utf-8"))
+    entry: dict[str, Any] = next(a for a in raw["analysis"] if a["name"] == "admitted-glmm")
+    return entry
+
+
+def time_target(label: str, plan: Any, sims: int, workers: int, repeats: int) -> None:
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        res = simulate(plan, sims=sims, workers=workers, engine="batched")
+        seconds.append(time.perf_counter() - start)
+    row = res.summary[res.summary["factor"] == 1.0].iloc[0]
+    runs = ", ".join(f"{v:.1f}" for v in seconds)
+    print(f"{label}: sims={sims} ({2 * sims} trials with the null), {workers} worker(s): "
+          f"median {float(np.median(seconds)):.1f} s of {repeats} runs ({runs} s); power "
+          f"{row['power']:.3f}, type I error {row['type1_error']:.3f}, "
+          f"failed {int(row['n_failed'])}")
+
+
+def targets(n_lmm: int, n_glmm: int, workers: int, repeats: int) -> None:
+    lmm_entry = {**LMM_ENTRY, "formula": "total ~ arm * review + stratum"}
+    time_target("LMM + KR, core_power design", _core_plan(lmm_entry), n_lmm, workers,
+                repeats)
+    time_target("LMM + KR, core_power design, no review missed",
+                _core_plan(lmm_entry, missed=0.0), n_lmm, workers, repeats)
+    time_target("GLMM (between-within), core_power design", _core_plan(core_glmm_entry()),
+                n_glmm, workers, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lmm", type=int, default=10_000)
@@ -172,11 +227,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--r", action="store_true")
     parser.add_argument("--validity", type=int, default=0)
+    parser.add_argument("--targets", action="store_true",
+                        help="time the batched route's two speed targets")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-tables", action="store_true",
                         help="do not time the per-trial LMM route (minutes at 10,000)")
     args = parser.parse_args()
     if args.validity:
         validity(args.validity, args.workers)
+        return
+    if args.targets:
+        targets(args.lmm, args.glmm, args.workers, args.repeats)
         return
     if not args.skip_tables:
         time_route(LMM_ENTRY, True, args.lmm, args.workers)

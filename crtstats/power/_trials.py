@@ -21,6 +21,7 @@ the plan's analyses run on them exactly as on real data:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -57,20 +58,30 @@ class SimulatedTables:
     service_use: pd.DataFrame | None
 
 
+@functools.lru_cache(maxsize=64)
+def _strata_layout(n: int, n_strata: int, intervention: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Stratum of each team, the whole intervention places of each stratum, minus the
+    fractional remainders (the sort key), and the members of each stratum."""
+    strata = np.sort(np.arange(n) % n_strata)
+    sizes = np.bincount(strata, minlength=n_strata)
+    share = sizes * intervention / n
+    n_int = np.floor(share).astype(int)
+    members = tuple(np.flatnonzero(strata == s) for s in range(n_strata))
+    return strata, n_int, -(share - n_int), members
+
+
 def allocate(design: TrialDesign, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Stratum index and intervention indicator of each team, allocated within strata."""
     n, n_strata = design.n_teams, design.strata
-    strata = np.sort(np.arange(n) % n_strata)
-    sizes = np.bincount(strata, minlength=n_strata)
-    share = sizes * design.intervention / n
-    n_int = np.floor(share).astype(int)
-    order = np.lexsort((rng.random(n_strata), -(share - n_int)))
+    strata, base, remainder, members = _strata_layout(n, n_strata, design.intervention)
+    n_int = base.copy()
+    order = np.lexsort((rng.random(n_strata), remainder))
     n_int[order[: design.intervention - int(n_int.sum())]] += 1
     treated = np.zeros(n, dtype=bool)
     for s in range(n_strata):
-        members = np.flatnonzero(strata == s)
-        treated[rng.permutation(members)[: n_int[s]]] = True
-    return strata, treated
+        treated[rng.permutation(members[s])[: n_int[s]]] = True
+    return strata.copy(), treated
 
 
 def cluster_sizes(design: TrialDesign, rng: np.random.Generator) -> np.ndarray:

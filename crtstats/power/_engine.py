@@ -1,4 +1,4 @@
-"""Fitting a plan's analyses to simulated trials, one trial at a time.
+"""Fitting a plan's analyses to simulated trials: trial by trial, or in batches.
 
 A *task* is a block of simulated trials of one scenario (a design with its effects
 scaled by a factor; factor 0 is the null). Each trial ``k`` draws its data from

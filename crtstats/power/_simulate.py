@@ -205,9 +205,12 @@ def simulate(
     engine
         ``"tables"`` (default): each entry fitted trial by trial. ``"batched"``: the
         LMM entries on the fidelity total (``fitter = "lmm"``, ``data = "scores"``, no
-        ``where``) fitted with :class:`crtstats.models.BatchedLMM`, one batch per
-        block and allocation pattern, on the same simulated trials (equal to the
-        per-trial fits to about 1e-8); other entries trial by trial.
+        ``where``) fitted with :class:`crtstats.models.BatchedLMM` (equal to the
+        per-trial fits to about 1e-8) and the admission GLMM (``fitter = "glmm"``,
+        ``data = "admissions"``, ``where = { period = "follow_up" }``, ``admitted ~
+        arm`` with or without ``+ stratum``) with :class:`crtstats.models.BatchedGLMM`,
+        one batch per block and allocation pattern, from the same simulated trials'
+        draws (no tables built); other entries trial by trial.
     progress
         Show a progress bar (tqdm) on standard error.
     on_block

@@ -29,6 +29,7 @@ __all__ = [
     "ExposureWarning",
     "FewClustersWarning",
     "InvalidParameterError",
+    "MappingError",
     "MissingColumnError",
     "ModelSpecificationError",
     "PlanError",
@@ -73,6 +74,11 @@ class ScaleKeyError(CRTStatsError, ValueError):
     """A fidelity scale key (``data_schema/scales/*.yaml``) is unknown or malformed."""
 
 
+class MappingError(InvalidParameterError):
+    """A data mapping (``columns=``, ``[data.mapping]``, ``--mapping``) is malformed or
+    names a column or sheet that the data do not have."""
+
+
 class ReasonCode(StrEnum):
     """Stable codes for validation problems; the ``reason_code`` of a failure case.
 
@@ -97,6 +103,7 @@ class ReasonCode(StrEnum):
     TOO_FEW_TEAMS = "too_few_teams"  # fewer than two teams in an arm
     EMPTY_TABLE = "empty_table"  # a table with no rows
     DUPLICATE_COLUMN = "duplicate_column"  # two columns of one table share a name
+    LONG_FORMAT = "long_format"  # a long-format table whose columns are not mapped
 
 
 #: The columns of every ``failure_cases`` frame, in order.

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from crtstats.exceptions import DataFileError, PlanError
+from crtstats.exceptions import DataFileError, MappingError, PlanError
 from crtstats.io import TABLES
 from crtstats.runner._formula import check_formula
+from crtstats.schema import DataMapping, TableMapping, load_mapping, parse_mapping
 from crtstats.tables import FORMATS, TableFormat
 
 __all__ = [
@@ -83,13 +84,21 @@ class DataSpec:
     files
         Table name -> path of its file, resolved against the plan's folder.
     columns
-        Table name -> {column name in the file: crtstats column name}, the form
-        :func:`crtstats.load_trial` takes.
+        Table name -> {column name in the file: crtstats column name}: the renames of
+        ``mapping``, recorded in the manifest.
+    mapping
+        The data mapping (:func:`crtstats.schema.parse_mapping`): ``[data.mapping.<table>]``
+        in the plan, or the file ``mapping = "file.toml"`` names (relative to the plan),
+        with any ``[data.columns.<table>]`` renames merged in.
+    mapping_file
+        The mapping file, when the plan names one.
     """
 
     example: bool
     files: Mapping[str, Path] = field(default_factory=dict)
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    mapping: DataMapping = field(default_factory=DataMapping)
+    mapping_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -282,19 +291,51 @@ def _parse_columns(raw: Any, where: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _parse_mapping(raw: Mapping[str, Any], base: Path, columns: dict[str, dict[str, str]]
+                   ) -> tuple[DataMapping, Path | None]:
+    """``[data.mapping]`` or ``mapping = "file.toml"``, with ``[data.columns]`` merged."""
+    value = raw.get("mapping")
+    path = None
+    try:
+        if isinstance(value, str):
+            path = base / value
+            mapping = load_mapping(path)
+        elif value is None or isinstance(value, dict):
+            mapping = parse_mapping(value, where="[data.mapping]")
+        else:
+            raise PlanError("[data] mapping must be a file name (mapping = \"trust.toml\") or "
+                            "a table ([data.mapping.teams]).")
+    except MappingError as err:
+        raise PlanError(f"[data] mapping: {err}") from None
+    if mapping.shared:
+        raise PlanError("[data.mapping] must be per table ([data.mapping.teams] ...).")
+    tables = dict(mapping.tables)
+    for table, renames in columns.items():
+        current = tables.get(table, TableMapping())
+        twice = sorted(set(renames) & set(current.columns))
+        if twice:
+            raise PlanError(f"[data.columns.{table}] and the mapping both rename {twice}; "
+                            "declare each rename once.")
+        tables[table] = replace(current, columns={**current.columns, **renames})
+    return DataMapping(tables=tables), path
+
+
 def _parse_data(raw: Any, base: Path) -> DataSpec:
     where = "[data]"
     if not isinstance(raw, dict):
         raise PlanError(
             "the plan has no [data] table naming the trial's files (or example = true)."
         )
-    _unknown_keys(raw, ("example", *TABLES, "columns"), where)
+    _unknown_keys(raw, ("example", *TABLES, "columns", "mapping"), where)
     example = _get(raw, "example", bool, where, default=False)
     columns = _parse_columns(raw.get("columns", {}), "[data.columns]")
+    mapping, mapping_file = _parse_mapping(raw, base, columns)
+    columns = {t: dict(m.columns) for t, m in mapping.tables.items() if m.columns}
     named = [t for t in TABLES if t in raw]
     if example:
-        if named or columns:
-            given = ", ".join([*named, *(["columns"] if columns else [])])
+        if named or columns or "mapping" in raw:
+            given = ", ".join([*named, *(["columns"] if columns else []),
+                               *(["mapping"] if "mapping" in raw else [])])
             raise PlanError(
                 f"[data] sets example = true and also names files or columns ({given}); "
                 "the example trial uses the crtstats names: use one or the other."
@@ -307,7 +348,8 @@ def _parse_data(raw: Any, base: Path) -> DataSpec:
         raise PlanError("[data] names only the teams file; a trial also needs at least one of "
                         "fidelity, admissions, service_use.")
     files = {t: base / _get(raw, t, str, where) for t in named}
-    return DataSpec(example=False, files=files, columns=columns)
+    return DataSpec(example=False, files=files, columns=columns, mapping=mapping,
+                    mapping_file=mapping_file)
 
 
 def _formula_for(fitter: str, raw: dict[str, Any], where: str) -> str | None:

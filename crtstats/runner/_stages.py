@@ -77,12 +77,13 @@ def load_inputs(plan: Plan) -> TrialInputs:
         If the data fail validation (every problem at once, in ``failure_cases``).
     """
     paths = _paths(plan)
-    columns = {t: dict(m) for t, m in plan.data.columns.items()}
-    trial = load_trial(**paths, columns=columns or None)
+    trial = load_trial(**paths, columns=plan.data.mapping)
     tables = {name: frame for name in TABLES
               if (frame := getattr(trial, name, None)) is not None}
-    notes = ("service_use was derived from admissions (counts per team and period).",) if (
-        getattr(trial, "service_use_derived", False)) else ()
+    derived = "service_use was derived from admissions (counts per team and period)."
+    notes: tuple[str, ...] = (derived,) if getattr(trial, "service_use_derived", False) else ()
+    notes += tuple(f"Data mapping: {line}." for line in trial.mapping_lines())
+    notes += tuple(f"{detail}." for detail in trial.exclusions["detail"])
     provenance = {name: dict(trial.provenance[name]) for name in paths
                   if name in trial.provenance}
     return TrialInputs(provenance=provenance, tables=tables, trial=trial, notes=notes)

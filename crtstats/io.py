@@ -320,7 +320,8 @@ def convert_column(
 class TableFile:
     """A table read from a file, with its provenance.
 
-    ``sheet`` is the Excel sheet read (None for other files), ``encoding`` the text
+    ``sheet`` is the Excel sheet read (None for other files) and ``sheets`` every sheet
+    of the workbook, ``encoding`` the text
     encoding of a CSV file, ``skipped_blank`` the number of rows at the end of the file
     with no value in any field (a spreadsheet's ``,,,,`` rows), which are not read.
     """
@@ -333,6 +334,7 @@ class TableFile:
     sheet: str | None = None
     encoding: str | None = None
     skipped_blank: int = 0
+    sheets: tuple[str, ...] = ()
 
     def line_numbers(self) -> np.ndarray:
         """The line of the file of each data row (the header is line 1).
@@ -460,7 +462,7 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     return _with_header(raw, path)
 
 
-def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str]:
+def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
     with pd.ExcelFile(path) as book:
         names = [str(n) for n in book.sheet_names]
         if sheet is not None and sheet not in names:
@@ -468,21 +470,21 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str]:
                                 f"{', '.join(map(repr, names))}.")
         chosen = sheet if sheet is not None else names[0]
         raw = pd.read_excel(book, sheet_name=chosen, header=None, dtype=object)
-    return _with_header(raw, path), chosen
+    return _with_header(raw, path), chosen, tuple(names)
 
 
 def _read_raw(path: Path, *, sheet: str | None = None, encoding: str | None = None
-              ) -> tuple[pd.DataFrame, str | None]:
-    """The file's rows with its header as column names, and the sheet read."""
+              ) -> tuple[pd.DataFrame, str | None, tuple[str, ...]]:
+    """The file's rows with its header as column names, the sheet read and the sheets."""
     suffix = path.suffix.lower()
     if sheet is not None and suffix not in (".xlsx", ".xlsm"):
         raise DataFileError(f"{path.name} is not an Excel workbook; a sheet ({sheet!r}) "
                             "applies only to .xlsx files.")
     try:
         if suffix in (".csv", ".txt"):
-            return _read_csv(path, encoding), None
+            return _read_csv(path, encoding), None, ()
         if suffix == ".parquet":
-            return pd.read_parquet(path), None
+            return pd.read_parquet(path), None, ()
         if suffix in (".xlsx", ".xlsm"):
             return _read_excel(path, sheet)
     except DataFileError:
@@ -586,13 +588,13 @@ def read_raw(path: str | Path, *, table: str, sheet: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{table} file not found: {path}")
-    raw, sheet_read = _read_raw(path, sheet=sheet, encoding=encoding)
+    raw, sheet_read, sheets = _read_raw(path, sheet=sheet, encoding=encoding)
     blank = 0 if path.suffix.lower() == ".parquet" else _trailing_blank(raw)
     if blank:
         raw = raw.iloc[: len(raw) - blank]
     return TableFile(data=raw, table=table, path=path, sha256=_sha256(path),
                      n_rows=len(raw), sheet=sheet_read, encoding=encoding,
-                     skipped_blank=blank)
+                     skipped_blank=blank, sheets=sheets)
 
 
 def typed_frame(raw: pd.DataFrame, *, table: str) -> pd.DataFrame:

@@ -194,6 +194,18 @@ def exclusions(loaded: dict[str, Loaded]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(EXCLUSION_COLUMNS)).astype({"rows": "Int64"})
 
 
+def _sheet_hint(out: pd.DataFrame, mine: Any, read: TableFile, table: str) -> None:
+    """Absent columns of a table read from the first of several sheets, by default:
+    say which sheet was read and how to choose another."""
+    if read.sheet is None or len(read.sheets) < 2 or read.sheet != read.sheets[0]:
+        return
+    absent = mine & (out["reason_code"] == str(ReasonCode.MISSING_COLUMN)).to_numpy()
+    others = ", ".join(repr(s) for s in read.sheets[1:])
+    out.loc[absent, "check"] = out.loc[absent, "check"].astype(str) + (
+        f" (read from sheet {read.sheet!r}, the first; the workbook also has {others}: "
+        f"declare sheet = \"...\" for {table} in the data mapping)")
+
+
 def with_lines(failures: pd.DataFrame, loaded: dict[str, Loaded]) -> pd.DataFrame:
     """Add ``file`` (name, and sheet for Excel) and ``line`` (the file's line; header is
     line 1) to each problem of a table read from a file."""
@@ -205,6 +217,7 @@ def with_lines(failures: pd.DataFrame, loaded: dict[str, Loaded]) -> pd.DataFram
             continue
         mine = (out["table"] == name).to_numpy()
         out.loc[mine, "file"] = item.file.describe()
+        _sheet_hint(out, mine, item.file, name)
         rows = out.loc[mine, "row"]
         has_row = rows.notna().to_numpy()
         if has_row.any():

@@ -82,7 +82,9 @@ def load_inputs(plan: Plan) -> TrialInputs:
               if (frame := getattr(trial, name, None)) is not None}
     derived = "service_use was derived from admissions (counts per team and period)."
     notes: tuple[str, ...] = (derived,) if getattr(trial, "service_use_derived", False) else ()
-    notes += tuple(f"Data mapping: {line}." for line in trial.mapping_lines())
+    if trial.mapping:  # the "Data mapping" paragraph of the report's methods
+        notes += ("Data mapping (every recoding applied, as declared): "
+                  + "; ".join(trial.mapping_lines()) + ".",)
     notes += tuple(f"{detail}." for detail in trial.exclusions["detail"])
     provenance = {name: dict(trial.provenance[name]) for name in paths
                   if name in trial.provenance}

@@ -292,7 +292,9 @@ def convert_column(
     a decimal point is accepted when it is whole, ``3.0``; ``2.5`` is ``not_integer``);
     numbers become ``Float64`` (finite only); booleans accept ``true``/``false`` in the
     Frictionless spellings and ``1``/``0``. Whole numbers in a text field become their
-    decimal text; other non-text values in a text field are ``type`` problems.
+    decimal text, floats included (``3.0`` becomes ``"3"``, as an Excel number cell is
+    read, so an id column that pandas made float matches the same ids read from a
+    file); other non-text values in a text field are ``type`` problems.
     Missing values are ``NaN``, ``None``, ``<NA>`` and the listed ``missing_values``.
 
     References
@@ -399,10 +401,15 @@ def _trailing_blank(data: pd.DataFrame) -> int:
     """The number of rows at the end with no value in any field."""
     if data.shape[1] == 0 or len(data) == 0:
         return 0
-    blank = data.isna() | data.isin([""])
-    filled = ~blank.all(axis=1).to_numpy()
-    last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
-    return len(data) - last
+    end, block = len(data), 64
+    while end > 0:  # look back from the end only: a large file costs no more
+        start = max(0, end - block)
+        tail = data.iloc[start:end]
+        filled = ~(tail.isna() | tail.isin([""])).all(axis=1).to_numpy()
+        if filled.any():
+            return len(data) - (start + int(np.flatnonzero(filled)[-1]) + 1)
+        end, block = start, block * 4
+    return len(data)
 
 
 #: File signatures: what a file is, by its first bytes.

@@ -249,3 +249,15 @@ def test_cli_bad_mapping_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "'Allocation'" in err
     assert "Traceback" not in err
+
+
+def test_cli_says_a_long_table_was_read_as_long(tmp_path: Path, ex: dict[str, pd.DataFrame],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    long = ex["fidelity"].melt(id_vars=["team_id", "review"], value_vars=ITEMS,
+                               var_name="item", value_name="score")
+    long.to_csv(tmp_path / "long.csv", index=False)
+    paths = crtstats.datasets.example_paths()
+    assert main(["validate", "--teams", str(paths["teams"]), "--fidelity",
+                 str(tmp_path / "long.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "fidelity read in long format (2886 rows, one per item) and pivoted to 74" in out

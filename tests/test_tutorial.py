@@ -64,7 +64,8 @@ def test_tutorial_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                     assert line == "..." or line in printed.splitlines()
     assert codes == EXIT_CODES
     report = (tmp_path / "trust-results" / "report.html").read_text(encoding="utf-8")
-    assert "Data mapping (every recoding applied, as declared): " in report
+    assert "Data mapping (every recoding applied, as declared in trust_export.mapping.toml, "\
+        "sha256 " in report
     assert "teams.arm: &#39;Intervention&#39; recoded to &#39;intervention&#39; (15 rows)" in report
     assert "were skipped" in report
     assert os.path.isfile(tmp_path / "trust-results" / "tables" / "effects.docx")

@@ -8,6 +8,7 @@ the team table's columns, with time-ordered factors for ``review`` and ``period`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,11 @@ def load_inputs(plan: Plan) -> TrialInputs:
     derived = "service_use was derived from admissions (counts per team and period)."
     notes: tuple[str, ...] = (derived,) if getattr(trial, "service_use_derived", False) else ()
     if trial.mapping:  # the "Data mapping" paragraph of the report's methods
-        notes += ("Data mapping (every recoding applied, as declared): "
+        source = plan.data.mapping_file
+        declared = "as declared in the plan" if source is None else (
+            f"as declared in {source.name}, sha256 "
+            f"{hashlib.sha256(source.read_bytes()).hexdigest()}")
+        notes += (f"Data mapping (every recoding applied, {declared}): "
                   + "; ".join(trial.mapping_lines()) + ".",)
     notes += tuple(f"{detail}." for detail in trial.exclusions["detail"])
     provenance = {name: dict(trial.provenance[name]) for name in paths

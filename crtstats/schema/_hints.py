@@ -58,8 +58,8 @@ def _long_columns(df: pd.DataFrame, n_items: int) -> tuple[Any, str] | None:
     four in five of them), and its pattern."""
     best: tuple[Any, str] | None = None
     most = 0
-    for column in df.columns:
-        values = [v for v in pd.unique(df[column].astype(object)) if not pd.isna(v)]
+    for j, column in enumerate(df.columns):  # by position: names may repeat
+        values = [v for v in pd.unique(df.iloc[:, j].astype(object)) if not pd.isna(v)]
         if not 2 <= len(values) <= 2 * n_items:
             continue
         run = _numbered_run([str(v) for v in values], n_items)

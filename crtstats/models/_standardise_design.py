@@ -1,0 +1,142 @@
+"""Counterfactual designs for standardisation: every row's ``by`` set to each level.
+
+The rows are those the fit used (complete in the response, the covariates, the cluster
+and any offset or exposure); each row keeps its covariates, cluster and exposure, and
+only the ``by`` column changes. The model matrix is built as the fit built it (the
+same factor levels, and the fit's column names are checked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crtstats.exceptions import ModelSpecificationError
+from crtstats.models._checks import require_columns
+from crtstats.models._design import Design, build_design, new_model_matrix
+
+__all__ = ["Counterfactual", "counterfactual_designs"]
+
+_MAX_LEVELS = 20
+_WARM_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """The fitted rows' design and, per level of ``by``, the model matrix with every
+    row's ``by`` set to that level."""
+
+    design: Design
+    levels: tuple[str, ...]
+    matrices: tuple[np.ndarray, ...]
+
+
+def _levels(column: pd.Series, by: str) -> tuple[list[object], list[str]]:
+    """The values of ``by`` in the rows used (category order, else sorted) and labels."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        seen = set(column.dropna().unique())
+        values: list[object] = [c for c in column.cat.categories if c in seen]
+    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        values = sorted(column.dropna().unique().tolist())
+    else:
+        values = sorted(column.dropna().astype(str).unique().tolist())
+    if len(values) < 2:
+        raise ModelSpecificationError(
+            f"standardise: by={by!r} takes {len(values)} value(s) ({values}) in the rows the "
+            "model used; standardisation compares at least two levels (arms). Check the "
+            "column, or that the data are those the model was fitted to."
+        )
+    if len(values) > _MAX_LEVELS:
+        raise ModelSpecificationError(
+            f"standardise: by={by!r} takes {len(values)} distinct values; it must be a "
+            f"factor such as the arm (at most {_MAX_LEVELS} levels)."
+        )
+    return values, [str(v) for v in values]
+
+
+def _set_column(column: pd.Series, value: object, n: int) -> object:
+    """A column of ``n`` copies of ``value`` coded as the original column is."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        code = list(column.cat.categories).index(value)
+        return pd.Categorical.from_codes(np.full(n, code), dtype=column.dtype)
+    return np.full(n, value, dtype=column.dtype)
+
+
+def _as_categories(rows: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Text columns as categoricals of their sorted levels, as ``build_design`` codes
+    text, so that any subset of rows and any level set keeps the same coding."""
+    text = {c: rows[c] for c in columns if c in rows.columns
+            and not isinstance(rows[c].dtype, pd.CategoricalDtype)
+            and not pd.api.types.is_numeric_dtype(rows[c])
+            and not pd.api.types.is_bool_dtype(rows[c])}
+    if not text:
+        return rows
+    coded = {}
+    for name, col in text.items():
+        codes, levels = pd.factorize(col.astype(str), sort=True)
+        coded[name] = pd.Categorical.from_codes(codes, categories=pd.Index(levels))
+    return rows.assign(**coded)
+
+
+def counterfactual_designs(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    by: str,
+    names: tuple[str, ...],
+    cluster: str | None,
+    offset: str | None,
+    exposure: str | None,
+    binary: bool,
+) -> Counterfactual:
+    """The fitted rows' design and the model matrices with ``by`` set to each level.
+
+    Raises
+    ------
+    MissingColumnError
+        If ``by`` is not a column of ``data``.
+    ModelSpecificationError
+        If ``by`` is not in the model, has fewer than two levels in the rows used, or
+        the design rebuilt on ``data`` does not have the fit's columns.
+    """
+    require_columns(data, [by], used_by="standardise(by=)")
+    design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
+                          binary_response=binary)
+    if design.names != names:
+        raise ModelSpecificationError(
+            f"standardise: the model's columns rebuilt on these data are {list(design.names)}, "
+            f"not the fit's {list(names)}: pass the data the model was fitted to."
+        )
+    if by not in design.columns:
+        raise ModelSpecificationError(
+            f"standardise: by={by!r} is not a variable of the model {formula!r} (it uses "
+            f"{list(design.columns)}); standardised risks would not differ between its "
+            "levels. Standardise over the arm the model includes."
+        )
+    rows = data.loc[design.used] if not design.used.all() else data
+    values, labels = _levels(rows[by], by)
+    rows = _as_categories(rows, design.columns)
+    stateful = design.model_spec is not None and bool(design.model_spec.transform_state)
+    matrices = []
+    for value in values:
+        new = rows.assign(**{by: _set_column(rows[by], value, len(rows))})
+        if stateful:  # transforms keep the fit's state (means, knots)
+            X = new_model_matrix(design, new)
+        else:
+            # a small build first makes (or finds) the checked fast plan for these
+            # column types, so that the full build does not go through formulaic
+            build_design(formula, new.iloc[:_WARM_ROWS], cluster=cluster, offset=offset,
+                         exposure=exposure, binary_response=binary)
+            cf = build_design(formula, new, cluster=cluster, offset=offset,
+                              exposure=exposure, binary_response=binary)
+            if cf.names != names or cf.nobs != design.nobs:
+                raise ModelSpecificationError(
+                    f"standardise: with {by}={value!r} in every row the model's columns are "
+                    f"{list(cf.names)} on {cf.nobs} rows, not the fit's {list(names)} on "
+                    f"{design.nobs}; the level cannot be set on its own."
+                )
+            X = cf.X
+        matrices.append(X)
+    return Counterfactual(design=design, levels=tuple(labels), matrices=tuple(matrices))

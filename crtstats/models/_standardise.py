@@ -151,11 +151,12 @@ def standardise_arrays(
 
 
 def _on_scale(scale: str, values: np.ndarray) -> np.ndarray:
+    out: np.ndarray = values
     if scale == "log":
-        return np.log(values)
-    if scale == "logit":
-        return np.log(values / (1.0 - values))
-    return values
+        out = np.log(values)
+    elif scale == "logit":
+        out = np.log(values / (1.0 - values))
+    return out
 
 
 def _bootstrap_frame(frame: pd.DataFrame, inp: StandardiseInputs, type_: str,
@@ -299,7 +300,7 @@ def standardise(
     data: pd.DataFrame,
     *,
     by: str = "arm",
-    type: StandardiseType = "marginal",  # noqa: A002 - the documented option name
+    type: StandardiseType = "marginal",
     level: float = 0.95,
     bootstrap: int | None = None,
     seed: int | None = None,
@@ -447,7 +448,7 @@ def standardise(
 
 
 @dataclass(frozen=True)
-class _constant_df:  # noqa: N801 - a picklable callable
+class _constant_df:
     value: float
 
     def __call__(self, grad: np.ndarray) -> float:
@@ -455,7 +456,7 @@ class _constant_df:  # noqa: N801 - a picklable callable
 
 
 @dataclass(frozen=True)
-class _glmm_df:  # noqa: N801
+class _glmm_df:
     """The between-within df of the coefficients a gradient involves."""
 
     result: CRTResult

@@ -56,12 +56,14 @@ def _levels(column: pd.Series, by: str) -> tuple[list[object], list[str]]:
     return values, [str(v) for v in values]
 
 
-def _set_column(column: pd.Series, value: object, n: int) -> object:
+def _set_column(column: pd.Series, value: object, n: int) -> pd.Series:
     """A column of ``n`` copies of ``value`` coded as the original column is."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         code = list(column.cat.categories).index(value)
-        return pd.Categorical.from_codes(np.full(n, code), dtype=column.dtype)
-    return np.full(n, value, dtype=column.dtype)
+        values = pd.Categorical.from_codes(np.full(n, code), dtype=column.dtype)
+        return pd.Series(values, index=column.index, name=column.name)
+    return pd.Series(np.full(n, value), index=column.index, name=column.name).astype(
+        column.dtype)
 
 
 def _as_categories(rows: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -84,8 +84,9 @@ def _joint_cov(v_bb: np.ndarray, cols: np.ndarray, p: int) -> np.ndarray:
     v_bs = -v_bb @ b @ c_inv
     v_ss = c_inv + c_inv @ b.T @ v_bb @ b @ c_inv
     top = np.hstack([v_bb, v_bs])
-    out: np.ndarray = np.vstack([top, np.hstack([v_bs.T, v_ss])])
-    return 0.5 * (out + out.T)
+    out = np.asarray(np.vstack([top, np.hstack([v_bs.T, v_ss])]), dtype=float)
+    sym: np.ndarray = 0.5 * (out + out.T)
+    return sym
 
 
 def _mode_gradient(problem: GLMMProblem, phi: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ With the log link ``H = exp(eta + sigma^2 / 2)`` exactly. With the logit link ``
 no closed form and is computed by adaptive Gauss-Hermite quadrature, per distinct
 ``eta``: the rule is centred at the mode ``z*`` of ``log expit(eta + sigma z) - z^2 / 2``
 and scaled by ``s = (1 + sigma^2 p*(1 - p*))^(-1/2)``, and the number of nodes is
-raised (8, 12, 16, 24, ... 256) until two successive rules agree to ``1e-12`` (absolutely and relative to
-``H``) on the values and both derivatives, so the integral is exact to well below
-``1e-10``.
+raised (8, 12, 16, 24, ... 256) until two successive rules agree to ``1e-12``
+relative to ``H`` on the values and both derivatives (on up to 4,096 of the distinct
+``eta``, extremes included), so the integral is exact to well below ``1e-10``.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def counterfactual_designs(
         )
     rows = data.loc[design.used] if not design.used.all() else data
     values, labels = _levels(rows[by], by)
-    rows = _as_categories(rows, design.columns)
+    rows = _as_categories(rows, (*design.columns, *([cluster] if cluster else [])))
     stateful = design.model_spec is not None and bool(design.model_spec.transform_state)
     matrices = []
     for value in values:

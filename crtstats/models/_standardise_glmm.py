@@ -25,7 +25,7 @@ from crtstats.exceptions import ModelSpecificationError
 from crtstats.models._design import Design
 from crtstats.models._details import GlmmDetails
 from crtstats.models._glmm import _offset_shift, _trials
-from crtstats.models._glmm_families import mode_terms
+from crtstats.models._glmm_families import mode_terms, row_constant
 from crtstats.models._glmm_quadrature import GLMMProblem, evaluate, make_problem
 from crtstats.models._result import CRTResult
 
@@ -50,6 +50,31 @@ class GlmmPieces:
     u: np.ndarray
     u_grad: np.ndarray
     weights: np.ndarray
+
+
+def _pool(design: Design, m: np.ndarray, offset: np.ndarray, family: str
+          ) -> tuple[np.ndarray, ...]:
+    """Binomial rows sharing cluster, offset and covariates pooled (as ``make_problem``
+    pools them, but by hashing each column rather than sorting rows), with the
+    log-likelihood constant this changes; other families are returned as they are."""
+    y, X, groups = design.y, design.X, design.groups
+    if family != "binomial":
+        return y, m, X, offset, groups, np.float64(0.0)
+    columns = [groups, offset, *X.T]
+    key = np.zeros(y.shape[0], dtype=np.int64)
+    radix = 1
+    for col in columns:
+        codes, uniques = pd.factorize(col)
+        radix *= max(1, len(uniques))
+        if radix > 2**62:  # too many patterns to pool by a single key
+            return y, m, X, offset, groups, np.float64(0.0)
+        key = key * len(uniques) + codes
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    k = first.shape[0]
+    py, pm = (np.bincount(inverse, weights=v, minlength=k) for v in (y, m))
+    before = float(np.sum(row_constant("binomial", y, m, 1.0)[0]))
+    after = float(np.sum(row_constant("binomial", py, pm, 1.0)[0]))
+    return py, pm, X[first], offset[first], groups[first], np.float64(before - after)
 
 
 def _phi(result: CRTResult, details: GlmmDetails, problem: GLMMProblem) -> np.ndarray:
@@ -126,8 +151,8 @@ def glmm_pieces(result: CRTResult, data: pd.DataFrame, design: Design) -> GlmmPi
     m = _trials(data, design, spec.trials)
     shift, intercept = _offset_shift(design)
     nagq = int(spec.options.get("nagq", 1))
-    problem = make_problem(family, design.y, m, design.X, design.offset - shift,  # type: ignore[arg-type]
-                           design.groups, design.n_clusters, nagq)
+    y, pm, X, off, groups, const = _pool(design, m, design.offset - shift, family)
+    problem = make_problem(family, y, pm, X, off, groups, design.n_clusters, nagq)  # type: ignore[arg-type]
     phi = _phi(result, details, problem)
     if intercept is not None:
         phi[intercept] += shift
@@ -144,12 +169,12 @@ def glmm_pieces(result: CRTResult, data: pd.DataFrame, design: Design) -> GlmmPi
     u = ranef["estimate"].to_numpy(dtype=float)
     start = u / sigma if sigma > 0 else np.zeros_like(u)
     ev = evaluate(problem, phi, start, gradient=False)
-    if result.loglik is not None and abs(-ev.value - result.loglik) > _LOGLIK_AGREE * (
+    if result.loglik is not None and abs(const - ev.value - result.loglik) > _LOGLIK_AGREE * (
         1.0 + abs(result.loglik)
     ):
         raise ModelSpecificationError(
             f"standardise: the log-likelihood at the fit's estimates on these data is "
-            f"{-ev.value!r}, not the fit's {result.loglik!r}: pass the data the model was "
+            f"{const - ev.value!r}, not the fit's {result.loglik!r}: pass the data the model was "
             "fitted to (same rows, same columns)."
         )
     v_bb = np.array(result.cov_values, dtype=float)

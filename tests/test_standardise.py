@@ -164,11 +164,13 @@ def test_cbpp_our_fit_matches_r() -> None:
 
 
 def test_cbpp_joint_covariance_matches_r_hessian() -> None:
+    from crtstats.models._standardise_design import counterfactual_designs
     from crtstats.models._standardise_glmm import glmm_pieces
     res, data = cbpp_fit(), cbpp()
-    design = crtstats.models._design.build_design(
-        "incidence ~ period", data, cluster="herd", binary_response=True)
-    pieces = glmm_pieces(res, data, design)
+    cf = counterfactual_designs("incidence ~ period", data, by="period",
+                                names=res.param_names, cluster="herd", offset=None,
+                                exposure=None, binary=True)
+    pieces = glmm_pieces(res, data, cf)
     ref = np.array(REF["cbpp"]["joint_cov"])
     # two finite-difference Hessians at optima ~5e-6 apart
     np.testing.assert_allclose(pieces.cov, ref, rtol=2e-4, atol=1e-7)

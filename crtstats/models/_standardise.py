@@ -269,7 +269,7 @@ def _inputs(result: CRTResult, data: pd.DataFrame, by: str, type_: str, log: War
     beta = np.asarray(result.param_values, dtype=float)
     u = u_grad = None
     if result.model == "glmm":
-        pieces = glmm_pieces(result, data, design)
+        pieces = glmm_pieces(result, data, cf)
         if pieces.boundary:
             log.warn(
                 f"standardise: the cluster variance is on the boundary (sigma = "
@@ -285,12 +285,22 @@ def _inputs(result: CRTResult, data: pd.DataFrame, by: str, type_: str, log: War
     else:
         theta, cov, weights = beta, np.array(result.cov_values), np.ones(design.nobs)
     offset = design.offset
+    keys = [c for c in design.columns if c != by]
     if result.link == "log":  # exposure is a weight: rate = sum mu / sum exposure
         weights, offset = weights * np.exp(offset), np.zeros_like(offset)
+    else:
+        keys.append("(offset)")
+    if type_ == "cluster-specific":
+        keys.append("(cluster)")
+    # rows with the same covariates (and offset, cluster) have the same mean: work
+    # per pattern, with the pattern's total weight
+    first, inverse = cf.patterns(keys)
     inp = StandardiseInputs(
         link=result.link, kind=_KIND[result.family], labels=cf.levels,
-        matrices=cf.matrices, offset=offset, weights=weights, groups=design.groups,
-        theta=theta, cov=cov, n_beta=beta.shape[0], u=u, u_grad=u_grad,
+        matrices=cf.matrices(first), offset=offset[first],
+        weights=np.bincount(inverse, weights=weights, minlength=first.shape[0]),
+        groups=design.groups[first], theta=theta, cov=cov, n_beta=beta.shape[0], u=u,
+        u_grad=u_grad,
     )
     return inp, design.nobs, design.n_clusters
 

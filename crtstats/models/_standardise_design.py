@@ -16,21 +16,72 @@ import pandas as pd
 from crtstats.exceptions import ModelSpecificationError
 from crtstats.models._checks import require_columns
 from crtstats.models._design import Design, build_design, new_model_matrix
+from crtstats.models._glmm_checks import unique_rows
 
 __all__ = ["Counterfactual", "counterfactual_designs"]
 
 _MAX_LEVELS = 20
-_WARM_ROWS = 2048
 
 
 @dataclass(frozen=True)
 class Counterfactual:
-    """The fitted rows' design and, per level of ``by``, the model matrix with every
-    row's ``by`` set to that level."""
+    """The fitted rows (text coded as categoricals, the response as the fit coded it),
+    their design, the levels of ``by`` and, per row, integer codes of each model
+    column (``"(offset)"`` and ``"(cluster)"`` too) for grouping rows into patterns."""
 
     design: Design
+    rows: pd.DataFrame
+    by: str
+    values: tuple[object, ...]
     levels: tuple[str, ...]
-    matrices: tuple[np.ndarray, ...]
+    codes: dict[str, np.ndarray]
+    formula: str
+    cluster: str | None
+    offset: str | None
+    exposure: str | None
+    binary: bool
+
+    def patterns(self, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """First row of each distinct combination of the ``keys`` codes, and each row's
+        pattern (``first[inverse]`` has the same codes as every row)."""
+        n = self.design.nobs
+        if not keys:
+            return np.zeros(1, dtype=np.intp), np.zeros(n, dtype=np.intp)
+        key = np.zeros(n, dtype=np.int64)
+        radix = 1
+        for name in keys:
+            codes = self.codes[name]
+            size = int(codes.max()) + 1 if codes.size else 1
+            radix *= size
+            if radix > 2**62:
+                stacked = np.column_stack([self.codes[k] for k in keys])
+                first, inverse = unique_rows(stacked)
+                return first, inverse
+            key = key * size + codes
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+
+    def matrices(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The model matrix of the rows ``first`` with ``by`` set to each level."""
+        rows = self.rows.iloc[first]
+        design = self.design
+        stateful = design.model_spec is not None and bool(design.model_spec.transform_state)
+        out = []
+        for value in self.values:
+            new = rows.assign(**{self.by: _set_column(rows[self.by], value, len(rows))})
+            if stateful:  # transforms keep the fit's state (means, knots)
+                out.append(new_model_matrix(design, new))
+                continue
+            cf = build_design(self.formula, new, cluster=self.cluster, offset=self.offset,
+                              exposure=self.exposure, binary_response=self.binary)
+            if cf.names != design.names or cf.nobs != len(rows):
+                raise ModelSpecificationError(
+                    f"standardise: with {self.by}={value!r} in every row the model's "
+                    f"columns are {list(cf.names)}, not the fit's {list(design.names)}; "
+                    "the level cannot be set on its own."
+                )
+            out.append(cf.X)
+        return tuple(out)
 
 
 def _levels(column: pd.Series, by: str) -> tuple[list[object], list[str]]:
@@ -119,26 +170,18 @@ def counterfactual_designs(
         )
     rows = data.loc[design.used] if not design.used.all() else data
     values, labels = _levels(rows[by], by)
-    rows = _as_categories(rows, (*design.columns, *([cluster] if cluster else [])))
-    stateful = design.model_spec is not None and bool(design.model_spec.transform_state)
-    matrices = []
-    for value in values:
-        new = rows.assign(**{by: _set_column(rows[by], value, len(rows))})
-        if stateful:  # transforms keep the fit's state (means, knots)
-            X = new_model_matrix(design, new)
-        else:
-            # a small build first makes (or finds) the checked fast plan for these
-            # column types, so that the full build does not go through formulaic
-            build_design(formula, new.iloc[:_WARM_ROWS], cluster=cluster, offset=offset,
-                         exposure=exposure, binary_response=binary)
-            cf = build_design(formula, new, cluster=cluster, offset=offset,
-                              exposure=exposure, binary_response=binary)
-            if cf.names != names or cf.nobs != design.nobs:
-                raise ModelSpecificationError(
-                    f"standardise: with {by}={value!r} in every row the model's columns are "
-                    f"{list(cf.names)} on {cf.nobs} rows, not the fit's {list(names)} on "
-                    f"{design.nobs}; the level cannot be set on its own."
-                )
-            X = cf.X
-        matrices.append(X)
-    return Counterfactual(design=design, levels=tuple(labels), matrices=tuple(matrices))
+    rows = _as_categories(rows, tuple(design.columns))
+    if design.response is not None:  # as the fit coded it (a text response as 0/1)
+        rows = rows.assign(**{design.response: design.y})
+    codes = {name: _codes(rows[name]) for name in design.columns}
+    codes["(offset)"] = pd.factorize(design.offset)[0].astype(np.int64)
+    codes["(cluster)"] = design.groups.astype(np.int64)
+    return Counterfactual(design=design, rows=rows, by=by, values=tuple(values),
+                          levels=tuple(labels), codes=codes, formula=formula,
+                          cluster=cluster, offset=offset, exposure=exposure, binary=binary)
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.asarray(column.cat.codes, dtype=np.int64)
+    return np.asarray(pd.factorize(column.to_numpy())[0], dtype=np.int64)

@@ -28,6 +28,7 @@ from crtstats.models._glmm import _offset_shift, _trials
 from crtstats.models._glmm_families import mode_terms, row_constant
 from crtstats.models._glmm_quadrature import GLMMProblem, evaluate, make_problem
 from crtstats.models._result import CRTResult
+from crtstats.models._standardise_design import Counterfactual
 
 __all__ = ["GlmmPieces", "glmm_pieces"]
 
@@ -52,24 +53,15 @@ class GlmmPieces:
     weights: np.ndarray
 
 
-def _pool(design: Design, m: np.ndarray, offset: np.ndarray, family: str
-          ) -> tuple[np.ndarray, ...]:
+def _pool(design: Design, m: np.ndarray, offset: np.ndarray, family: str,
+          cf: Counterfactual) -> tuple[np.ndarray, ...]:
     """Binomial rows sharing cluster, offset and covariates pooled (as ``make_problem``
-    pools them, but by hashing each column rather than sorting rows), with the
-    log-likelihood constant this changes; other families are returned as they are."""
+    pools them, but grouped by the columns' codes rather than by sorting rows), with
+    the log-likelihood constant this changes; other families are returned as they are."""
     y, X, groups = design.y, design.X, design.groups
     if family != "binomial":
         return y, m, X, offset, groups, np.float64(0.0)
-    columns = [groups, offset, *X.T]
-    key = np.zeros(y.shape[0], dtype=np.int64)
-    radix = 1
-    for col in columns:
-        codes, uniques = pd.factorize(col)
-        radix *= max(1, len(uniques))
-        if radix > 2**62:  # too many patterns to pool by a single key
-            return y, m, X, offset, groups, np.float64(0.0)
-        key = key * len(uniques) + codes
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    first, inverse = cf.patterns([*design.columns, "(offset)", "(cluster)"])
     k = first.shape[0]
     py, pm = (np.bincount(inverse, weights=v, minlength=k) for v in (y, m))
     before = float(np.sum(row_constant("binomial", y, m, 1.0)[0]))
@@ -136,7 +128,7 @@ def _mode_gradient(problem: GLMMProblem, phi: np.ndarray, b: np.ndarray) -> np.n
     return grad
 
 
-def glmm_pieces(result: CRTResult, data: pd.DataFrame, design: Design) -> GlmmPieces:
+def glmm_pieces(result: CRTResult, data: pd.DataFrame, cf: Counterfactual) -> GlmmPieces:
     """Rebuild the fit's likelihood on ``data`` and return the pieces (see module).
 
     Raises
@@ -145,13 +137,13 @@ def glmm_pieces(result: CRTResult, data: pd.DataFrame, design: Design) -> GlmmPi
         If the log-likelihood at the estimates on ``data`` is not the fit's: the data
         are not those the model was fitted to.
     """
-    spec, details = result.spec, result.details
+    spec, details, design = result.spec, result.details, cf.design
     assert spec is not None and isinstance(details, GlmmDetails)
     family = result.family
     m = _trials(data, design, spec.trials)
     shift, intercept = _offset_shift(design)
     nagq = int(spec.options.get("nagq", 1))
-    y, pm, X, off, groups, const = _pool(design, m, design.offset - shift, family)
+    y, pm, X, off, groups, const = _pool(design, m, design.offset - shift, family, cf)
     problem = make_problem(family, y, pm, X, off, groups, design.n_clusters, nagq)  # type: ignore[arg-type]
     phi = _phi(result, details, problem)
     if intercept is not None:

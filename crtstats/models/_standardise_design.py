@@ -58,8 +58,7 @@ class Counterfactual:
                 first, inverse = unique_rows(stacked)
                 return first, inverse
             key = key * size + codes
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return first, inverse.reshape(-1)
+        return _first_and_codes(key)
 
     def matrices(self, first: np.ndarray) -> tuple[np.ndarray, ...]:
         """The model matrix of the rows ``first`` with ``by`` set to each level."""
@@ -179,6 +178,15 @@ def counterfactual_designs(
     return Counterfactual(design=design, rows=rows, by=by, values=tuple(values),
                           levels=tuple(labels), codes=codes, formula=formula,
                           cluster=cluster, offset=offset, exposure=exposure, binary=binary)
+
+
+def _first_and_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hash-based grouping (no sort): each row's group code and each group's first row."""
+    codes, uniques = pd.factorize(key)
+    codes = np.asarray(codes, dtype=np.intp)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(codes.shape[0] - 1, -1, -1)  # the last write wins
+    return first, codes
 
 
 def _codes(column: pd.Series) -> np.ndarray:

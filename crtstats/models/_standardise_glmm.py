@@ -54,19 +54,21 @@ class GlmmPieces:
 
 
 def _pool(design: Design, m: np.ndarray, offset: np.ndarray, family: str,
-          cf: Counterfactual) -> tuple[np.ndarray, ...]:
+          cf: Counterfactual) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                       np.ndarray, float]:
     """Binomial rows sharing cluster, offset and covariates pooled (as ``make_problem``
     pools them, but grouped by the columns' codes rather than by sorting rows), with
     the log-likelihood constant this changes; other families are returned as they are."""
     y, X, groups = design.y, design.X, design.groups
     if family != "binomial":
-        return y, m, X, offset, groups, np.float64(0.0)
+        return y, m, X, offset, groups, 0.0
     first, inverse = cf.patterns([*design.columns, "(offset)", "(cluster)"])
     k = first.shape[0]
     py, pm = (np.bincount(inverse, weights=v, minlength=k) for v in (y, m))
-    before = float(np.sum(row_constant("binomial", y, m, 1.0)[0]))
+    # 0/1 rows have no binomial coefficient
+    before = 0.0 if np.all(m == 1.0) else float(np.sum(row_constant("binomial", y, m, 1.0)[0]))
     after = float(np.sum(row_constant("binomial", py, pm, 1.0)[0]))
-    return py, pm, X[first], offset[first], groups[first], np.float64(before - after)
+    return py, pm, X[first], offset[first], groups[first], before - after
 
 
 def _phi(result: CRTResult, details: GlmmDetails, problem: GLMMProblem) -> np.ndarray:

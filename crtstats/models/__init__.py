@@ -30,6 +30,7 @@ from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
 from crtstats.models._result import ContrastResult, CRTResult
+from crtstats.models._standardise import StandardisedResult, StandardiseType, standardise
 from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
@@ -38,4 +39,4 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
            "predictor_from_design", "negative_binomial_rate", "BatchedLMM", "BatchedGLMM",
-           "BatchedFit"]
+           "BatchedFit", "standardise", "StandardisedResult", "StandardiseType"]

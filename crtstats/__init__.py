@@ -19,6 +19,7 @@ from crtstats.exceptions import (
     ExcludedRowsWarning,
     ExposureWarning,
     FewClustersWarning,
+    InfeasibleDesignError,
     InvalidParameterError,
     MissingColumnError,
     ModelSpecificationError,
@@ -44,6 +45,7 @@ from crtstats.models import (
     lmm,
     ols,
     permutation_test,
+    standardise,
 )
 from crtstats.runner import run, save_figure, write_table
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
@@ -78,7 +80,9 @@ __all__ = [
     "gee",
     "glmm",
     "icc",
+    "standardise",
     "ICCResult",
+    "InfeasibleDesignError",
     "InvalidParameterError",
     "lmm",
     "MissingColumnError",

@@ -28,6 +28,7 @@ __all__ = [
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
+    "InfeasibleDesignError",
     "InvalidParameterError",
     "MappingError",
     "MissingColumnError",
@@ -90,6 +91,11 @@ class ScaleKeyError(CRTStatsError, ValueError):
 class MappingError(InvalidParameterError):
     """A data mapping (``columns=``, ``[data.mapping]``, ``--mapping``) is malformed or
     names a column or sheet that the data do not have."""
+
+
+class InfeasibleDesignError(CRTStatsError, ValueError):
+    """A requested power or sample size cannot be reached by any design of the kind asked
+    for (e.g. too few clusters whatever their size)."""
 
 
 class ReasonCode(StrEnum):

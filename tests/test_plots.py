@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from crtstats import CRTResult, save_figure
-from crtstats.analysis import EFFECT_COLUMNS
+from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import DataFileError, InvalidParameterError, ModelSpecificationError
 from crtstats.plots import caterpillar, domain_profile, forest, trajectories
@@ -48,7 +48,8 @@ def effects_frame() -> pd.DataFrame:
         ["fidelity total", "ANCOVA", "sensitivity", "arm at 12m", "difference", 8.8, 1.1,
          16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25],
     ]
-    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
+    return pd.DataFrame(rows, columns=required)
 
 
 def mixed_result(n: int = 25) -> CRTResult:

@@ -281,3 +281,20 @@ def test_word_and_latex_bytes_are_identical_across_builds(name: str) -> None:
     again = standard_tables()[name]
     for fmt in ("docx", "tex"):
         assert TABLES[name].render(fmt) == again.render(fmt)  # type: ignore[arg-type]
+
+
+# -- the plan's [output] paper ----------------------------------------------------------
+def test_plan_paper_reaches_the_word_and_latex_files(tmp_path: Path) -> None:
+    from crtstats import write_table
+    from crtstats.exceptions import PlanError
+    from crtstats.runner import parse_plan
+
+    base = {"title": "t", "seed": 1, "data": {"example": True}}
+    assert parse_plan(base).output.paper == "a4"
+    assert parse_plan({**base, "output": {"paper": "letter"}}).output.paper == "letter"
+    with pytest.raises(PlanError, match="paper must be one of 'a4', 'letter'"):
+        parse_plan({**base, "output": {"paper": "A3"}})
+    paths = write_table(TABLES["consort_flow"], tmp_path, "flow", formats=["docx"],
+                        paper="letter")
+    section = docx.Document(str(paths["docx"])).sections[0]
+    assert section.page_width is not None and abs(section.page_width.pt - 612.0) < 0.05

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar, get_args
 from crtstats.exceptions import DataFileError, PlanError
 from crtstats.io import TABLES
 from crtstats.runner._formula import check_formula
-from crtstats.tables import FORMATS, TableFormat
+from crtstats.tables import FORMATS, PAPERS, Paper, TableFormat
 
 __all__ = [
     "FIGURES",
@@ -145,6 +145,8 @@ class OutputSpec:
         File formats of each table and figure.
     suppress_below
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
+    paper
+        The page the Word and LaTeX tables are laid out for: ``"a4"`` or ``"letter"``.
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
@@ -152,6 +154,7 @@ class OutputSpec:
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
+    paper: Paper = "a4"
 
 
 @dataclass(frozen=True)
@@ -390,7 +393,7 @@ def _parse_output(raw: Any) -> OutputSpec:
     if not isinstance(raw, dict):
         raise PlanError(f"{where} must be a table.")
     _unknown_keys(raw, ("tables", "figures", "table_formats", "figure_formats",
-                        "suppress_below"), where)
+                        "suppress_below", "paper"), where)
     suppress = _get(raw, "suppress_below", int, where, default=0)
     if suppress < 0:
         raise PlanError(f"{where}: suppress_below must be 0 (no suppression) or a positive "
@@ -403,6 +406,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         tables=_choices(raw, "tables", TABLES_WANTED, where),
         figures=_choices(raw, "figures", FIGURES, where),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
+        paper=_choice(_get(raw, "paper", str, where, default="a4"), PAPERS, "paper", where),
     )
 
 

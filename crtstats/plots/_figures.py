@@ -253,6 +253,8 @@ def domain_profile(scores: pd.DataFrame, teams: pd.DataFrame, ax: Axes | None = 
                   ha="right")
     ax.set_xlabel("Domain")
     ax.set_ylabel("Mean item score")
+    # outside the plot area, so no line or point is hidden behind it
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     return ax
 
 

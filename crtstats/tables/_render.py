@@ -12,7 +12,17 @@ import io
 import re
 from typing import TYPE_CHECKING
 
-from crtstats.tables._layout import MINUS, Layout, Paper, column_extents, layout, true_minus
+from crtstats.tables._layout import (
+    MARGIN,
+    MINUS,
+    PAGE_SIZE,
+    Layout,
+    Paper,
+    column_extents,
+    layout,
+    text_em,
+    true_minus,
+)
 
 if TYPE_CHECKING:
     from crtstats.tables._table import Table
@@ -133,8 +143,11 @@ def latex_escape(text: str) -> str:
 _TEX_SIZES = ((9.0, r"\small"), (8.0, r"\footnotesize"), (7.0, r"\scriptsize"))
 #: Twice ``\tabcolsep``, in points.
 _TEX_PADDING = 12.0
-#: Tables with more body rows than this are set as a ``longtable`` (breaks across pages).
+#: Tables with more body rows than this, or taller than the page, are set as a
+#: ``longtable`` (breaks across pages).
 LONG_ROWS = 30
+#: Space on the page kept for the caption, header rows and notes, in points.
+_TEX_FURNITURE = 110.0
 #: The packages a rendered table needs, named in its first line.
 TEX_PACKAGES = "booktabs,array,longtable,pdflscape,graphicx"
 
@@ -184,6 +197,22 @@ def _latex_body(table: Table) -> list[str]:
             out.append(" & ".join(_latex_cell(str(v), num)
                                   for v, num in zip(row, numeric, strict=True)) + r" \\")
     return out
+
+
+def _latex_height(table: Table, placed: Layout, size: float) -> float:
+    """Estimated height of the body in points: each row as many lines as its most
+    wrapped cell (paragraph columns hold ``width / size`` em per line)."""
+    lines = 0.0
+    for group, part in table.sections():
+        lines += group is not None
+        for i in range(len(part)):
+            per_cell = [
+                max(1.0, -(-text_em(str(part.iloc[i, k])) * size
+                           // max(width - _TEX_PADDING, 1.0)))
+                for k, width in enumerate(placed.widths)
+            ]
+            lines += max(per_cell)
+    return 1.2 * size * lines
 
 
 def latex_label(table: Table) -> str:
@@ -243,11 +272,10 @@ def render_latex(table: Table, *, paper: Paper = "a4") -> str:
     ``landscape`` environment (rotated page) and in a smaller size
     (``\footnotesize``, ``\scriptsize``) if its words do not fit in ``\small``, one
     still too wide is scaled to the line width (``\resizebox``), and one with more
-    than :data:`LONG_ROWS` body rows is a ``longtable`` whose header repeats on each
-    page. Numbers carry a true minus
-    sign (``$-$``). Column groups become ``\multicolumn`` headers with
-    ``\cmidrule``; row groups an italic full-width row; footnotes follow in
-    ``\footnotesize``.
+    than :data:`LONG_ROWS` body rows, or taller than the page, is a ``longtable`` whose
+    header repeats on each page. Numbers carry a true minus sign (``$-$``). Column
+    groups become ``\multicolumn`` headers with ``\cmidrule``; row groups an italic
+    full-width row; footnotes follow in ``\footnotesize``.
     """
     for size, command in _TEX_SIZES:  # noqa: B007 (the size that fits is used below)
         placed = layout(table, paper=paper, font_size=size, padding=_TEX_PADDING)
@@ -255,7 +283,10 @@ def render_latex(table: Table, *, paper: Paper = "a4") -> str:
             break
     spec = _latex_spec(table, placed, size)
     n_body = sum(len(part) + (group is not None) for group, part in table.sections())
-    body = (_latex_long(table, spec, command) if n_body > LONG_ROWS
+    width, height = PAGE_SIZE[paper]
+    room = (width if placed.landscape else height) - 2 * MARGIN - _TEX_FURNITURE
+    long = n_body > LONG_ROWS or _latex_height(table, placed, size) > room
+    body = (_latex_long(table, spec, command) if long
             else _latex_float(table, spec, command, resize=not placed.fits))
     out = [f"% crtstats table: needs \\usepackage{{{TEX_PACKAGES}}}"]
     if placed.landscape:

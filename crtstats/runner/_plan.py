@@ -147,6 +147,11 @@ class OutputSpec:
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
     paper
         The page the Word and LaTeX tables are laid out for: ``"a4"`` or ``"letter"``.
+    chosen
+        The tables and figures the plan lists by name. The others are defaults: a
+        default that the trial's data cannot support (fidelity tables of an
+        admissions-only trial) is left out and the report says why, whereas a table or
+        figure the plan asks for by name is an error when it cannot be built.
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
@@ -155,6 +160,7 @@ class OutputSpec:
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
     paper: Paper = "a4"
+    chosen: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -407,6 +413,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         figures=_choices(raw, "figures", FIGURES, where),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
         paper=_choice(_get(raw, "paper", str, where, default="a4"), PAPERS, "paper", where),
+        chosen=frozenset({*raw.get("tables", ()), *raw.get("figures", ())}),
     )
 
 

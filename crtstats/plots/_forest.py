@@ -160,8 +160,8 @@ def forest_panels(effects: Any, figure: Figure | None = None, *,
     ...     "odds ratio", 0.57, 0.41, 0.78, 0.002, 15.0, "between-within", "Laplace",
     ...     0.0, float("nan"), float("nan"), 25, 1388]))]
     >>> figure = forest_panels(pd.DataFrame(rows))
-    >>> [ax.get_title(loc="left") for ax in figure.axes]
-    ['Fidelity total: difference; arm at 12m', 'admitted: odds ratio (log scale);\nfollow-up']
+    >>> [ax.get_title(loc="left").replace("\\n", " ") for ax in figure.axes]
+    ['Fidelity total: difference; arm at 12m', 'admitted: odds ratio (log scale); follow-up']
 
     In R: one ``forestplot::forestplot()`` per outcome, or ``ggplot() +
     geom_pointrange() + facet_wrap(~ outcome + scale, scales = "free_x", ncol = 1)``.

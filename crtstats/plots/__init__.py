@@ -6,6 +6,7 @@ figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
 from crtstats.plots._forest import forest_panels, readable_terms
+from crtstats.plots._power import power_curve
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "domain_profile",
     "forest",
     "forest_panels",
+    "power_curve",
     "readable_terms",
     "render_figure",
     "trajectories",

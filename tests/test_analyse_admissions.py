@@ -84,9 +84,15 @@ def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> No
     low, high = direct.conf_int().loc["arm[T.intervention]"]
     assert (gee_row["conf_low"], gee_row["conf_high"]) == pytest.approx(
         (np.exp(low), np.exp(high)), rel=1e-10)
+    # the GLMM row shows the GLMM's own (latent-scale) ICC, not a separate estimate
+    glmm_fit = result.results["admitted: GLMM (between-within)"]
+    assert row["icc"] == glmm_fit.icc and row["icc_source"] == "model"
+    assert np.isnan(row["icc_low"]) and np.isnan(row["icc_high"])
+    # rows whose model has no ICC show the separate ANOVA (Smith) estimate, marked so
     ref_icc = crtstats.icc(fu, outcome="admitted", cluster="team_id", method="smith")
-    assert (row["icc"], row["icc_low"], row["icc_high"]) == pytest.approx(
+    assert (gee_row["icc"], gee_row["icc_low"], gee_row["icc_high"]) == pytest.approx(
         (ref_icc.estimate, ref_icc.conf_low, ref_icc.conf_high), rel=1e-12)
+    assert gee_row["icc_source"] == "separate"
     assert np.isnan(result.effects.iloc[5]["icc"])
 
 

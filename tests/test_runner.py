@@ -82,7 +82,9 @@ def test_shipped_plan_effects(shipped: Any) -> None:
     assert labels <= set(effects["analysis"])
     assert {"total", "admitted"} <= set(effects["outcome"])
     assert effects["outcome"].nunique() >= 4, "bed days and readmissions are reported too"
-    assert set(effects["role"]) == {"primary", "sensitivity"}
+    assert set(effects["role"]) == {"primary", "secondary", "sensitivity"}
+    primary = effects[effects["role"] == "primary"]
+    assert not primary["outcome"].duplicated().any()  # one primary row per outcome
     for name, done in shipped.analyses.items():
         assert len(done.effects), name
         assert (effects["analysis"].isin(done.effects["analysis"])).any()
@@ -112,7 +114,9 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
         assert record["fits"] and record["effects"], name
         for item in record["fits"] + record["effects"]:
             assert item["df_method"] and item["cov_type"], (name, item)
-            assert item["role"] in ("primary", "sensitivity"), (name, item)
+            assert item["role"] in ("primary", "secondary", "sensitivity"), (name, item)
+        # a fit is primary or sensitivity; only effect rows are secondary (other times)
+        assert all(f["role"] in ("primary", "sensitivity") for f in record["fits"]), name
     glmm = [f for f in manifest["analyses"]["admissions"]["fits"] if f["model"] == "glmm"]
     assert glmm and glmm[0]["df_method"] == "between-within"
     lmm = manifest["analyses"]["fidelity-satterthwaite"]["fits"][0]

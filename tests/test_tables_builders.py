@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS, AnalysisResult
 from crtstats.datasets import load_example
 from crtstats.datasets._simulate import SimulatedTrial
 from crtstats.exceptions import InvalidParameterError, SchemaValidationError
@@ -65,7 +65,8 @@ def effects_frame() -> pd.DataFrame:
         ["bed days", "GEE", "sensitivity", "rate ratio, follow-up", "rate ratio", 0.81,
          0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388],
     ]
-    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
+    return pd.DataFrame(rows, columns=required)
 
 
 BUILDERS: dict[str, Any] = {
@@ -209,9 +210,10 @@ def test_suppression_hides_small_counts_and_notes_it() -> None:
     users = plain.data["unit"] == "Service users"
     assert (plain.data.loc[users, "control"] < 60).all()  # the premise: all are small
     shown = hidden.formatted()[["Control", "Intervention", "Total"]]
-    assert (shown[users.to_numpy()] == "<60").all().all()
+    # the marker never claims a size: a withheld total of 1419 must not read "<60"
+    assert (shown[users.to_numpy()] == "*").all().all()
     assert hidden.data.loc[users, ["control", "intervention", "total"]].isna().all().all()
-    assert any("withheld" in note for note in hidden.footnotes)
+    assert any("Withheld" in note for note in hidden.footnotes)
     # teams are never withheld
     assert hidden.formatted().loc[0, "Control"] == "10"
 
@@ -231,14 +233,14 @@ def test_baseline_suppression_withholds_small_cells_means_and_complements() -> N
     table = baseline(trial, suppress_below=8)
     data = table.data.set_index("label")
     shown = table.formatted().set_index("Characteristic")
-    assert shown.loc["Sex: female", "control_summary"] == "<8"
+    assert shown.loc["Sex: female", "control_summary"] == "*"
     # complementary: male (17) would reveal female as 20 - 17, so it is withheld too
-    assert shown.loc["Sex: male", "control_summary"] == "<8"
+    assert shown.loc["Sex: male", "control_summary"] == "*"
     assert np.isnan(data.loc["Sex: male", "control_value"])
     assert shown.loc["Sex: male", "intervention_summary"] == "30 (100.0%)"
     assert shown.loc["Sex: female", "intervention_summary"] == "0 (0.0%)"  # zero is shown
     assert shown.loc["Age, years", "control_n"] == "17"  # missing ages show in N
-    assert any(note.startswith("<8:") for note in table.footnotes)
+    assert any(note.startswith("* Withheld") and "1 to 7" in note for note in table.footnotes)
     for cell in _shown_numbers(table):
         if cell.isdigit():  # no bare count from 1 to 7 (teams per arm are 10 and 15)
             assert int(cell) == 0 or int(cell) >= 8
@@ -276,7 +278,7 @@ def test_suppress_below_is_checked() -> None:
     assert baseline(SMALL, suppress_below=0).to_markdown() == plain
     assert baseline(SMALL, suppress_below=1).to_markdown() == plain
     assert " 1 (5.0%) |" in plain  # a count of 1 exists ...
-    assert "<2" in baseline(SMALL, suppress_below=2).to_markdown()  # withholds the 1
+    assert "1 to 1 service users" in baseline(SMALL, suppress_below=2).to_markdown()  # the 1
     assert baseline(SMALL, suppress_below=8).to_markdown() != plain
 
 
@@ -295,7 +297,8 @@ def test_effects_groups_by_outcome_and_formats() -> None:
 
 def test_effects_footnotes_follow_the_rows() -> None:
     differences = effects(effects_frame().iloc[[0, 2]]).footnotes
-    assert differences == ("CI: confidence interval; ICC: intra-cluster correlation.",)
+    assert len(differences) == 1 and differences[0].startswith(
+        "CI: confidence interval; ICC: intra-cluster correlation, from the row's own model")
     everything = effects(effects_frame()).footnotes
     assert any("exponentiated" in n for n in everything)
     assert any("df inf" in n for n in everything)

@@ -26,6 +26,7 @@ from crtstats import write_table
 from crtstats.exceptions import DataFileError, InvalidParameterError
 from crtstats.tables import Column, Table
 from crtstats.tables._format import format_ci, format_number, format_pvalue
+from crtstats.tables._layout import true_minus
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -172,7 +173,10 @@ def test_docx_reads_back_with_the_same_cells() -> None:
     repeats = [row._tr.trPr is not None and row._tr.trPr.find(qn("w:tblHeader")) is not None
                for row in table.rows]
     assert repeats[:3] == [True, True, False]  # header rows repeat on each page
-    shown = demo_table().formatted().to_numpy().tolist()
+    # numbers as Word shows them: true minus signs, no-break spaces inside a cell
+    shown = [[true_minus(v).replace(" ", "\u00a0") if c.numeric else v
+              for v, c in zip(row, demo_table().columns, strict=True)]
+             for row in demo_table().formatted().to_numpy().tolist()]
     assert grid[3:5] == shown[:2] and grid[6] == shown[2]
 
 
@@ -182,8 +186,10 @@ def test_docx_page_turns_landscape_for_wide_tables() -> None:
     narrow = Table(pd.DataFrame({"x": [1.0]}), [Column("x", ("x",))])
     page = docx.Document(io.BytesIO(narrow.to_docx())).sections[0]
     assert page.orientation == WD_ORIENT.PORTRAIT
-    wide = Table(pd.DataFrame({f"c{i}": [1.0] for i in range(8)}),
-                 [Column(f"c{i}", (f"c{i}",)) for i in range(8)])
+    # eight columns of long intervals: wider than a portrait A4 text width
+    wide = Table(pd.DataFrame({f"c{i}": [-123456.0] for i in range(8)}),
+                 [Column(f"interval c{i}", (f"c{i}", f"c{i}", f"c{i}"), "ci")
+                  for i in range(8)])
     page = docx.Document(io.BytesIO(wide.to_docx())).sections[0]
     assert page.orientation == WD_ORIENT.LANDSCAPE
     assert page.page_width is not None and page.page_height is not None

@@ -5,6 +5,7 @@ figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 """
 
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
+from crtstats.plots._forest import forest_panels, readable_terms
 from crtstats.plots._power import power_curve
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
@@ -14,7 +15,9 @@ __all__ = [
     "caterpillar",
     "domain_profile",
     "forest",
+    "forest_panels",
     "power_curve",
+    "readable_terms",
     "render_figure",
     "trajectories",
 ]

@@ -26,7 +26,7 @@ from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import FigureFormat, Plan
 from crtstats.runner._products import FIGURE_TITLES, TABLE_TITLES
 from crtstats.runner._report import ReportFigure, ReportTable, render_report
-from crtstats.tables import Table, TableFormat
+from crtstats.tables import Paper, Table, TableFormat
 
 __all__ = ["Staging", "check_destination", "dump_json", "write_results"]
 
@@ -147,9 +147,9 @@ class Staging:
 
 
 def _write_table(staging: Staging, name: str, table: Table,
-                 formats: Sequence[TableFormat]) -> str:
+                 formats: Sequence[TableFormat], paper: Paper = "a4") -> str:
     """Write one table into ``tables/``; returns its HTML for the report."""
-    write_table(table, staging.folder("tables"), name, formats=tuple(formats))
+    write_table(table, staging.folder("tables"), name, formats=tuple(formats), paper=paper)
     return table.to_html()
 
 
@@ -210,7 +210,8 @@ def write_results(
         report_figures = []
         with record_warnings("writing", warnings):
             for name, table in tables.items():
-                html = _write_table(staging, name, table, plan.output.table_formats)
+                html = _write_table(staging, name, table, plan.output.table_formats,
+                                    plan.output.paper)
                 title = table.title or TABLE_TITLES.get(name, name)
                 report_tables.append(ReportTable(name, title, html))
             for name, figure in figures.items():

@@ -26,7 +26,7 @@ from crtstats.io import TABLES
 from crtstats.runner._design_plan import TrialDesign, parse_design
 from crtstats.runner._formula import check_formula
 from crtstats.schema import DataMapping, TableMapping, load_mapping, parse_mapping
-from crtstats.tables import FORMATS, TableFormat
+from crtstats.tables import FORMATS, PAPERS, Paper, TableFormat
 
 __all__ = [
     "FIGURES",
@@ -155,6 +155,8 @@ class OutputSpec:
         File formats of each table and figure.
     suppress_below
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
+    paper
+        The page the Word and LaTeX tables are laid out for: ``"a4"`` or ``"letter"``.
     chosen
         The tables and figures the plan lists by name. The others are defaults: a
         default that the trial's data cannot support (fidelity tables of an
@@ -167,6 +169,7 @@ class OutputSpec:
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
+    paper: Paper = "a4"
     chosen: frozenset[str] = frozenset()
 
 
@@ -442,7 +445,7 @@ def _parse_output(raw: Any) -> OutputSpec:
     if not isinstance(raw, dict):
         raise PlanError(f"{where} must be a table.")
     _unknown_keys(raw, ("tables", "figures", "table_formats", "figure_formats",
-                        "suppress_below"), where)
+                        "suppress_below", "paper"), where)
     suppress = _get(raw, "suppress_below", int, where, default=0)
     if suppress < 0:
         raise PlanError(f"{where}: suppress_below must be 0 (no suppression) or a positive "
@@ -455,6 +458,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         tables=_choices(raw, "tables", TABLES_WANTED, where),
         figures=_choices(raw, "figures", FIGURES, where),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
+        paper=_choice(_get(raw, "paper", str, where, default="a4"), PAPERS, "paper", where),
         chosen=frozenset({*raw.get("tables", ()), *raw.get("figures", ())}),
     )
 

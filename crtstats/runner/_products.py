@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from crtstats.exceptions import OutputNotAvailableError
 from crtstats.models import CRTResult
+from crtstats.plots import forest_panels
 from crtstats.runner._plan import FigureName, TableName
 from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
 from crtstats.schema import ARMS, REVIEWS
@@ -153,18 +153,8 @@ def change_review(objects: RunObjects) -> tuple[str, str | None]:
 
 
 def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure) -> None:
-    """One forest panel per scale (differences and ratios cannot share an axis)."""
-    scales = list(dict.fromkeys(effects["scale"]))
-    # the forest labels rows "outcome: analysis (estimand)", wrapped at about 40 characters
-    text = (effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str) + " ("
-            + effects["estimand"].astype(str) + ")")
-    lines = np.maximum(1.0, np.ceil(text.str.len().to_numpy(dtype=float) / 36.0))
-    heights = [float(lines[(effects["scale"] == s).to_numpy()].sum()) + 1.0 for s in scales]
-    figure.set_size_inches(8.0, 0.8 + 0.3 * sum(heights) + 0.8 * len(scales))
-    axes = figure.subplots(len(scales), 1, squeeze=False,
-                           gridspec_kw={"height_ratios": heights})[:, 0]
-    for scale, ax in zip(scales, axes, strict=True):
-        function(effects.loc[effects["scale"] == scale], ax=ax)
+    """One forest panel per outcome and scale (:func:`crtstats.plots.forest_panels`)."""
+    forest_panels(effects, figure)
 
 
 def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:

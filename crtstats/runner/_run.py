@@ -99,6 +99,8 @@ def _fit_role(spec: AnalysisSpec, done: AnalysisRun, fit_name: str) -> str | Non
     keys = effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str)
     roles = {str(r) for k, r in zip(keys, effects["role"], strict=True)
              if fit_name.startswith(k)}
+    if "primary" in roles:  # a primary fit's estimands at other time points are secondary
+        return "primary"
     return roles.pop() if len(roles) == 1 else None
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crtstats.models import CRTResult, ICCResult, PermutationResult
+from crtstats.models import CRTResult, Estimand, ICCResult, PermutationResult, measure_of_scale
 
 __all__ = ["EFFECT_COLUMNS", "RATIO_SCALES", "default_scale", "effect_row", "effects_frame",
            "randomisation_row"]
@@ -42,6 +42,9 @@ EFFECT_COLUMNS = (
     "icc_high",
     "n_clusters",
     "nobs",
+    "population",   # "participant-average", "cluster-average" or "efficiency-weighted"
+    "measure",      # "mean difference", "risk difference", "risk ratio", "odds ratio"...
+    "conditioning",  # "conditional" (cluster-specific) or "marginal"
 )
 
 #: Scales on which estimates are exponentiated (reference value 1, not 0).
@@ -103,6 +106,7 @@ def effect_row(
     estimand: str,
     scale: str | None = None,
     icc: ICCResult | float | None = None,
+    attributes: Estimand | None = None,
 ) -> dict[str, Any]:
     """One effects row: the estimand ``sum(weights * params)`` of ``fit``.
 
@@ -121,6 +125,9 @@ def effect_row(
     icc
         The row's ICC: an :class:`~crtstats.ICCResult` (with its interval), a number, or
         ``None`` for the fit's own ``icc`` (NaN if it has none).
+    attributes
+        The estimand's population and conditioning; by default ``fit.estimand``. The
+        row's ``measure`` follows its scale.
 
     Returns
     -------
@@ -155,6 +162,7 @@ def effect_row(
         "df_method": df_method, "cov_type": fit.cov_type,
         **_icc_values(fit.icc if icc is None else icc),
         "n_clusters": fit.n_clusters, "nobs": fit.nobs,
+        **(attributes or fit.estimand).with_measure(chosen).as_dict(),
     }
 
 
@@ -169,13 +177,16 @@ def randomisation_row(
     n_clusters: int,
     nobs: int,
     icc: ICCResult | None = None,
+    population: str = "cluster-average",
 ) -> dict[str, Any]:
     """One effects row from a randomisation test: its observed statistic and p-value.
 
     ``scale`` is that of the statistic's exponential on a ratio scale (a mean
     difference of log values gives a ratio) and of the statistic itself otherwise. The
     row has no interval and no df; ``df_method`` says ``randomisation (exact)`` or
-    ``randomisation (Monte Carlo, <n> draws)``.
+    ``randomisation (Monte Carlo, <n> draws)``. The statistic compares unweighted
+    cluster values, so by default the row's population is ``"cluster-average"``
+    (marginal).
     """
     estimate = float(np.exp(test.observed)) if scale in RATIO_SCALES else float(test.observed)
     draws = "exact" if test.exact else f"Monte Carlo, {test.n_resamples} draws"
@@ -184,7 +195,8 @@ def randomisation_row(
         "scale": scale, "estimate": estimate, "conf_low": np.nan, "conf_high": np.nan,
         "pvalue": float(test.pvalue), "df": np.nan, "df_method": f"randomisation ({draws})",
         "cov_type": "none", **_icc_values(icc), "n_clusters": int(n_clusters),
-        "nobs": int(nobs),
+        "nobs": int(nobs), "population": population, "measure": measure_of_scale(scale),
+        "conditioning": "marginal",
     }
 
 

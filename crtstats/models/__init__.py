@@ -18,6 +18,7 @@ from crtstats.models._details import (
     OlsDetails,
     PanelDetails,
 )
+from crtstats.models._estimand import Estimand, estimand_of, measure_of_scale
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
 from crtstats.models._icc import ICCResult, design_effect, icc
@@ -34,4 +35,5 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
-           "predictor_from_design", "negative_binomial_rate"]
+           "predictor_from_design", "negative_binomial_rate", "Estimand", "estimand_of",
+           "measure_of_scale"]

@@ -133,3 +133,14 @@ def test_gee_cluster_weights_need_independence() -> None:
     with pytest.raises(crtstats.InvalidParameterError, match="independence"):
         crtstats.gee("y ~ treated", data, cluster=cluster, family="binomial",
                      weights="inverse-size")
+
+
+def test_informative_size_test_statistic_and_null() -> None:
+    data, cluster, _ = _data("sim")
+    res = crtstats.models.informative_size_test(data, outcome="y", arm="treated",
+                                                cluster=cluster, n_resamples=300, seed=2,
+                                                treated=1)
+    unadjusted = estimands(data, outcome="y", arm="treated", cluster=cluster, treated=1)
+    # the statistic is the unadjusted gap of the risk differences (the same closed form)
+    assert res.observed == pytest.approx(unadjusted.difference.param_values[0], abs=1e-12)
+    assert 0.0 < res.pvalue <= 1.0 and res.n_resamples == 300

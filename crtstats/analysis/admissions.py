@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -164,23 +164,26 @@ def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
 
 _MEASURE_TERMS = (("risk difference", "risk_difference"), ("risk ratio", "log_risk_ratio"),
                   ("odds ratio", "log_odds_ratio"))
-_GEE_SCALES = (("risk difference", "gaussian"), ("risk ratio", "poisson"),
-               ("odds ratio", "binomial"))
+_GEE_SCALES: tuple[tuple[str, Literal["gaussian", "poisson", "binomial"]], ...] = (
+    ("risk difference", "gaussian"), ("risk ratio", "poisson"), ("odds ratio", "binomial"))
+_GEE_WEIGHTS: tuple[tuple[str, Literal["none", "inverse-size"]], ...] = (
+    ("participant-average: independence GEE", "none"),
+    ("cluster-average: GEE weighted 1/size", "inverse-size"))
 
 
 def _estimand_analyses(frame: pd.DataFrame, adjusted: pd.DataFrame, outcome: str,
                        out: _Collector, n_resamples: int, seed: int | None,
                        icc_res: ICCResult) -> None:
     """Participant- and cluster-average effects, and the informative-size check."""
-    for label, weights in (("participant-average: independence GEE", "none"),
-                           ("cluster-average: GEE weighted 1/size", "inverse-size")):
+    for label, weights in _GEE_WEIGHTS:
         for scale, family in _GEE_SCALES:
             res = gee(f"{outcome} ~ arm", frame, cluster="team_id", family=family,
                       cov_struct="independence", cov_type="mancl-derouen", weights=weights)
+            analysis = f"{label} (Mancl-DeRouen)"
             out.rows.append(effect_row(
-                res, {ARM_TERM: 1.0}, outcome=outcome, analysis=f"{label} (Mancl-DeRouen)",
+                res, {ARM_TERM: 1.0}, outcome=outcome, analysis=analysis,
                 role="sensitivity", estimand=ESTIMAND, scale=scale, icc=icc_res))
-            out.results[f"{outcome}: {label} ({scale})"] = res
+            out.results[f"{outcome}: {analysis} ({scale})"] = res
     std = estimands(adjusted, outcome=outcome, arm="arm", cluster="team_id",
                     covariates=["stratum", "pre_prop"])
     out.notes += [f"{outcome}, standardised estimands: {m}" for m in std.participant.warnings]
@@ -192,8 +195,8 @@ def _estimand_analyses(frame: pd.DataFrame, adjusted: pd.DataFrame, outcome: str
                                        role="sensitivity", estimand=ESTIMAND, scale=scale,
                                        icc=icc_res))
         out.results[f"{outcome}: {label}"] = res
-    out.results[f"{outcome}: informative cluster size (cluster minus participant)"] = \
-        std.difference
+    out.results[f"{outcome}: cluster-average: standardised (jackknife), minus "
+                "participant-average (informative cluster size)"] = std.difference
     _ics_note(std.difference, adjusted, outcome, out, n_resamples, seed)
 
 

@@ -22,8 +22,8 @@ from crtstats.models._estimand import Estimand, estimand_of, measure_of_scale
 from crtstats.models._estimands import EFFECT_TERMS, EstimandsResult, estimands
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
-from crtstats.models._ics import informative_size_test
 from crtstats.models._icc import ICCResult, design_effect, icc
+from crtstats.models._ics import informative_size_test
 from crtstats.models._lmm import lmm
 from crtstats.models._nb_glm import negative_binomial_rate
 from crtstats.models._ols import ols

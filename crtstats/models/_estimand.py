@@ -115,11 +115,10 @@ def _cluster_level(res: CRTResult, details: ClusterLevelDetails) -> Estimand:
     weights = res.cov_type
     outcome_type = details.outcome_type or "continuous"
     scale = details.effect_scale or "difference"
-    measure: Measure = {("binary", "difference"): "risk difference",
-                        ("binary", "ratio"): "risk ratio",
-                        ("count", "difference"): "rate difference",
-                        ("count", "ratio"): "rate ratio"}.get((outcome_type, scale),
-                                                              "mean difference")
+    measures: dict[tuple[str, str], Measure] = {
+        ("binary", "difference"): "risk difference", ("binary", "ratio"): "risk ratio",
+        ("count", "difference"): "rate difference", ("count", "ratio"): "rate ratio"}
+    measure = measures.get((outcome_type, scale), "mean difference")
     if weights == "weighted":
         return Estimand(population="participant-average", measure=measure,
                         conditioning="marginal",

@@ -4,6 +4,7 @@ Plot functions return their axes and never save or show; :func:`render_figure` g
 figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 """
 
+from crtstats.plots._estimands import cluster_size, cluster_size_frame
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
@@ -11,6 +12,8 @@ __all__ = [
     "FIGURE_FORMATS",
     "FigureFormat",
     "caterpillar",
+    "cluster_size",
+    "cluster_size_frame",
     "domain_profile",
     "forest",
     "render_figure",

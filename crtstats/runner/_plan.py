@@ -49,7 +49,7 @@ Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
-FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar"]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size"]
 FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
@@ -58,6 +58,9 @@ SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
 TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
 FIGURES: tuple[FigureName, ...] = get_args(FigureName)
+#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data).
+DEFAULT_FIGURES: tuple[FigureName, ...] = ("trajectories", "domain_profile", "forest",
+                                          "caterpillar")
 TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
 FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 
@@ -148,7 +151,7 @@ class OutputSpec:
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
-    figures: tuple[FigureName, ...] = FIGURES
+    figures: tuple[FigureName, ...] = DEFAULT_FIGURES
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
@@ -240,8 +243,10 @@ def _choice(value: Any, allowed: tuple[_Choice, ...], key: str, where: str) -> _
 
 def _choices(
     table: Mapping[str, Any], key: str, allowed: tuple[_Choice, ...], where: str,
+    default: tuple[_Choice, ...] | None = None,
 ) -> tuple[_Choice, ...]:
-    values = _get(table, key, list, where, default=list(allowed))
+    values = _get(table, key, list, where,
+                  default=list(allowed if default is None else default))
     chosen = tuple(_choice(v, allowed, key, where) for v in values)
     if len(set(chosen)) != len(chosen):
         raise PlanError(f"{where}: {key} lists a value twice: {list(chosen)}.")
@@ -401,7 +406,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         raise PlanError(f"{where}: table_formats and figure_formats need at least one format.")
     return OutputSpec(
         tables=_choices(raw, "tables", TABLES_WANTED, where),
-        figures=_choices(raw, "figures", FIGURES, where),
+        figures=_choices(raw, "figures", FIGURES, where, default=DEFAULT_FIGURES),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
     )
 

@@ -18,7 +18,14 @@ from crtstats.models._details import (
     OlsDetails,
     PanelDetails,
 )
-from crtstats.models._estimand import Estimand, estimand_of, measure_of_scale
+from crtstats.models._estimand import (
+    CONDITIONINGS,
+    MEASURES,
+    POPULATIONS,
+    Estimand,
+    estimand_of,
+    measure_of_scale,
+)
 from crtstats.models._estimands import EFFECT_TERMS, EstimandsResult, estimands
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
@@ -39,4 +46,4 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
            "predictor_from_design", "negative_binomial_rate", "Estimand", "estimand_of",
            "measure_of_scale", "estimands", "EstimandsResult", "EFFECT_TERMS",
-           "informative_size_test"]
+           "informative_size_test", "CONDITIONINGS", "MEASURES", "POPULATIONS"]

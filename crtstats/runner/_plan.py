@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from crtstats.exceptions import DataFileError, PlanError
 from crtstats.io import TABLES
+from crtstats.runner._estimand_plan import parse_estimand
 from crtstats.runner._formula import check_formula
 from crtstats.tables import FORMATS, TableFormat
 
@@ -117,6 +118,10 @@ class AnalysisSpec:
         ``permutation_test``), the ``data`` frame, the cluster column and the row filter.
     estimand, term, contrast
         The effect's label, and the coefficient or linear combination reported.
+    declared_estimand
+        The estimand's attributes the plan declares (``population``, ``measure``,
+        ``conditioning``; see :mod:`crtstats.runner._estimand_plan`), checked after
+        the fit.
     options
         Keyword options passed to the function called.
     """
@@ -134,6 +139,7 @@ class AnalysisSpec:
     term: str | None = None
     contrast: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
+    declared_estimand: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -348,7 +354,6 @@ def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return {
         "fitter": fitter, "formula": formula, "source": source, "where": rows,
         "cluster": _get(raw, "cluster", str, where, default="team_id"),
-        "estimand": _get(raw, "estimand", str, where),
         "term": _get(raw, "term", str, where),
         "contrast": {str(k): float(v) for k, v in contrast.items()},
     }
@@ -373,7 +378,8 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         raise PlanError(f"{where}: a named trial analysis (outcome = ...) labels its own rows "
                         "primary and sensitivity (see its method option); remove role.")
     _unknown_keys(raw, ("name", "label", "options") + (model_keys if has_fitter else
-                                                        ("outcome",)), where)
+                                                        ("outcome", "estimand")), where)
+    estimand_label, declared = parse_estimand(raw.get("estimand"), where)
     role = (_choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
             if has_fitter else None)
     options = _get(raw, "options", dict, where, default={})
@@ -387,7 +393,10 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         else {"outcome": _choice(_get(raw, "outcome", str, where), OUTCOMES, "outcome", where)}
     )
     label = _get(raw, "label", str, where, default=name)
-    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options, **extra)
+    if has_fitter:
+        extra["estimand"] = estimand_label
+    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options,
+                        declared_estimand=declared, **extra)
 
 
 def _parse_output(raw: Any) -> OutputSpec:

@@ -81,3 +81,13 @@ def test_a_plan_run_warns_for_a_participant_average_exchangeable_gee(
     assert bool(flagged) == (cov_struct == "exchangeable")
     if flagged:
         assert "weights each cluster by the precision" in flagged[0].message
+
+
+def test_report_states_estimands_and_the_limits_of_the_size_check() -> None:
+    from crtstats.runner._report import _estimand_text
+
+    plain = _estimand_text([{"fits": [{"model": "lmm", "n_clusters": 25}]}])
+    assert "participant-average" in plain and "informative-cluster-size" not in plain
+    text = _estimand_text([{"fits": [{"model": "estimands", "n_clusters": 25}]}])
+    assert "With 25 teams this check has little power" in text
+    assert "does not show that they agree" in text

@@ -14,7 +14,7 @@ from crtstats.analysis._effects import (
     effects_frame,
     randomisation_row,
 )
-from crtstats.analysis.admissions import analyse_admissions
+from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "effect_row",
     "effects_frame",
     "fidelity_did",
+    "ics_limits",
     "randomisation_row",
 ]

@@ -32,6 +32,8 @@ __all__ = [
     "InvalidParameterError",
     "MissingColumnError",
     "ModelSpecificationError",
+    "NotEstimableError",
+    "OutputNotAvailableError",
     "PlanError",
     "FAILURE_COLUMNS",
     "ProrationWarning",
@@ -63,6 +65,17 @@ class MissingColumnError(ModelSpecificationError):
 
     Every fitter raises this one type, with the message naming the missing column(s),
     what asked for them, and the columns that are there.
+    """
+
+
+class NotEstimableError(ModelSpecificationError):
+    """The data cannot identify a term of the model as specified.
+
+    Raised for a rank-deficient fixed-effects design (a term that is a linear
+    combination of others, or all zero because a factor level never occurs) and for a
+    term that takes a single value. In a partial trial (an interim analysis before the
+    last review, an arm without some review) a planned analysis can meet this; a run
+    then reports that analysis as not possible, with this message, and goes on.
     """
 
 
@@ -102,6 +115,14 @@ class ReasonCode(StrEnum):
 
 #: The columns of every ``failure_cases`` frame, in order.
 FAILURE_COLUMNS = ("table", "row", "column", "value", "check", "reason_code")
+
+
+class OutputNotAvailableError(PlanError):
+    """A table or figure needs data or results that this trial or run does not have.
+
+    A run leaves such a table or figure out of its defaults and says why in the report;
+    one that the plan's ``[output]`` asks for by name stops the run with this error.
+    """
 
 
 class SchemaValidationError(CRTStatsError, ValueError):

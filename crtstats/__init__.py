@@ -20,6 +20,7 @@ from crtstats.exceptions import (
     ExcludedRowsWarning,
     ExposureWarning,
     FewClustersWarning,
+    InfeasibleDesignError,
     InvalidParameterError,
     MissingColumnError,
     ModelSpecificationError,
@@ -45,6 +46,7 @@ from crtstats.models import (
     lmm,
     ols,
     permutation_test,
+    standardise,
 )
 from crtstats.runner import run, save_figure, write_table
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
@@ -80,7 +82,9 @@ __all__ = [
     "gee",
     "glmm",
     "icc",
+    "standardise",
     "ICCResult",
+    "InfeasibleDesignError",
     "InvalidParameterError",
     "lmm",
     "MissingColumnError",

@@ -29,6 +29,7 @@ __all__ = [
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
+    "InfeasibleDesignError",
     "InvalidParameterError",
     "MissingColumnError",
     "ModelSpecificationError",
@@ -85,6 +86,11 @@ class PlanError(CRTStatsError, ValueError):
 
 class ScaleKeyError(CRTStatsError, ValueError):
     """A fidelity scale key (``data_schema/scales/*.yaml``) is unknown or malformed."""
+
+
+class InfeasibleDesignError(CRTStatsError, ValueError):
+    """A requested power or sample size cannot be reached by any design of the kind asked
+    for (e.g. too few clusters whatever their size)."""
 
 
 class ReasonCode(StrEnum):

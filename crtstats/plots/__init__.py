@@ -6,6 +6,7 @@ figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 
 from crtstats.plots._estimands import cluster_size, cluster_size_frame
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
+from crtstats.plots._power import power_curve
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "cluster_size_frame",
     "domain_profile",
     "forest",
+    "power_curve",
     "render_figure",
     "trajectories",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "ContinuityCorrectionWarning",
     "ConvergenceWarning",
     "DataFileError",
+    "EstimandWarning",
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
@@ -218,6 +219,14 @@ class ExposureWarning(CRTStatsWarning):
 
 class ProrationWarning(CRTStatsWarning):
     """Some fidelity totals were prorated from incompletely scored reviews."""
+
+
+class EstimandWarning(CRTStatsWarning):
+    """An analysis does not estimate the estimand the plan declares for it.
+
+    For example a participant-average effect asked of an exchangeable GEE or of a
+    mixed-model coefficient, which weight clusters by an efficiency weight.
+    """
 
 
 def _format_value(value: Any) -> str:

@@ -49,10 +49,10 @@ def result() -> AnalysisResult:
 def test_effects_frame_layout(result: AnalysisResult) -> None:
     eff = result.effects
     assert tuple(eff.columns) == EFFECT_COLUMNS
-    assert eff["outcome"].tolist() == ["admitted"] * 5 + [
+    assert eff["outcome"].tolist() == ["admitted"] * 17 + [
         o for o in ("admissions per user", "bed days per user", "readmissions per user")
         for _ in range(3)]
-    assert eff["role"].tolist()[:5] == ["primary"] + ["sensitivity"] * 4
+    assert eff["role"].tolist()[:17] == ["primary"] + ["sensitivity"] * 16
     assert eff.loc[0, "analysis"] == "GLMM (between-within)"
     assert eff.loc[0, "scale"] == "odds ratio"
     assert set(eff["scale"]) == {"odds ratio", "risk ratio", "risk difference", "rate ratio"}
@@ -93,7 +93,7 @@ def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> No
     assert (gee_row["icc"], gee_row["icc_low"], gee_row["icc_high"]) == pytest.approx(
         (ref_icc.estimate, ref_icc.conf_low, ref_icc.conf_high), rel=1e-12)
     assert gee_row["icc_source"] == "separate"
-    assert np.isnan(result.effects.iloc[5]["icc"])
+    assert np.isnan(result.effects.iloc[17]["icc"])
 
 
 def test_glmm_row_matches_glmer(result: AnalysisResult) -> None:
@@ -178,13 +178,13 @@ def test_exclusions_are_counted_in_notes() -> None:
 def test_trial_data_and_missing_tables() -> None:
     trial = crtstats.load_trial(teams=TRIAL.teams, admissions=TRIAL.admissions)
     out = _run(trial)
-    assert len(out.effects) == 14  # service_use derived from admissions
+    assert len(out.effects) == 26  # service_use derived from admissions
     bare = crtstats.datasets.SimulatedTrial(
         teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=TRIAL.admissions,
         service_use=None)  # type: ignore[arg-type]
     with pytest.warns(BoundaryFitWarning):
         out = crtstats.analyse_admissions(bare, n_resamples=100)
-    assert len(out.effects) == 5
+    assert len(out.effects) == 17
     assert any("team-level rate analyses are not run" in n for n in out.notes)
     with pytest.raises(ModelSpecificationError, match="0/1"):
         crtstats.analyse_admissions(TRIAL, outcome="bed_days")
@@ -195,3 +195,19 @@ def test_trial_data_and_missing_tables() -> None:
         admissions=TRIAL.admissions, service_use=TRIAL.service_use)
     with pytest.raises(ModelSpecificationError, match=r"no column\(s\) \['stratum'\]"):
         crtstats.analyse_admissions(no_strata)
+
+
+def test_both_estimands_and_the_informative_size_check(result: AnalysisResult) -> None:
+    eff = result.effects
+    rows = eff[eff["analysis"].str.contains("-average")]
+    assert len(rows) == 12
+    assert set(rows["measure"]) == {"risk difference", "risk ratio", "odds ratio"}
+    assert (rows["conditioning"] == "marginal").all()
+    assert (rows["population"] == rows["analysis"].str.split(":").str[0]).all()
+    assert (rows["df"] == 23).all()  # t on G - 2
+    glmm_row = eff.iloc[0]
+    assert (glmm_row["population"], glmm_row["conditioning"]) == ("efficiency-weighted",
+                                                                  "conditional")
+    note = next(n for n in result.notes if "informative cluster size" in n)
+    assert "randomisation p" in note and "little power" in note
+    assert any("informative cluster size" in k for k in result.results)

@@ -44,9 +44,11 @@ def effects_frame() -> pd.DataFrame:
     nan = float("nan")
     rows = [
         ["fidelity total", "LMM", "primary", "arm at 12m", "difference", 9.8, 2.1, 17.5,
-         0.015, 21.7, "kenward-roger", "REML", 0.41, 0.12, 0.68, 25, 74],
+         0.015, 21.7, "kenward-roger", "REML", 0.41, 0.12, 0.68, 25, 74,
+         "efficiency-weighted", "mean difference", "conditional"],
         ["fidelity total", "ANCOVA", "sensitivity", "arm at 12m", "difference", 8.8, 1.1,
-         16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25],
+         16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25,
+         "cluster-average", "mean difference", "marginal"],
     ]
     required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
     return pd.DataFrame(rows, columns=required)

@@ -129,7 +129,7 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
     written = {path: hashlib.sha256(data).hexdigest()
                for path, data in _files(shipped.out).items()
                if path.startswith(("tables/", "figures/"))}
-    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 4 * 2
+    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 5 * 2  # five figures
     text = (shipped.out / "manifest.json").read_text()
     assert str(ROOT) not in text and str(shipped.out) not in text, "no machine paths"
 
@@ -141,7 +141,7 @@ def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
     assert "<link" not in html and "<script" not in html
     assert "seed = 20140301" in html, "the plan as run is in the report"
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 4
+    assert len(images) == 5  # the shipped plan asks for five figures
     assert base64.b64decode(images[0])[:4] == b"\x89PNG"
     for table in shipped.tables.values():
         assert table.title in html

@@ -56,14 +56,17 @@ def effects_frame() -> pd.DataFrame:
     rows = [
         ["fidelity total", "LMM arm x review", "primary", "arm effect at 12m", "difference",
          9.83456, 2.10321, 17.5659, 0.01534, 21.73, "kenward-roger", "REML", 0.4123,
-         0.1187, 0.6802, 25, 74],
+         0.1187, 0.6802, 25, 74,
+         "efficiency-weighted", "mean difference", "conditional"],
         ["admitted", "GLMM", "primary", "arm effect, follow-up", "odds ratio", 0.70123,
          0.49877, 0.98590, 0.04123, 23.0, "between-within", "Laplace", 0.0461, nan, nan,
-         25, 1388],
+         25, 1388, "efficiency-weighted", "odds ratio", "conditional"],
         ["fidelity total", "ANCOVA (CR2)", "sensitivity", "arm effect at 12m", "difference",
-         8.8, 1.1, 16.5, 0.0000123, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25],
+         8.8, 1.1, 16.5, 0.0000123, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25,
+         "cluster-average", "mean difference", "marginal"],
         ["bed days", "GEE", "sensitivity", "rate ratio, follow-up", "rate ratio", 0.81,
-         0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388],
+         0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388,
+         "participant-average", "rate ratio", "marginal"],
     ]
     required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
     return pd.DataFrame(rows, columns=required)

@@ -17,7 +17,7 @@ from crtstats.analysis._effects import (
     is_boundary,
     randomisation_row,
 )
-from crtstats.analysis.admissions import analyse_admissions
+from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "effects_frame",
     "is_boundary",
     "fidelity_did",
+    "ics_limits",
     "randomisation_row",
 ]

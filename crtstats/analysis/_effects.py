@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crtstats.models import CRTResult, GlmmDetails, ICCResult, LmmDetails, PermutationResult
+from crtstats.models import (
+    CRTResult,
+    Estimand,
+    GlmmDetails,
+    ICCResult,
+    LmmDetails,
+    PermutationResult,
+    measure_of_scale,
+)
 
 __all__ = ["EFFECT_COLUMNS", "OPTIONAL_EFFECT_COLUMNS", "RATIO_SCALES", "ROLES",
            "default_scale", "effect_row", "effects_frame", "is_boundary", "randomisation_row"]
@@ -44,6 +52,9 @@ EFFECT_COLUMNS = (
     "nobs",
     "boundary",     # True where the row's mixed model has zero cluster variance
     "icc_source",   # "model" (the row's own fit), "separate" (given to the builder), ""
+    "population",   # "participant-average", "cluster-average" or "efficiency-weighted"
+    "measure",      # "mean difference", "risk difference", "risk ratio", "odds ratio"...
+    "conditioning",  # "conditional" (cluster-specific) or "marginal"
 )
 
 #: Columns a hand-made effects frame may leave out (the table builders then take
@@ -137,6 +148,7 @@ def effect_row(
     estimand: str,
     scale: str | None = None,
     icc: ICCResult | float | None = None,
+    attributes: Estimand | None = None,
 ) -> dict[str, Any]:
     """One effects row: the estimand ``sum(weights * params)`` of ``fit``.
 
@@ -158,6 +170,9 @@ def effect_row(
         ``icc_source`` is then ``"separate"``. A mixed model's row always shows that
         model's own ICC (``fit.icc``, ``icc_source`` ``"model"``), so the ICC beside
         its estimate comes from the model that gave it: zero at a boundary fit.
+    attributes
+        The estimand's population and conditioning; by default ``fit.estimand``. The
+        row's ``measure`` follows its scale.
 
     Returns
     -------
@@ -194,6 +209,7 @@ def effect_row(
         **(_icc_values(fit.icc, "model") if fit.icc is not None
            else _icc_values(icc, "separate")),
         "n_clusters": fit.n_clusters, "nobs": fit.nobs, "boundary": is_boundary(fit),
+        **(attributes or fit.estimand).with_measure(chosen).as_dict(),
     }
 
 
@@ -208,13 +224,16 @@ def randomisation_row(
     n_clusters: int,
     nobs: int,
     icc: ICCResult | None = None,
+    population: str = "cluster-average",
 ) -> dict[str, Any]:
     """One effects row from a randomisation test: its observed statistic and p-value.
 
     ``scale`` is that of the statistic's exponential on a ratio scale (a mean
     difference of log values gives a ratio) and of the statistic itself otherwise. The
     row has no interval and no df; ``df_method`` says ``randomisation (exact)`` or
-    ``randomisation (Monte Carlo, <n> draws)``.
+    ``randomisation (Monte Carlo, <n> draws)``. The statistic compares unweighted
+    cluster values, so by default the row's population is ``"cluster-average"``
+    (marginal).
     """
     estimate = float(np.exp(test.observed)) if scale in RATIO_SCALES else float(test.observed)
     draws = "exact" if test.exact else f"Monte Carlo, {test.n_resamples} draws"
@@ -223,7 +242,8 @@ def randomisation_row(
         "scale": scale, "estimate": estimate, "conf_low": np.nan, "conf_high": np.nan,
         "pvalue": float(test.pvalue), "df": np.nan, "df_method": f"randomisation ({draws})",
         "cov_type": "none", **_icc_values(icc, "separate"), "n_clusters": int(n_clusters),
-        "nobs": int(nobs), "boundary": False,
+        "nobs": int(nobs), "boundary": False, "population": population,
+        "measure": measure_of_scale(scale), "conditioning": "marginal",
     }
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar, get_args
 from crtstats.exceptions import DataFileError, MappingError, PlanError
 from crtstats.io import TABLES
 from crtstats.runner._design_plan import TrialDesign, parse_design
+from crtstats.runner._estimand_plan import parse_estimand
 from crtstats.runner._formula import check_formula
 from crtstats.schema import DataMapping, TableMapping, load_mapping, parse_mapping
 from crtstats.tables import FORMATS, PAPERS, Paper, TableFormat
@@ -51,7 +52,7 @@ Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
-FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar"]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size"]
 FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
@@ -60,6 +61,9 @@ SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
 TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
 FIGURES: tuple[FigureName, ...] = get_args(FigureName)
+#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data).
+DEFAULT_FIGURES: tuple[FigureName, ...] = ("trajectories", "domain_profile", "forest",
+                                          "caterpillar")
 TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
 FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 
@@ -124,6 +128,10 @@ class AnalysisSpec:
         ``permutation_test``), the ``data`` frame, the cluster column and the row filter.
     estimand, term, contrast
         The effect's label, and the coefficient or linear combination reported.
+    declared_estimand
+        The estimand's attributes the plan declares (``population``, ``measure``,
+        ``conditioning``; see :mod:`crtstats.runner._estimand_plan`), checked after
+        the fit.
     options
         Keyword options passed to the function called.
     """
@@ -141,6 +149,7 @@ class AnalysisSpec:
     term: str | None = None
     contrast: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
+    declared_estimand: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,7 +174,7 @@ class OutputSpec:
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
-    figures: tuple[FigureName, ...] = FIGURES
+    figures: tuple[FigureName, ...] = DEFAULT_FIGURES
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
@@ -262,8 +271,10 @@ def _choice(value: Any, allowed: tuple[_Choice, ...], key: str, where: str) -> _
 
 def _choices(
     table: Mapping[str, Any], key: str, allowed: tuple[_Choice, ...], where: str,
+    default: tuple[_Choice, ...] | None = None,
 ) -> tuple[_Choice, ...]:
-    values = _get(table, key, list, where, default=list(allowed))
+    values = _get(table, key, list, where,
+                  default=list(allowed if default is None else default))
     chosen = tuple(_choice(v, allowed, key, where) for v in values)
     if len(set(chosen)) != len(chosen):
         raise PlanError(f"{where}: {key} lists a value twice: {list(chosen)}.")
@@ -398,7 +409,6 @@ def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return {
         "fitter": fitter, "formula": formula, "source": source, "where": rows,
         "cluster": _get(raw, "cluster", str, where, default="team_id"),
-        "estimand": _get(raw, "estimand", str, where),
         "term": _get(raw, "term", str, where),
         "contrast": {str(k): float(v) for k, v in contrast.items()},
     }
@@ -423,7 +433,8 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         raise PlanError(f"{where}: a named trial analysis (outcome = ...) labels its own rows "
                         "primary and sensitivity (see its method option); remove role.")
     _unknown_keys(raw, ("name", "label", "options") + (model_keys if has_fitter else
-                                                        ("outcome",)), where)
+                                                        ("outcome", "estimand")), where)
+    estimand_label, declared = parse_estimand(raw.get("estimand"), where)
     role = (_choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
             if has_fitter else None)
     options = _get(raw, "options", dict, where, default={})
@@ -437,7 +448,10 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         else {"outcome": _choice(_get(raw, "outcome", str, where), OUTCOMES, "outcome", where)}
     )
     label = _get(raw, "label", str, where, default=name)
-    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options, **extra)
+    if has_fitter:
+        extra["estimand"] = estimand_label
+    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options,
+                        declared_estimand=declared, **extra)
 
 
 def _parse_output(raw: Any) -> OutputSpec:
@@ -456,7 +470,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         raise PlanError(f"{where}: table_formats and figure_formats need at least one format.")
     return OutputSpec(
         tables=_choices(raw, "tables", TABLES_WANTED, where),
-        figures=_choices(raw, "figures", FIGURES, where),
+        figures=_choices(raw, "figures", FIGURES, where, default=DEFAULT_FIGURES),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
         paper=_choice(_get(raw, "paper", str, where, default="a4"), PAPERS, "paper", where),
         chosen=frozenset({*raw.get("tables", ()), *raw.get("figures", ())}),

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from crtstats.exceptions import OutputNotAvailableError
 from crtstats.models import CRTResult
-from crtstats.plots import forest_panels
+from crtstats.plots import cluster_size_frame, forest_panels
 from crtstats.runner._plan import FigureName, TableName
 from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
 from crtstats.schema import ARMS, REVIEWS
@@ -44,6 +44,9 @@ FIGURE_TITLES = {
               "which have no interval, are in the effects table only)",
     "caterpillar": "Predicted team effects with 95% intervals (the plan's first mixed model, "
                    "named above the plot)",
+    "cluster_size": "Proportion of service users admitted by team size and arm (dashed: "
+                    "cluster-average, solid: participant-average); an informative "
+                    "cluster size shows as a slope that differs between the arms",
 }
 
 
@@ -179,6 +182,10 @@ def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
         _forest(function, with_interval, figure)
         return
     ax = figure.subplots()
+    if name == "cluster_size":
+        admissions = _needs(objects.tables.get("admissions"), "the admissions table", name)
+        function(cluster_size_frame(admissions, objects.tables["teams"]), ax=ax)
+        return
     if name in ("trajectories", "domain_profile"):
         scores = _needs(objects.scores, "fidelity scores", name)
         function(scores, objects.tables["teams"], ax=ax)

@@ -33,6 +33,7 @@ __all__ = [
     "ModelSpecificationError",
     "PlanError",
     "FAILURE_COLUMNS",
+    "OutputPathError",
     "ProrationWarning",
     "ReasonCode",
     "ScaleKeyError",
@@ -71,6 +72,11 @@ class PlanError(CRTStatsError, ValueError):
 
 class ScaleKeyError(CRTStatsError, ValueError):
     """A fidelity scale key (``data_schema/scales/*.yaml``) is unknown or malformed."""
+
+
+class OutputPathError(CRTStatsError, FileExistsError):
+    """An output path cannot be written safely: it is one of the inputs, it holds one,
+    or another run is writing the same results folder."""
 
 
 class ReasonCode(StrEnum):

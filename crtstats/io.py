@@ -25,15 +25,20 @@ import pandas as pd
 
 from crtstats._options import check_option
 from crtstats._resources import schema_dir
+from crtstats._safety import check_not_input, neutralise_formula, neutralise_formulas, printable
 from crtstats.exceptions import DataFileError, InvalidParameterError, ReasonCode
 
 __all__ = [
     "TABLES",
     "Conversion",
     "TableFile",
+    "check_not_input",
     "convert_column",
     "declared_dtype",
     "load_schema",
+    "neutralise_formula",
+    "neutralise_formulas",
+    "printable",
     "read_table",
     "write_csv",
     "write_files",
@@ -450,11 +455,13 @@ def read_table(path: str | Path, *, table: str) -> TableFile:
 def write_csv(data: pd.DataFrame, path: str | Path) -> Path:
     """Write ``data`` as UTF-8 CSV with ``\\n`` line endings and no index.
 
-    Missing values are written as empty fields, the form every schema declares.
+    Missing values are written as empty fields, the form every schema declares. Text
+    cells that a spreadsheet would run as a formula are neutralised
+    (:func:`neutralise_formula`); numbers are written as numbers.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(path, index=False, lineterminator="\n", na_rep="")
+    neutralise_formulas(data).to_csv(path, index=False, lineterminator="\n", na_rep="")
     return path
 
 
@@ -504,3 +511,4 @@ def write_files(path_stem: str | PathLike[str], contents: Mapping[str, bytes]) -
             raise DataFileError(f"cannot write file {str(path)!r}: {err}") from err
         written[ext] = path
     return written
+

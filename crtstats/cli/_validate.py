@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from crtstats.cli._terminal import frame_text
 from crtstats.exceptions import FAILURE_COLUMNS, SchemaValidationError
-from crtstats.io import read_table, write_csv
+from crtstats.io import check_not_input, read_table, write_csv
 from crtstats.schema import collect_problems, failure_frame
 from crtstats.trial import load_trial
 
@@ -69,6 +70,9 @@ def _problems(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.report is not None:  # before reading: the report must not replace an input
+        check_not_input(args.report, [getattr(args, name) for name, _ in _TABLE_OPTIONS]
+                        + [getattr(args, "mapping", None)], option="--report")
     failures, rows = _problems(args)
     if args.report is not None:
         report = failures if not failures.empty else pd.DataFrame(
@@ -81,7 +85,7 @@ def _handle(args: argparse.Namespace) -> int:
     n_tables = failures["table"].nunique()
     print(f"crtstats: {len(failures)} problem(s) in {n_tables} table(s)")
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
-        print(summarise(failures).to_string(index=False))
+        print(frame_text(summarise(failures)))
     if args.report is not None:
         print(f"crtstats: every problem is listed in {args.report}")
     return 1

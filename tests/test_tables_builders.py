@@ -275,8 +275,9 @@ def test_suppress_below_is_checked() -> None:
     plain = baseline(SMALL).to_markdown()
     assert baseline(SMALL, suppress_below=0).to_markdown() == plain
     assert baseline(SMALL, suppress_below=1).to_markdown() == plain
-    assert " 1 (5.0%) |" in plain  # a count of 1 exists ...
-    assert "<2" in baseline(SMALL, suppress_below=2).to_markdown()  # withholds the 1
+    assert " 3 (15.0%) |" in plain  # the smallest service-user count is 3 ...
+    assert baseline(SMALL, suppress_below=3).to_markdown() == plain  # 3 is not below 3
+    assert "<4" in baseline(SMALL, suppress_below=4).to_markdown()  # withholds the 3
     assert baseline(SMALL, suppress_below=8).to_markdown() != plain
 
 

@@ -28,9 +28,12 @@ __all__ = [
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
+    "InfeasibleDesignError",
     "InvalidParameterError",
     "MissingColumnError",
     "ModelSpecificationError",
+    "NotEstimableError",
+    "OutputNotAvailableError",
     "PlanError",
     "FAILURE_COLUMNS",
     "OutputPathError",
@@ -66,6 +69,17 @@ class MissingColumnError(ModelSpecificationError):
     """
 
 
+class NotEstimableError(ModelSpecificationError):
+    """The data cannot identify a term of the model as specified.
+
+    Raised for a rank-deficient fixed-effects design (a term that is a linear
+    combination of others, or all zero because a factor level never occurs) and for a
+    term that takes a single value. In a partial trial (an interim analysis before the
+    last review, an arm without some review) a planned analysis can meet this; a run
+    then reports that analysis as not possible, with this message, and goes on.
+    """
+
+
 class PlanError(CRTStatsError, ValueError):
     """An analysis plan is malformed or asks for something not allowed."""
 
@@ -77,6 +91,11 @@ class ScaleKeyError(CRTStatsError, ValueError):
 class OutputPathError(CRTStatsError, FileExistsError):
     """An output path cannot be written safely: it is one of the inputs, it holds one,
     or another run is writing the same results folder."""
+
+
+class InfeasibleDesignError(CRTStatsError, ValueError):
+    """A requested power or sample size cannot be reached by any design of the kind asked
+    for (e.g. too few clusters whatever their size)."""
 
 
 class ReasonCode(StrEnum):
@@ -107,6 +126,14 @@ class ReasonCode(StrEnum):
 
 #: The columns of every ``failure_cases`` frame, in order.
 FAILURE_COLUMNS = ("table", "row", "column", "value", "check", "reason_code")
+
+
+class OutputNotAvailableError(PlanError):
+    """A table or figure needs data or results that this trial or run does not have.
+
+    A run leaves such a table or figure out of its defaults and says why in the report;
+    one that the plan's ``[output]`` asks for by name stops the run with this error.
+    """
 
 
 class SchemaValidationError(CRTStatsError, ValueError):

@@ -32,6 +32,7 @@ from crtstats import (
     BoundaryFitWarning,
     InvalidParameterError,
     ModelSpecificationError,
+    NotEstimableError,
     ProrationWarning,
 )
 from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
@@ -277,10 +278,42 @@ def test_unknown_review_team_and_duplicates_are_errors(scores: pd.DataFrame) -> 
         crtstats.analyse_fidelity(scores, arms)
 
 
-def test_ancova_without_12m_reviews_is_a_clear_error(scores: pd.DataFrame) -> None:
-    with pytest.raises(ModelSpecificationError, match=r"at least two teams per arm.*'control': 0"):
+def test_interim_analysis_before_12m_gives_the_6m_effect_and_says_why_not_12m(
+    scores: pd.DataFrame,
+) -> None:
+    interim = scores[scores["review"] != "12m"]
+    out = crtstats.analyse_fidelity(interim, TRIAL.teams, outcomes=["total"])
+    assert set(out.effects["estimand"]) == {"arm effect at 6m", "arm effect on change to 6m"}
+    assert any("ANCOVA of the 12-month score is not possible: no team has a 12m value"
+               in n for n in out.notes)
+    # the LMM's 6m effect is that of the same model fitted to the interim data by hand
+    frame = interim.merge(TRIAL.teams[["team_id", "arm", "stratum"]], on="team_id")
+    frame["review"] = pd.Categorical(frame["review"], categories=["baseline", "6m"])
+    frame["arm"] = pd.Categorical(frame["arm"], categories=["control", "intervention"])
+    direct = crtstats.lmm("total ~ arm * review + stratum", frame.dropna(subset=["total"]),
+                          cluster="team_id").contrast(
+        {"arm[T.intervention]": 1, "arm[T.intervention]:review[T.6m]": 1})
+    row = out.effects[out.effects["analysis"] == "LMM arm x review (KR)"].iloc[0]
+    assert row["estimate"] == pytest.approx(direct.estimate, rel=1e-12)  # same fit
+
+
+def test_ancova_primary_without_12m_reviews_is_a_clear_error(scores: pd.DataFrame) -> None:
+    with pytest.raises(NotEstimableError, match=r"no team has a 12m value.*primary"):
         crtstats.analyse_fidelity(scores[scores["review"] != "12m"], TRIAL.teams,
-                                  outcomes=["total"])
+                                  outcomes=["total"], method="ancova")
+
+
+def test_a_review_only_one_arm_has_is_left_out_with_a_note(scores: pd.DataFrame) -> None:
+    control = set(TRIAL.teams.loc[TRIAL.teams["arm"] == "control", "team_id"])
+    partial = scores[~((scores["review"] == "6m") & scores["team_id"].isin(control))]
+    out = crtstats.analyse_fidelity(partial, TRIAL.teams, outcomes=["total"])
+    assert "arm effect at 6m" not in set(out.effects["estimand"])
+    assert "arm effect at 12m" in set(out.effects["estimand"])
+    assert any("no control team was reviewed at 6m" in n for n in out.notes)
+    # equal to the analysis of the data without those 6m reviews
+    without = crtstats.analyse_fidelity(partial[partial["review"] != "6m"], TRIAL.teams,
+                                        outcomes=["total"])
+    pd.testing.assert_series_equal(out.effects["estimate"], without.effects["estimate"])
 
 
 @pytest.mark.parametrize("outcomes", [[], ["total", "total"]])

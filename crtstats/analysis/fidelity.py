@@ -26,7 +26,7 @@ from crtstats._options import check_option, require_columns
 from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._did import DID_COV_TYPE, did_fit, did_term
 from crtstats.analysis._effects import effect_row, effects_frame
-from crtstats.exceptions import ModelSpecificationError
+from crtstats.exceptions import ModelSpecificationError, NotEstimableError
 from crtstats.models import CRTResult, lmm, ols
 from crtstats.schema import ARMS, REVIEWS
 
@@ -141,6 +141,44 @@ def _long_frame(
             "from incompletely scored reviews."
         )
     return frame, notes
+
+
+def _one_arm_reviews(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Leave out follow-up reviews that only one arm has; say why in a note.
+
+    With no team of one arm reviewed at a time point, no model can compare the arms
+    there: the arm x review term is not identified (lme4 would drop the column). Those
+    rows are left out of every analysis, and the effect at that review is reported as
+    not possible, so a trial with, say, no control reviews at 6 months still gives its
+    12-month effects.
+    """
+    notes = []
+    keep = pd.Series(True, index=frame.index)
+    for review in REVIEW_ORDER[1:]:
+        at = frame["review"] == review
+        arms = set(frame.loc[at, "arm"].astype(str))
+        if at.any() and arms != set(ARM_LEVELS):
+            missing = sorted(set(ARM_LEVELS) - arms)
+            notes.append(
+                f"the {int(at.sum())} {review} review(s) of the {sorted(arms)[0]} arm are "
+                f"left out of the fidelity analyses: no {missing[0]} team was reviewed at "
+                f"{review}, so the arm effect at {review} cannot be estimated."
+            )
+            keep &= ~at
+    return frame.loc[keep].reset_index(drop=True), notes
+
+
+def _ancova_possible(frame: pd.DataFrame, outcome: str) -> str | None:
+    """Why the 12-month ANCOVA cannot be fitted when an arm has no 12m review at all."""
+    at = frame.loc[frame["review"] == "12m"]
+    arms = set(at.loc[at[outcome].notna(), "arm"].astype(str))
+    if arms == set(ARM_LEVELS):
+        return None
+    if not arms:
+        why = "no team has a 12m value (an interim analysis before the 12-month review?)"
+    else:
+        why = f"only the {sorted(arms)[0]} arm has 12m values"
+    return f"{outcome}: the ANCOVA of the 12-month score is not possible: {why}."
 
 
 def _stratum_term(frame: pd.DataFrame) -> str:
@@ -361,6 +399,9 @@ def analyse_fidelity(
         review or arm value is unknown, a team or (team, review) repeats, scores name a
         team the teams table lacks, or a model cannot be fitted (e.g. an arm with fewer
         than two teams).
+    NotEstimableError
+        If ``method="ancova"`` and an arm has no 12-month value (an interim analysis):
+        the primary analysis is not possible.
 
     Warns
     -----
@@ -384,6 +425,12 @@ def analyse_fidelity(
     DiD: ``y_ir = alpha_i + gamma_r + d_r A_i + e_ir`` with team and review fixed
     effects and a team-clustered covariance (see :func:`fidelity_did`); ``d_r`` is the
     arm effect on the change from baseline to ``r``.
+
+    Partial trials. A follow-up review that only one arm has (say no control team was
+    reviewed at 6 months) cannot compare the arms: its rows are left out of all three
+    analyses, with a note, and the other reviews' effects are reported. Before any
+    12-month review (an interim analysis) the LMM gives the effect at 6 months, and the
+    12-month ANCOVA, a sensitivity analysis, is noted as not possible.
 
     References
     ----------
@@ -427,14 +474,26 @@ def analyse_fidelity(
             f"outcomes must name at least one score column, each once; got {names}."
         )
     frame, notes = _long_frame(scores, teams, names)
+    frame, excluded = _one_arm_reviews(frame)
+    notes += excluded
     roles = {"lmm": "primary", "ancova": "sensitivity"}
     if method == "ancova":
         roles = {"lmm": "sensitivity", "ancova": "primary"}
     rows: list[dict[str, Any]] = []
     results: dict[str, CRTResult] = {}
     for outcome in names:
-        fits = {"lmm": _fit_lmm(frame, outcome),
-                "ancova": _fit_ancova(frame, outcome, ancova_cov_type)}
+        fits = {"lmm": _fit_lmm(frame, outcome)}
+        not_possible = _ancova_possible(frame, outcome)
+        if not_possible is None:
+            fits["ancova"] = _fit_ancova(frame, outcome, ancova_cov_type)
+        elif method == "ancova":
+            raise NotEstimableError(
+                f"{not_possible} It is the primary analysis (method='ancova'); use "
+                "method='lmm' for an interim analysis, which gives the effect at each "
+                "review the data have."
+            )
+        else:
+            notes.append(not_possible)
         if did:
             fits["did"] = _fit_did(frame, outcome)
             roles["did"] = "sensitivity"

@@ -56,5 +56,8 @@ def _handle(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"crtstats: warning: {warning.stage}: {warning.category}: {warning.message}",
               file=sys.stderr)
+    for item in result.manifest.get("not_possible", ()):
+        print(f"crtstats: not possible with these data: {item['what']}: {item['reason']}",
+              file=sys.stderr)
     print(f"crtstats: wrote {result.out}")
     return 0

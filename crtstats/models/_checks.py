@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from crtstats._options import require_columns
-from crtstats.exceptions import InvalidParameterError, ModelSpecificationError, _format_value
+from crtstats.exceptions import (
+    InvalidParameterError,
+    ModelSpecificationError,
+    NotEstimableError,
+    _format_value,
+)
 
 __all__ = [
     "ALIAS_TOL",
@@ -135,7 +140,7 @@ def check_rank(X: np.ndarray, names: Sequence[str], *, formula: str) -> None:
         )
     aliased = aliased_columns(X)
     if aliased:
-        raise ModelSpecificationError(
+        raise NotEstimableError(
             f"the fixed-effects design of {formula!r} is rank deficient (rank "
             f"{p - len(aliased)} of {p}): column(s) {[names[j] for j in aliased]} are "
             "linear combinations of the columns before them (or constant, or all zero). "

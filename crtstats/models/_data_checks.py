@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from crtstats.exceptions import ModelSpecificationError
+from crtstats.exceptions import ModelSpecificationError, NotEstimableError
 from crtstats.models._checks import constant_within
 from crtstats.models._design import Design
 
@@ -100,7 +100,7 @@ def check_terms_vary(fitter: str, formula: str, data: pd.DataFrame, design: Desi
             continue
         seen = pd.unique(col[design.used])
         if len(seen) < 2:
-            raise ModelSpecificationError(
+            raise NotEstimableError(
                 f"{fitter}: the term {name!r} of {formula!r} takes the single value "
                 f"{seen[0]!r} in all {design.nobs} rows used (an empty arm or level?), so "
                 "it has no effect to estimate. Check the data (e.g. that every arm has "

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from crtstats.analysis import EFFECT_COLUMNS
-from crtstats.exceptions import PlanError
+from crtstats.exceptions import NotEstimableError, PlanError
 from crtstats.models import CRTResult
 from crtstats.runner._capability import check_keywords, naming_the_entry
 from crtstats.runner._effects import effect_row
@@ -51,6 +51,10 @@ class AnalysisRun:
         The seed passed to the fitter, if it takes one.
     options
         The options passed, as given in the plan (plus the seed).
+    not_possible
+        Why the analysis could not be fitted on these data (None when it was): the
+        fitter's :class:`~crtstats.NotEstimableError` message, e.g. a 12-month contrast
+        in an interim analysis before any 12-month review.
     """
 
     spec: AnalysisSpec
@@ -60,6 +64,7 @@ class AnalysisRun:
     warnings: tuple[RecordedWarning, ...]
     seed: int | None
     options: Mapping[str, Any]
+    not_possible: str | None = None
 
 
 def _with_seed(
@@ -178,16 +183,30 @@ def fit_analysis(
     ModelSpecificationError, InvalidParameterError
         If the function refuses the model or an option value; the message is the
         function's, prefixed with the plan entry.
+
+    Notes
+    -----
+    When the data cannot identify the model (:class:`~crtstats.NotEstimableError`: a
+    review or arm with no rows in a partial trial), nothing is raised: the run records
+    the analysis as not possible, with the fitter's reason, and goes on; the report and
+    the manifest list it.
     """
     wanted_by = f"[[analysis]] {spec.name!r}"
     sink: list[RecordedWarning] = []
-    with record_warnings(spec.name, sink), naming_the_entry(wanted_by):
-        if spec.fitter is not None:
-            parts = _run_model(spec, spec.fitter, frames, seed, wanted_by)
-        elif spec.outcome is not None:
-            parts = _run_named(spec, spec.outcome, inputs, seed, wanted_by)
-        else:  # parse_plan requires exactly one of fitter and outcome
-            raise PlanError(f"{wanted_by} names neither a fitter nor an outcome.")
+    try:
+        with record_warnings(spec.name, sink), naming_the_entry(wanted_by):
+            if spec.fitter is not None:
+                parts = _run_model(spec, spec.fitter, frames, seed, wanted_by)
+            elif spec.outcome is not None:
+                parts = _run_named(spec, spec.outcome, inputs, seed, wanted_by)
+            else:  # parse_plan requires exactly one of fitter and outcome
+                raise PlanError(f"{wanted_by} names neither a fitter nor an outcome.")
+    except NotEstimableError as err:
+        reason = str(err).removeprefix(f"{wanted_by}: ")
+        return AnalysisRun(spec=spec, effects=pd.DataFrame(columns=list(EFFECT_COLUMNS)),
+                           fits={}, notes=(f"not possible on these data: {reason}",),
+                           warnings=tuple(sink), seed=None, options=dict(spec.options),
+                           not_possible=reason)
     effects, fits, notes, options, used_seed = parts
     return AnalysisRun(spec=spec, effects=effects, fits=fits, notes=notes,
                        warnings=tuple(sink), seed=used_seed, options=options)

@@ -145,6 +145,11 @@ class OutputSpec:
         File formats of each table and figure.
     suppress_below
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
+    chosen
+        The tables and figures the plan lists by name. The others are defaults: a
+        default that the trial's data cannot support (fidelity tables of an
+        admissions-only trial) is left out and the report says why, whereas a table or
+        figure the plan asks for by name is an error when it cannot be built.
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
@@ -152,6 +157,7 @@ class OutputSpec:
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
+    chosen: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -403,6 +409,7 @@ def _parse_output(raw: Any) -> OutputSpec:
         tables=_choices(raw, "tables", TABLES_WANTED, where),
         figures=_choices(raw, "figures", FIGURES, where),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
+        chosen=frozenset({*raw.get("tables", ()), *raw.get("figures", ())}),
     )
 
 

@@ -17,10 +17,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from crtstats.exceptions import PlanError
+from crtstats.exceptions import OutputNotAvailableError
 from crtstats.models import CRTResult
 from crtstats.runner._plan import FigureName, TableName
 from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
+from crtstats.schema import ARMS, REVIEWS
 from crtstats.tables import Column, Table
 from crtstats.trial import TrialData
 
@@ -81,8 +82,9 @@ _T = TypeVar("_T")
 
 def _needs(value: _T | None, what: str, name: str) -> _T:
     if value is None:
-        raise PlanError(f"[output] tables/figures: {name!r} needs {what}, which this trial "
-                        "or plan does not provide; remove it from [output].")
+        raise OutputNotAvailableError(
+            f"[output] tables/figures: {name!r} needs {what}, which this trial or plan "
+            "does not provide; remove it from [output].")
     return value
 
 
@@ -100,7 +102,7 @@ def build_table(name: TableName, objects: RunObjects, files: Mapping[str, Any]) 
 
     Raises
     ------
-    PlanError
+    OutputNotAvailableError
         If the trial lacks what it needs (e.g. fidelity data for ``fidelity_by_arm``).
     """
     if name == "data_summary":
@@ -115,12 +117,39 @@ def build_table(name: TableName, objects: RunObjects, files: Mapping[str, Any]) 
         args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
     elif name == "effects":
         if objects.effects.empty:
-            raise PlanError("[output] table 'effects' needs at least one [[analysis]] entry.")
+            raise OutputNotAvailableError(
+                "[output] table 'effects' needs at least one [[analysis]] entry with effects.")
         args = (objects.effects,)
     else:
         fidelity = _needs(objects.tables.get("fidelity"), "fidelity data", name)
         args = (fidelity, objects.tables["teams"])
+        kwargs["to_review"], _ = change_review(objects)
     return _call(function, args, kwargs, objects)
+
+
+def change_review(objects: RunObjects) -> tuple[str, str | None]:
+    """The review the item-change table runs to, and a note when it is not the last.
+
+    The table compares baseline with 12 months. A partial trial (an interim analysis,
+    or an arm not yet reviewed at 12 months) gets the latest review that both arms
+    have, with a note saying so; with no follow-up review in both arms the table is not
+    available (:class:`OutputNotAvailableError`).
+    """
+    fidelity = _needs(objects.tables.get("fidelity"), "fidelity data", "item_change")
+    teams = objects.tables["teams"]
+    arm = fidelity["team_id"].astype(str).map(
+        dict(zip(teams["team_id"].astype(str), teams["arm"].astype(str), strict=True)))
+    both = [r for r in REVIEWS[1:]
+            if set(arm[fidelity["review"].astype(str) == r]) >= set(ARMS)]
+    if not both:
+        raise OutputNotAvailableError(
+            "[output] tables/figures: 'item_change' needs a follow-up review that teams of "
+            f"both arms have; this trial has none after {REVIEWS[0]}.")
+    last = both[-1]
+    if last == REVIEWS[-1]:
+        return last, None
+    return last, (f"the item-change table runs from {REVIEWS[0]} to {last}, the latest "
+                  f"review both arms have: not every arm has a {REVIEWS[-1]} review yet.")
 
 
 def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure) -> None:
@@ -143,17 +172,20 @@ def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
 
     Raises
     ------
-    PlanError
+    OutputNotAvailableError
         If the run lacks what it needs.
     """
     function = FIGURE_FUNCTIONS[name]
     if name == "forest":
         if objects.effects.empty:
-            raise PlanError("[output] figure 'forest' needs at least one [[analysis]] entry.")
+            raise OutputNotAvailableError(
+                "[output] figure 'forest' needs at least one [[analysis]] entry with effects."
+            )
         with_interval = objects.effects.dropna(subset=["conf_low", "conf_high"])
         if with_interval.empty:
-            raise PlanError("[output] figure 'forest' needs at least one effect with a "
-                            "confidence interval (randomisation tests have none).")
+            raise OutputNotAvailableError(
+                "[output] figure 'forest' needs at least one effect with a confidence "
+                "interval (randomisation tests have none).")
         _forest(function, with_interval, figure)
         return
     ax = figure.subplots()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crtstats.analysis import EFFECT_COLUMNS
+from crtstats.exceptions import OutputNotAvailableError
 from crtstats.runner._analyses import AnalysisRun, fit_analysis
 from crtstats.runner._capability import naming_the_entry
 from crtstats.runner._manifest import (
@@ -31,7 +33,7 @@ from crtstats.runner._output import (
     write_results,
 )
 from crtstats.runner._plan import AnalysisSpec, Plan, load_plan, parse_plan
-from crtstats.runner._products import RunObjects, build_figure, build_table
+from crtstats.runner._products import RunObjects, build_figure, build_table, change_review
 from crtstats.runner._stages import (
     TrialInputs,
     analysis_frames,
@@ -130,6 +132,7 @@ def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
 def _manifest(
     plan: Plan, inputs: TrialInputs, runs: Mapping[str, AnalysisRun],
     warnings: list[RecordedWarning], files: Mapping[str, str],
+    not_possible: list[dict[str, str]],
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -146,6 +149,7 @@ def _manifest(
                     "table_formats": list(plan.output.table_formats),
                     "figure_formats": list(plan.output.figure_formats),
                     "suppress_below": plan.output.suppress_below, "files": dict(files)},
+        "not_possible": list(not_possible),
         "warnings": [w.to_dict() for w in warnings],
         "versions": versions(),
     }
@@ -174,15 +178,48 @@ def _fit_all(
     return runs
 
 
-def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning]
-             ) -> dict[str, Figure]:
+def _figures(plan: Plan, objects: RunObjects, sink: list[RecordedWarning],
+             not_possible: list[dict[str, str]]) -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     for name in plan.output.figures:
-        with record_warnings(f"figure {name}", sink), naming_the_entry(f"figure {name!r}"):
+        with (record_warnings(f"figure {name}", sink), naming_the_entry(f"figure {name!r}"),
+              _unless_default(plan, "figure", name, not_possible)):
             figure = Figure(figsize=(7.0, 4.5), layout="constrained")
             build_figure(name, objects, figure)
             figures[name] = figure
     return figures
+
+
+@contextmanager
+def _unless_default(plan: Plan, kind: str, name: str,
+                    not_possible: list[dict[str, str]]) -> Iterator[None]:
+    """Leave out a default table or figure the trial cannot support, recording why.
+
+    One the plan lists by name is an error instead (:class:`OutputNotAvailableError`).
+    """
+    try:
+        yield
+    except OutputNotAvailableError as err:
+        if name in plan.output.chosen:
+            raise
+        reason = str(err).split(": ", 1)[-1].replace("; remove it from [output].", ".")
+        not_possible.append({"what": f"{kind} {name!r}", "reason": reason})
+
+
+def _adapted(plan: Plan, objects: RunObjects) -> list[dict[str, str]]:
+    """Default tables that a partial trial changes, and how."""
+    if "item_change" not in plan.output.tables or objects.tables.get("fidelity") is None:
+        return []
+    try:
+        _, note = change_review(objects)
+    except OutputNotAvailableError:
+        return []  # build_table raises it again, in its place
+    return [] if note is None else [{"what": "table 'item_change'", "reason": note}]
+
+
+def _analyses_not_possible(runs: Mapping[str, AnalysisRun]) -> list[dict[str, str]]:
+    return [{"what": f"analysis {name!r}", "reason": r.not_possible}
+            for name, r in runs.items() if r.not_possible is not None]
 
 
 def run(
@@ -298,14 +335,17 @@ def _run_locked(plan: Plan, out: Path, folder: Path, *, force: bool, say: Progre
     )
     say("building tables and figures")
     tables: dict[str, Table] = {}
+    not_possible = _analyses_not_possible(runs) + _adapted(plan, objects)
     for name in plan.output.tables:
-        with record_warnings(f"table {name}", sink), naming_the_entry(f"table {name!r}"):
+        with (record_warnings(f"table {name}", sink), naming_the_entry(f"table {name!r}"),
+              _unless_default(plan, "table", name, not_possible)):
             tables[name] = build_table(name, objects, inputs.provenance)
-    figures = _figures(plan, objects, sink)
+    figures = _figures(plan, objects, sink, not_possible)
     say(f"writing {out}")
     manifest = write_results(folder, plan=plan, tables=tables, figures=figures,
                              warnings=sink, force=force,
-                             manifest=lambda files: _manifest(plan, inputs, runs, sink, files))
+                             manifest=lambda files: _manifest(plan, inputs, runs, sink, files,
+                                                              not_possible))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
                      effects=effects, tables=tables, figures=figures, manifest=manifest,
                      warnings=tuple(sink))

@@ -45,6 +45,7 @@ from crtstats.models import (
     lmm,
     ols,
     permutation_test,
+    standardise,
 )
 from crtstats.runner import run, save_figure, write_table
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
@@ -79,6 +80,7 @@ __all__ = [
     "gee",
     "glmm",
     "icc",
+    "standardise",
     "ICCResult",
     "InfeasibleDesignError",
     "InvalidParameterError",

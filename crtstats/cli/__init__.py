@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from crtstats import __version__
-from crtstats.cli import _run, _score, _validate
+from crtstats.cli import _power, _run, _score, _validate
 from crtstats.cli._terminal import escaped_output, frame_text
 from crtstats.exceptions import CRTStatsError, SchemaValidationError
 
 __all__ = ["main"]
 
-_SUBCOMMANDS = (_run, _validate, _score)
+_SUBCOMMANDS = (_run, _validate, _score, _power)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,6 +6,9 @@ Every result has the same vocabulary (``params``, ``std_errors``, ``df``,
 typed, frozen record on ``CRTResult.details`` (see ``docs/results.md``).
 """
 
+from crtstats.models._batch_glmm import BatchedGLMM
+from crtstats.models._batch_lmm import BatchedLMM
+from crtstats.models._batch_result import BatchedFit
 from crtstats.models._cluster_level import cluster_level
 from crtstats.models._details import (
     ClusterLevelDetails,
@@ -27,6 +30,7 @@ from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
 from crtstats.models._result import ContrastResult, CRTResult
+from crtstats.models._standardise import StandardisedResult, StandardiseType, standardise
 from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
@@ -34,4 +38,5 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "lmm", "WaldTestResult", "WaldMethod", "WaldStatistic", "ModelSpec",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
-           "predictor_from_design", "negative_binomial_rate"]
+           "predictor_from_design", "negative_binomial_rate", "BatchedLMM", "BatchedGLMM",
+           "BatchedFit", "standardise", "StandardisedResult", "StandardiseType"]

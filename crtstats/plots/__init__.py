@@ -5,6 +5,7 @@ figure's file bytes, reproducibly, and :func:`crtstats.save_figure` writes them.
 """
 
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
+from crtstats.plots._power import power_curve
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "caterpillar",
     "domain_profile",
     "forest",
+    "power_curve",
     "render_figure",
     "trajectories",
 ]

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from crtstats.exceptions import DataFileError, PlanError
 from crtstats.io import TABLES
+from crtstats.runner._design_plan import TrialDesign, parse_design
 from crtstats.runner._formula import check_formula
 from crtstats.tables import FORMATS, TableFormat
 
@@ -185,6 +186,8 @@ class Plan:
     path, text
         The plan file and its text, when read by :func:`load_plan` (the report shows
         the text).
+    design
+        The ``[design]`` table (how ``crtstats power`` simulates the trial), or None.
     """
 
     name: str
@@ -198,6 +201,7 @@ class Plan:
     output: OutputSpec = field(default_factory=OutputSpec)
     path: Path | None = None
     text: str | None = field(default=None, repr=False)
+    design: TrialDesign | None = None
 
 
 # -- small checkers ------------------------------------------------------------------------
@@ -488,7 +492,7 @@ def parse_plan(
     >>> plan.data.example, plan.output.tables
     (True, ('data_summary',))
     """
-    top = ("title", "seed", "data", "scoring", "analysis", "output")
+    top = ("title", "seed", "data", "scoring", "analysis", "output", "design")
     _unknown_keys(spec, top, "the plan")
     seed = _get(spec, "seed", int, "the plan", required=True)
     if not 0 <= seed < 2**32:
@@ -510,6 +514,7 @@ def parse_plan(
         scale=scale, max_missing=max_missing, analyses=analyses,
         output=_without_effects(_parse_output(spec.get("output", {})),
                                 spec.get("output", {}), analyses),
+        design=parse_design(spec["design"]) if "design" in spec else None,
     )
 
 

@@ -1,0 +1,137 @@
+"""The power table, the power curve and the results folder of ``crtstats power``.
+
+The folder is written through the runner's staging folder (in full or not at all) and
+the shared writers (:func:`crtstats.runner.write_table`, :func:`crtstats.runner.save_figure`,
+:func:`crtstats.io.write_files`): ``tables/power.*`` in the plan's table formats,
+``figures/power_curve.*``, ``power_trials.csv`` (one row per simulated trial and
+effect) and ``manifest.json`` (plan hash, seed, trials, scale factors, versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from crtstats.plots import power_curve
+from crtstats.power._simulate import SimulationResult
+from crtstats.runner import (
+    Staging,
+    check_destination,
+    dump_json,
+    save_figure,
+    versions,
+    write_table,
+)
+from crtstats.tables import Column, Table
+
+__all__ = ["power_table", "write_power"]
+
+
+def power_table(result: SimulationResult) -> Table:
+    """The power table: per analysis and scale factor, power and type I error with SEs.
+
+    Examples
+    --------
+    >>> from crtstats.power import FidelityDesign, TrialDesign, simulate
+    >>> res = simulate(TrialDesign(intervention=4, control=4, admitted=None, seed=1),
+    ...                sims=2)
+    >>> power_table(res).data["power"].between(0, 1).all()
+    np.True_
+    """
+    data = result.summary[result.summary["factor"] != 0]
+    order = {o: i for i, o in enumerate(dict.fromkeys(data["outcome"]))}
+    data = (data.assign(_order=data["outcome"].map(order))
+            .sort_values(["_order", "factor"], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+    columns = [
+        Column("Analysis", ("analysis",), "text"),
+        Column("Role", ("role",), "text"),
+        Column("Estimand", ("estimand",), "text"),
+        Column("Effect scale factor", ("factor",), "number", decimals=2),
+        Column("True effect", ("true_effect",), "number", decimals=3),
+        Column("Power", ("power",), "number", decimals=3),
+        Column("MC SE", ("power_mcse",), "number", decimals=3, key="power_se"),
+        Column("Type I error", ("type1_error",), "number", decimals=3),
+        Column("MC SE", ("type1_mcse",), "number", decimals=3, key="type1_se"),
+        Column("Mean estimate", ("mean_estimate",), "number", decimals=3),
+        Column("Coverage", ("coverage",), "number", decimals=3),
+        Column("Trials", ("n_sims",), "integer"),
+        Column("Failed", ("n_failed",), "integer"),
+    ]
+    notes = [
+        f"{result.sims} simulated trials per scenario and as many under the null (every "
+        f"effect removed), seed {result.seed}; tests at alpha = {result.alpha:g}.",
+        "MC SE: Monte Carlo standard error sqrt(p (1 - p) / trials). Mean estimate: "
+        "geometric mean for ratios. Coverage of the true effect by the 95% interval, "
+        "blank where the true value of the estimand is not known in closed form.",
+    ]
+    return Table(data, columns, title="Simulated power of the planned analyses",
+                 row_group="outcome", footnotes=notes, na_rep="")
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _manifest(result: SimulationResult, written: list[str]) -> dict[str, Any]:
+    return {
+        "plan": {"name": result.plan.name, "sha256": result.plan.sha256},
+        "design": _jsonable(result.design), "seed": result.seed, "sims": result.sims,
+        "alpha": result.alpha, "factors": list(result.factors),
+        "analyses": sorted(set(result.trials["entry"])), "files": written,
+        "versions": versions(),
+    }
+
+
+def write_power(result: SimulationResult, out: str | Path, *, force: bool = False) -> Path:
+    """Write the results folder of a power simulation (see the module notes).
+
+    Parameters
+    ----------
+    result
+        What :func:`crtstats.power.simulate` returned.
+    out
+        The folder to write; replaced only with ``force`` and only if it is a crtstats
+        results folder.
+    force
+        Replace an existing results folder.
+
+    Returns
+    -------
+    Path
+        The folder written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` exists (without ``force``) or is not a results folder.
+    """
+    out = Path(out)
+    check_destination(out, force=force)
+    output = result.plan.output
+    with Staging(out) as staging:
+        written = [p.relative_to(staging.root).as_posix() for p in write_table(
+            power_table(result), staging.folder("tables"), "power",
+            formats=output.table_formats).values()]
+        ax = power_curve(result.summary, alpha=result.alpha)
+        written += [p.relative_to(staging.root).as_posix() for p in save_figure(
+            ax, staging.folder("figures") / "power_curve",
+            formats=output.figure_formats).values()]
+        staging.write_text("power_trials.csv", result.trials.to_csv(index=False,
+                                                                      lineterminator="\n"))
+        staging.write_text("power_summary.csv", result.summary.to_csv(index=False,
+                                                                        lineterminator="\n"))
+        written += ["power_summary.csv", "power_trials.csv"]
+        staging.write_text("manifest.json", dump_json(_manifest(result, written)))
+        staging.commit(force=force)
+    return out

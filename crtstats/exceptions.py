@@ -38,6 +38,7 @@ __all__ = [
     "OutputNotAvailableError",
     "PlanError",
     "FAILURE_COLUMNS",
+    "OutputPathError",
     "ProrationWarning",
     "ReasonCode",
     "ScaleKeyError",
@@ -92,6 +93,11 @@ class ScaleKeyError(CRTStatsError, ValueError):
 class MappingError(InvalidParameterError):
     """A data mapping (``columns=``, ``[data.mapping]``, ``--mapping``) is malformed or
     names a column or sheet that the data do not have."""
+
+
+class OutputPathError(CRTStatsError, FileExistsError):
+    """An output path cannot be written safely: it is one of the inputs, it holds one,
+    or another run is writing the same results folder."""
 
 
 class InfeasibleDesignError(CRTStatsError, ValueError):

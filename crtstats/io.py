@@ -27,16 +27,21 @@ import pandas as pd
 
 from crtstats._options import check_option
 from crtstats._resources import schema_dir
+from crtstats._safety import check_not_input, neutralise_formula, neutralise_formulas, printable
 from crtstats.exceptions import DataFileError, InvalidParameterError, ReasonCode
 
 __all__ = [
     "TABLES",
     "Conversion",
     "TableFile",
+    "check_not_input",
     "convert_column",
     "declared_dtype",
     "load_schema",
     "read_raw",
+    "neutralise_formula",
+    "neutralise_formulas",
+    "printable",
     "read_table",
     "typed_frame",
     "write_csv",
@@ -631,11 +636,13 @@ def typed_frame(raw: pd.DataFrame, *, table: str) -> pd.DataFrame:
 def write_csv(data: pd.DataFrame, path: str | Path) -> Path:
     """Write ``data`` as UTF-8 CSV with ``\\n`` line endings and no index.
 
-    Missing values are written as empty fields, the form every schema declares.
+    Missing values are written as empty fields, the form every schema declares. Text
+    cells that a spreadsheet would run as a formula are neutralised
+    (:func:`neutralise_formula`); numbers are written as numbers.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(path, index=False, lineterminator="\n", na_rep="")
+    neutralise_formulas(data).to_csv(path, index=False, lineterminator="\n", na_rep="")
     return path
 
 
@@ -685,3 +692,4 @@ def write_files(path_stem: str | PathLike[str], contents: Mapping[str, bytes]) -
             raise DataFileError(f"cannot write file {str(path)!r}: {err}") from err
         written[ext] = path
     return written
+

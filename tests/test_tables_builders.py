@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS, AnalysisResult
+from crtstats.analysis import EFFECT_COLUMNS, AnalysisResult
 from crtstats.datasets import load_example
 from crtstats.datasets._simulate import SimulatedTrial
 from crtstats.exceptions import InvalidParameterError, SchemaValidationError
@@ -68,8 +68,9 @@ def effects_frame() -> pd.DataFrame:
          0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388,
          "participant-average", "rate ratio", "marginal"],
     ]
-    required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
-    return pd.DataFrame(rows, columns=required)
+    # every column but the optional boundary and ICC-source flags (the builder fills them)
+    given = [c for c in EFFECT_COLUMNS if c not in ("boundary", "icc_source")]
+    return pd.DataFrame(rows, columns=given)
 
 
 BUILDERS: dict[str, Any] = {
@@ -280,8 +281,9 @@ def test_suppress_below_is_checked() -> None:
     plain = baseline(SMALL).to_markdown()
     assert baseline(SMALL, suppress_below=0).to_markdown() == plain
     assert baseline(SMALL, suppress_below=1).to_markdown() == plain
-    assert " 1 (5.0%) |" in plain  # a count of 1 exists ...
-    assert "1 to 1 service users" in baseline(SMALL, suppress_below=2).to_markdown()  # the 1
+    assert " 3 (15.0%) |" in plain  # the smallest service-user count is 3 ...
+    assert baseline(SMALL, suppress_below=3).to_markdown() == plain  # 3 is not below 3
+    assert "1 to 3 service users" in baseline(SMALL, suppress_below=4).to_markdown()  # the 3
     assert baseline(SMALL, suppress_below=8).to_markdown() != plain
 
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from crtstats import write_table
 from crtstats.exceptions import DataFileError, InvalidParameterError
+from crtstats.io import neutralise_formula
 from crtstats.tables import Column, Table
 from crtstats.tables._format import format_ci, format_number, format_pvalue
 from crtstats.tables._layout import true_minus
@@ -280,9 +281,9 @@ def test_any_text_survives_every_renderer(cells: list[tuple[str, str]], title: s
     root = lxml.html.fragment_fromstring(table.to_html())
     parsed = [[td.text_content() for td in tr.findall("td")] for tr in root.findall("tbody/tr")]
     assert parsed == shown
-    # CSV: read back exactly
+    # CSV: read back exactly, but for the ' that keeps a formula-like cell text
     rows = list(csv.reader(io.StringIO(table.to_csv())))
-    assert rows[1:] == shown
+    assert rows[1:] == [[neutralise_formula(c) for c in row] for row in shown]
     # Markdown: every body line has exactly one cell per column (pipes are escaped)
     body = table.to_markdown().split("\n")[(2 if title else 0) + 2:][: len(cells)]
     for line in body:

@@ -47,9 +47,12 @@ def add_parser(subparsers: Any) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from crtstats.exceptions import CRTStatsWarning
-    from crtstats.io import write_csv
+    from crtstats.io import check_not_input, write_csv
     from crtstats.scales import score_fidelity
 
+    scale_file = Path(args.scale) if Path(args.scale).is_file() else None
+    check_not_input(args.out, [args.fidelity, scale_file, getattr(args, "mapping", None)],
+                    option="--out")
     if args.out.exists() and not args.force:
         print(f"crtstats: error: {args.out} exists; pass --force to replace it",
               file=sys.stderr)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from crtstats.cli._terminal import frame_text
 from crtstats.exceptions import FAILURE_COLUMNS, SchemaValidationError
-from crtstats.io import write_csv
+from crtstats.io import check_not_input, write_csv
 from crtstats.schema import DataMapping, collect_problems, failure_frame, load_mapping
 from crtstats.trial import exclusions, load_sources, load_trial, with_lines
 
@@ -95,6 +96,9 @@ def _problems(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, int], l
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.report is not None:  # before reading: the report must not replace an input
+        check_not_input(args.report, [getattr(args, name) for name, _ in _TABLE_OPTIONS]
+                        + [getattr(args, "mapping", None)], option="--report")
     failures, rows, notes = _problems(args)
     if args.report is not None:
         report = failures if not failures.empty else pd.DataFrame(
@@ -110,7 +114,7 @@ def _handle(args: argparse.Namespace) -> int:
     print(f"crtstats: {len(failures)} problem(s) in {n_tables} table(s); first_line is the "
           "line of the file (header = line 1; for Excel, the row of the sheet)")
     with pd.option_context("display.max_colwidth", 110, "display.width", 250):
-        print(summarise(failures).to_string(index=False))
+        print(frame_text(summarise(failures)))
     if args.report is not None:
         print(f"crtstats: every problem is listed in {args.report}")
     return 1

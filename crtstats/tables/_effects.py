@@ -159,7 +159,9 @@ def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         notes.append(
             "Measure: conditional = within a team (cluster-specific), marginal = averaged "
             "over teams (population-average); participant-average weights each service "
-            "user equally, cluster-average each team."
+            "user equally, cluster-average each team, and efficiency-weighted (a mixed "
+            "model or an exchangeable GEE) weights teams by their information, which is "
+            "neither unless team sizes are equal."
         )
     return out, notes
 

@@ -12,6 +12,7 @@ import io
 import re
 from typing import TYPE_CHECKING
 
+from crtstats.io import neutralise_formula
 from crtstats.tables._layout import (
     MARGIN,
     MINUS,
@@ -300,14 +301,16 @@ def render_csv(table: Table) -> str:
 
     The header is one line with group-prefixed labels; with a row group its value is
     the first column. Title and footnotes are not part of CSV; the numbers at full
-    precision are in ``table.data``.
+    precision are in ``table.data``. A cell a spreadsheet would run as a formula gets a
+    leading ``'`` (:func:`crtstats.io.neutralise_formula`); numbers stay numbers.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     labels = table.flat_labels()
-    writer.writerow(([table.row_group] if table.row_group else []) + labels)
+    writer.writerow([neutralise_formula(str(v)) for v in
+                     ([table.row_group] if table.row_group else []) + labels])
     for group, part in table.sections():
         lead = [group if group is not None else ""] if table.row_group else []
         for row in part.itertuples(index=False):
-            writer.writerow(lead + [str(v) for v in row])
+            writer.writerow([neutralise_formula(str(v)) for v in lead + list(row)])
     return buffer.getvalue()

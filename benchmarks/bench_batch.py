@@ -12,7 +12,7 @@ Two targets, each timed as the wall-clock median of repeated fits (after one war
   (``arm + arm:review[12m]``). Also with 10% of reviews missing at random (a mask),
   and with Satterthwaite df. Target: 10 s or less.
 * GLMM: 1,000 simulated trials of a 0/1 admission outcome: the same 25 teams with 40
-  to 80 service users each (about 60; 1,497 rows), ``admitted ~ arm + stratum`` with
+  to 80 service users each (about 60; 1,534 rows), ``admitted ~ arm + stratum`` with
   a team intercept (SD 0.4 on the logit scale, about 25% admitted), Laplace fit with
   between-within df for the arm log odds ratio. Target: 10 s or less.
 

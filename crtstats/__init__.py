@@ -16,6 +16,7 @@ from crtstats.exceptions import (
     CRTStatsError,
     CRTStatsWarning,
     DataFileError,
+    EstimandWarning,
     ExcludedRowsWarning,
     ExposureWarning,
     FewClustersWarning,
@@ -45,6 +46,7 @@ from crtstats.models import (
     lmm,
     ols,
     permutation_test,
+    standardise,
 )
 from crtstats.runner import run, save_figure, write_table
 from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
@@ -72,6 +74,7 @@ __all__ = [
     "DataFileError",
     "datasets",
     "design_effect",
+    "EstimandWarning",
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
@@ -79,6 +82,7 @@ __all__ = [
     "gee",
     "glmm",
     "icc",
+    "standardise",
     "ICCResult",
     "InfeasibleDesignError",
     "InvalidParameterError",

@@ -25,17 +25,20 @@ __all__ = [
     "ContinuityCorrectionWarning",
     "ConvergenceWarning",
     "DataFileError",
+    "EstimandWarning",
     "ExcludedRowsWarning",
     "ExposureWarning",
     "FewClustersWarning",
     "InfeasibleDesignError",
     "InvalidParameterError",
+    "MappingError",
     "MissingColumnError",
     "ModelSpecificationError",
     "NotEstimableError",
     "OutputNotAvailableError",
     "PlanError",
     "FAILURE_COLUMNS",
+    "OutputPathError",
     "ProrationWarning",
     "ReasonCode",
     "ScaleKeyError",
@@ -87,6 +90,16 @@ class ScaleKeyError(CRTStatsError, ValueError):
     """A fidelity scale key (``data_schema/scales/*.yaml``) is unknown or malformed."""
 
 
+class MappingError(InvalidParameterError):
+    """A data mapping (``columns=``, ``[data.mapping]``, ``--mapping``) is malformed or
+    names a column or sheet that the data do not have."""
+
+
+class OutputPathError(CRTStatsError, FileExistsError):
+    """An output path cannot be written safely: it is one of the inputs, it holds one,
+    or another run is writing the same results folder."""
+
+
 class InfeasibleDesignError(CRTStatsError, ValueError):
     """A requested power or sample size cannot be reached by any design of the kind asked
     for (e.g. too few clusters whatever their size)."""
@@ -116,6 +129,7 @@ class ReasonCode(StrEnum):
     TOO_FEW_TEAMS = "too_few_teams"  # fewer than two teams in an arm
     EMPTY_TABLE = "empty_table"  # a table with no rows
     DUPLICATE_COLUMN = "duplicate_column"  # two columns of one table share a name
+    LONG_FORMAT = "long_format"  # a long-format table whose columns are not mapped
 
 
 #: The columns of every ``failure_cases`` frame, in order.
@@ -211,6 +225,14 @@ class ExposureWarning(CRTStatsWarning):
 
 class ProrationWarning(CRTStatsWarning):
     """Some fidelity totals were prorated from incompletely scored reviews."""
+
+
+class EstimandWarning(CRTStatsWarning):
+    """An analysis does not estimate the estimand the plan declares for it.
+
+    For example a participant-average effect asked of an exchangeable GEE or of a
+    mixed-model coefficient, which weight clusters by an efficiency weight.
+    """
 
 
 def _format_value(value: Any) -> str:

@@ -4,32 +4,49 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from crtstats.exceptions import InvalidParameterError, SchemaValidationError
-from crtstats.io import TABLES, load_schema, read_table
+from crtstats.exceptions import (
+    FAILURE_COLUMNS,
+    InvalidParameterError,
+    MappingError,
+    ReasonCode,
+    SchemaValidationError,
+    _format_value,
+)
+from crtstats.io import TABLES, TableFile, load_schema, read_raw, typed_frame
 from crtstats.schema import (
+    DataMapping,
+    Recoding,
+    TableMapping,
+    apply_mapping,
     collect_problems,
     cross_table_problems,
     derive_table,
     failure_frame,
     is_long_format,
     long_row,
+    parse_mapping,
     pivot_long,
     records,
 )
 
-__all__ = ["EXCLUSION_COLUMNS", "TableSource", "TrialData", "load_trial"]
+__all__ = ["EXCLUSION_COLUMNS", "Loaded", "TableSource", "TrialData", "check_table",
+           "exclusions", "load_sources", "load_trial", "validation_error", "with_lines"]
 
 #: A table as a DataFrame, or the path of a file that :func:`crtstats.read_table` reads.
 TableSource = pd.DataFrame | str | os.PathLike[str]
 
 #: The columns of :attr:`TrialData.exclusions`.
 EXCLUSION_COLUMNS = ("table", "reason", "rows", "detail")
+
+#: Problems that follow from another (a team unknown because its id is mistyped in teams,
+#: too few teams in an arm): listed after the root causes of each table.
+_DERIVED = (ReasonCode.UNKNOWN_TEAM, ReasonCode.INCONSISTENT, ReasonCode.TOO_FEW_TEAMS)
 
 _RowMap = Callable[[Any, Any], tuple[Any, Any]]
 
@@ -55,8 +72,12 @@ class TrialData:
         Tables passed as DataFrames have no entry.
     exclusions
         Anything excluded while loading, one row per table and reason with the number
-        of rows (columns ``table, reason, rows, detail``). Loading excludes nothing, so
-        this is empty: invalid data raises instead.
+        of rows (columns ``table, reason, rows, detail``). Loading drops no data row
+        (invalid data raise instead); only rows at the end of a file with no value in
+        any field are skipped, under the reason ``blank rows``.
+    mapping
+        Every recoding the data mapping applied (:class:`crtstats.schema.Recoding`), in
+        order; empty when nothing was mapped. :meth:`mapping_lines` words them.
 
     Examples
     --------
@@ -76,6 +97,11 @@ class TrialData:
     service_use_derived: bool = False
     provenance: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     exclusions: pd.DataFrame = field(default_factory=_no_exclusions)
+    mapping: tuple[Recoding, ...] = ()
+
+    def mapping_lines(self) -> list[str]:
+        """The recodings applied, one sentence each, for a report's "Data mapping"."""
+        return [r.describe() for r in self.mapping]
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The supplied (or derived) tables by name."""
@@ -83,77 +109,124 @@ class TrialData:
         return {name: frame for name, frame in found.items() if frame is not None}
 
 
-def _known_columns() -> set[str]:
-    names: set[str] = set()
-    for table in TABLES:
-        schema = load_schema(table)
-        names |= {f["name"] for f in schema["fields"]}
-        long = schema.get("x-crtstats-long-format")
-        if long:
-            names |= {long["key"], long["value"]}
-    return names
+@dataclass
+class Loaded:
+    """One table as read and mapped: the frame, and the file behind it (if any)."""
+
+    frame: pd.DataFrame
+    file: TableFile | None = None
 
 
-def _column_maps(columns: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    """``columns`` as one {user name: schema name} mapping per table."""
-    if columns is None:
-        return {}
-    if not isinstance(columns, Mapping):
-        raise InvalidParameterError(
-            f"columns must be a mapping of your column names to the schema's; got "
-            f"{type(columns).__name__}."
+def _shared_renames(frames: dict[str, pd.DataFrame], shared: Mapping[str, str]
+                    ) -> dict[str, dict[str, str]]:
+    """The flat ``{"Team": "team_id"}`` form, per table that has each column."""
+    absent = [c for c in shared if not any(c in f.columns for f in frames.values())]
+    if absent:
+        raise MappingError(
+            f"columns names {absent}, which none of the tables ({', '.join(frames)}) has."
         )
-    if all(isinstance(v, str) for v in columns.values()):
-        per_table = {table: dict(columns) for table in TABLES}
-    elif all(isinstance(v, Mapping) for v in columns.values()):
-        unknown = sorted(set(columns) - set(TABLES))
-        if unknown:
-            raise InvalidParameterError(
-                f"columns has unknown table(s) {unknown}; use {list(TABLES)}."
-            )
-        per_table = {t: dict(m) for t, m in columns.items()}
-    else:
-        raise InvalidParameterError(
-            "columns must map column names to schema names ({'Team': 'team_id'}) or table "
-            "names to such mappings ({'teams': {'Team': 'team_id'}}); got a mix."
-        )
-    known = _known_columns()
-    for mapping in per_table.values():
-        bad = sorted(str(v) for v in mapping.values() if v not in known)
-        if bad:
-            raise InvalidParameterError(
-                f"columns maps onto {bad}, which no schema knows; schema names include "
-                "team_id, arm, stratum, review, item_01, person_id, period, n_users."
-            )
-    return per_table
+    return {name: {k: v for k, v in shared.items() if k in frame.columns}
+            for name, frame in frames.items()}
 
 
-def _rename(frame: pd.DataFrame, mapping: dict[str, str], table: str) -> pd.DataFrame:
-    use = {k: v for k, v in mapping.items() if k in frame.columns and k != v}
-    if not use:
-        return frame
-    targets = list(use.values())
-    clash = sorted({t for t in targets if targets.count(t) > 1}
-                   | {t for t in targets if t in frame.columns and t not in use})
-    if clash:
-        raise InvalidParameterError(
-            f"columns would give {table} two columns named {clash}; map only one column "
-            "onto each schema name."
-        )
-    return frame.rename(columns=use)
-
-
-def _source(name: str, source: Any, provenance: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def _read(name: str, source: Any, mapping: TableMapping) -> Loaded:
     if isinstance(source, pd.DataFrame):
-        return source
+        if mapping.sheet or mapping.encoding:
+            raise MappingError(
+                f"the mapping of {name} declares a sheet or encoding, which apply to files; "
+                f"{name} was given as a DataFrame."
+            )
+        return Loaded(source)
     if isinstance(source, str | os.PathLike):
-        read = read_table(Path(source), table=name)
-        provenance[name] = {"file": read.path.name, "sha256": read.sha256,
-                            "rows": read.n_rows}
-        return read.data
+        read = read_raw(Path(source), table=name, sheet=mapping.sheet,
+                        encoding=mapping.encoding)
+        return Loaded(read.data, read)
     raise InvalidParameterError(
         f"{name} must be a DataFrame or the path of a file; got {type(source).__name__}."
     )
+
+
+def load_sources(given: dict[str, Any], mapping: DataMapping
+                  ) -> tuple[dict[str, Loaded], list[Recoding]]:
+    """Read every table and apply its mapping: each table as mapped (with the file it
+    came from) and the recodings applied, in order."""
+    loaded = {name: _read(name, src, mapping.table(name)) for name, src in given.items()}
+    shared = _shared_renames({n: x.frame for n, x in loaded.items()}, mapping.shared)
+    log: list[Recoding] = []
+    for name, item in loaded.items():
+        table_map = mapping.table(name)
+        if shared[name]:
+            table_map = replace(table_map, columns={**shared[name], **table_map.columns})
+        frame, done = apply_mapping(item.frame, table_map, table=name)
+        log += done
+        if item.file is not None:
+            frame = typed_frame(frame, table=name)
+        item.frame = frame
+    return loaded, log
+
+
+def _provenance(loaded: dict[str, Loaded]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, item in loaded.items():
+        read = item.file
+        if read is None:
+            continue
+        out[name] = {"file": read.path.name, "sha256": read.sha256, "rows": read.n_rows}
+        if read.sheet is not None:
+            out[name]["sheet"] = read.sheet
+        if read.encoding is not None:
+            out[name]["encoding"] = read.encoding
+        if read.skipped_blank:
+            out[name]["skipped_blank_rows"] = read.skipped_blank
+        if is_long_format(item.frame, table=name):
+            out[name]["layout"] = "long"
+    return out
+
+
+def exclusions(loaded: dict[str, Loaded]) -> pd.DataFrame:
+    rows = [{"table": name, "reason": "blank rows", "rows": item.file.skipped_blank,
+             "detail": f"{item.file.skipped_blank} row(s) with no value in any field at the "
+                       f"end of {item.file.describe()} were skipped"}
+            for name, item in loaded.items()
+            if item.file is not None and item.file.skipped_blank]
+    if not rows:
+        return _no_exclusions()
+    return pd.DataFrame(rows, columns=list(EXCLUSION_COLUMNS)).astype({"rows": "Int64"})
+
+
+def _sheet_hint(out: pd.DataFrame, mine: Any, read: TableFile, table: str) -> None:
+    """Absent columns of a table read from the first of several sheets, by default:
+    say which sheet was read and how to choose another."""
+    if read.sheet is None or len(read.sheets) < 2 or read.sheet != read.sheets[0]:
+        return
+    absent = mine & (out["reason_code"] == str(ReasonCode.MISSING_COLUMN)).to_numpy()
+    others = ", ".join(repr(s) for s in read.sheets[1:])
+    out.loc[absent, "check"] = out.loc[absent, "check"].astype(str) + (
+        f" (read from sheet {read.sheet!r}, the first; the workbook also has {others}: "
+        f"declare sheet = \"...\" for {table} in the data mapping)")
+
+
+def with_lines(failures: pd.DataFrame, loaded: dict[str, Loaded]) -> pd.DataFrame:
+    """Add ``file`` (name, and sheet for Excel) and ``line`` (the file's line; header is
+    line 1) to each problem of a table read from a file."""
+    out = failures.copy()
+    out["file"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["line"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    for name, item in loaded.items():
+        if item.file is None:
+            continue
+        mine = (out["table"] == name).to_numpy()
+        out.loc[mine, "file"] = item.file.describe()
+        _sheet_hint(out, mine, item.file, name)
+        rows = out.loc[mine, "row"]
+        has_row = rows.notna().to_numpy()
+        if has_row.any():
+            lines = item.file.line_numbers()
+            index = rows[has_row].astype("int64").to_numpy()
+            valid = index < len(lines)
+            target = rows[has_row].index[valid]
+            out.loc[target, "line"] = lines[index[valid]]
+    return out
 
 
 def _remap(failures: pd.DataFrame, row_map: _RowMap | None) -> pd.DataFrame:
@@ -166,10 +239,10 @@ def _remap(failures: pd.DataFrame, row_map: _RowMap | None) -> pd.DataFrame:
     return out
 
 
-def _check_table(name: str, frame: pd.DataFrame
-                 ) -> tuple[pd.DataFrame, list[pd.DataFrame], _RowMap | None]:
-    """One table: validated data, failure frames, and the map from checked rows to the
-    rows as supplied (for long-format fidelity)."""
+def check_table(name: str, frame: pd.DataFrame
+                ) -> tuple[pd.DataFrame, list[pd.DataFrame], _RowMap | None]:
+    """One table (wide, or long-format fidelity pivoted to wide): the validated data, its
+    failure frames (rows as supplied), and the map from checked rows to supplied rows."""
     if not is_long_format(frame, table=name):
         data, failures = collect_problems(frame, table=name)
         return data, [failures], None
@@ -200,11 +273,13 @@ def _derive_service_use(checked: dict[str, pd.DataFrame]) -> pd.DataFrame | None
 
 
 def _sorted(failures: pd.DataFrame) -> pd.DataFrame:
-    """Failures by table (in the data model's order), then row, as found within a row."""
+    """Failures by table (in the data model's order), root causes before the problems
+    that follow from them (unknown team, inconsistent, too few teams), then row."""
     rank = failures["table"].map({t: i for i, t in enumerate(TABLES)})
-    return (failures.assign(_t=rank).sort_values(["_t", "row"], na_position="first",
-                                                 kind="stable")
-            .drop(columns="_t").reset_index(drop=True))
+    derived = failures["reason_code"].isin(list(map(str, _DERIVED)))
+    return (failures.assign(_t=rank, _d=derived)
+            .sort_values(["_t", "_d", "row"], na_position="first", kind="stable")
+            .drop(columns=["_t", "_d"]).reset_index(drop=True))
 
 
 def load_trial(
@@ -213,7 +288,7 @@ def load_trial(
     fidelity: TableSource | None = None,
     admissions: TableSource | None = None,
     service_use: TableSource | None = None,
-    columns: Mapping[str, Any] | None = None,
+    columns: Mapping[str, Any] | DataMapping | None = None,
 ) -> TrialData:
     """Load and validate the tables of one trial, each on its own and together.
 
@@ -228,21 +303,32 @@ def load_trial(
         Service-user and team-level service use. When ``service_use`` is not given
         and ``admissions`` is, it is derived from ``admissions``.
     columns
-        Your column names mapped onto the schema's, for every table
-        (``{"Team": "team_id"}``) or per table (``{"teams": {"Team": "team_id"}}``).
+        The data mapping: per table, ``columns`` (your names -> the schema's),
+        ``items`` (``"Q{n}"``), ``values`` (per column, your labels -> the schema's),
+        ``dates`` (per column, a ``strptime`` format), ``sheet`` and ``encoding``; the
+        shape of a plan's ``[data.mapping]`` and of a ``--mapping`` file (see
+        :func:`crtstats.schema.parse_mapping`). Renames alone may also be given flat,
+        for every table (``{"Team": "team_id"}``), or per table
+        (``{"teams": {"Team": "team_id"}}``).
 
     Returns
     -------
     TrialData
-        The validated tables with their declared dtypes, provenance and exclusions.
+        The validated tables with their declared dtypes, provenance, exclusions and the
+        recodings the mapping applied (:attr:`TrialData.mapping`).
 
     Raises
     ------
     SchemaValidationError
         With every problem of every table, and of the tables together, in one
-        ``failure_cases`` frame (``row`` is the 0-based row of the table as supplied).
+        ``failure_cases`` frame: ``row`` is the 0-based row of the table as supplied,
+        and the extra columns ``file`` and ``line`` give, for a table read from a file,
+        its name (with the sheet for Excel) and the line of the file (the header is
+        line 1; for Excel, the row of the sheet).
+    MappingError
+        If the mapping is malformed or names a column or sheet the data do not have.
     InvalidParameterError
-        If fewer than two tables are given, or ``columns`` is malformed.
+        If fewer than two tables are given.
     DataFileError
         If a file cannot be read.
 
@@ -253,6 +339,9 @@ def load_trial(
     (``arm``, ``stratum``, ...) repeated in another table agrees with ``teams``.
     Within tables, the schemas give one row per key (one review per team and review),
     bed days 0 where not admitted, positive exposure and at least two teams per arm.
+    Nothing is recoded unless the mapping declares it, and no row is dropped: only
+    rows at the end of a file with no value in any field are skipped (counted in
+    :attr:`TrialData.exclusions`).
 
     References
     ----------
@@ -274,27 +363,51 @@ def load_trial(
         raise InvalidParameterError(
             "load_trial needs teams and at least one of fidelity, admissions, service_use."
         )
-    maps = _column_maps(columns)
-    provenance: dict[str, dict[str, Any]] = {}
-    frames = {name: _rename(_source(name, src, provenance), maps.get(name, {}), name)
-              for name, src in given.items()}
+    mapping = columns if isinstance(columns, DataMapping) else parse_mapping(columns)
+    loaded, log = load_sources(given, mapping)
+    checked, everything, derived = _validate_all(
+        {n: x.frame for n, x in loaded.items()}, derive=service_use is None)
+    if not everything.empty:
+        raise validation_error(with_lines(_sorted(everything), loaded))
+    return TrialData(**checked, service_use_derived=derived, provenance=_provenance(loaded),
+                     exclusions=exclusions(loaded), mapping=tuple(log))
+
+
+def _validate_all(frames: dict[str, pd.DataFrame], *, derive: bool
+                  ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, bool]:
+    """Every table on its own and together: the checked tables, every problem, and
+    whether service_use was derived."""
     checked: dict[str, pd.DataFrame] = {}
     failures: list[pd.DataFrame] = []
     row_maps: dict[str, _RowMap | None] = {}
     for name, frame in frames.items():
-        checked[name], found, row_maps[name] = _check_table(name, frame)
+        checked[name], found, row_maps[name] = check_table(name, frame)
         failures += found
     for cross in cross_table_problems(checked):
         failures.append(_remap(cross, row_maps.get(str(cross["table"].iloc[0]))))
     everything = failure_frame([f for f in failures if len(f)])
-    derived = service_use is None and "admissions" in checked and everything.empty
+    derived = derive and "admissions" in checked and everything.empty
     if derived:
         data = _derive_service_use(checked)
         if data is not None:
             checked["service_use"], more = collect_problems(data, table="service_use")
             everything = failure_frame([everything, more] if len(more) else [everything])
-    if not everything.empty:
-        everything = _sorted(everything)
-        raise SchemaValidationError.from_cases(records(everything),
-                                               subject="trial data")
-    return TrialData(**checked, service_use_derived=derived, provenance=provenance)
+    return checked, everything, derived
+
+
+def validation_error(failures: pd.DataFrame, *, subject: str = "trial data"
+                     ) -> SchemaValidationError:
+    """The error listing ``failures``; the message names the first by file and line when
+    the failures carry ``file`` and ``line``."""
+    err = SchemaValidationError.from_cases(records(failures[list(FAILURE_COLUMNS)]),
+                                           subject=subject)
+    if "line" in failures.columns:
+        first = failures.iloc[0]
+        where = (f"{first['file']} line {first['line']}" if not pd.isna(first["line"])
+                 else str(first["file"]) if not pd.isna(first["file"])
+                 else f"table {first['table']}, row {first['row']}")
+        message = (f"{subject} failed validation with {len(failures)} problem(s); first: "
+                   f"{where}, column {first['column']}, value "
+                   f"{_format_value(first['value'])}: {first['check']}")
+        err = SchemaValidationError(message, failures.reset_index(drop=True))
+    return err

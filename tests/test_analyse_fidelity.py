@@ -144,7 +144,11 @@ def test_effects_frame_has_the_contract_columns_and_roles(result: AnalysisResult
     assert tuple(eff.columns) == EFFECT_COLUMNS
     assert list(eff["outcome"].unique()) == OUTCOMES
     assert len(eff) == 5 * len(OUTCOMES)  # LMM 6m, 12m; ANCOVA 12m; DiD 6m, 12m
-    assert set(eff.loc[eff["analysis"].str.startswith("LMM"), "role"]) == {"primary"}
+    # one primary row per outcome: the LMM at 12m; at 6m it is a secondary estimand
+    lmm_rows = eff[eff["analysis"].str.startswith("LMM")]
+    assert (lmm_rows.groupby("outcome")["role"].apply(list) == [["secondary", "primary"]] *
+            len(OUTCOMES)).all()
+    assert (eff.loc[eff["role"] == "primary", "estimand"] == "arm effect at 12m").all()
     assert set(eff.loc[eff["analysis"].str.startswith("ANCOVA"), "role"]) == {"sensitivity"}
     assert set(eff.loc[eff["analysis"] == DID, "role"]) == {"sensitivity"}
     assert set(eff["scale"]) == {"difference"}

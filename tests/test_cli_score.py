@@ -91,10 +91,11 @@ def test_unknown_scale_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert err.count("\n") == 1 and "unknown scale 'core_v9'" in err
 
 
-def test_long_format_is_refused_with_a_hint(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_long_format_is_pivoted_and_an_absent_item_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "long.csv"
     path.write_text("team_id,review,item,score\nT1,baseline,item_01,3\n")
     assert main(["score", "--fidelity", str(path), "--out", str(tmp_path / "s.csv")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "long format" in err and "wide format" in err
+    # an item with no row in long format is a problem, as an absent column is in wide
+    assert "no item row names item_02 (long format)" in err and "Traceback" not in err

@@ -32,7 +32,7 @@ def test_clean_data_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     out = capsys.readouterr().out
     assert out.startswith("crtstats: valid:") and "fidelity (74 rows)" in out
-    assert pd.read_csv(report).columns.tolist() == list(FAILURE_COLUMNS)
+    assert pd.read_csv(report).columns.tolist() == [*FAILURE_COLUMNS, "file", "line"]
     assert len(pd.read_csv(report)) == 0
 
 
@@ -51,11 +51,14 @@ def test_problems_summarised_and_all_written(tmp_path: Path,
     assert "problem(s) in 2 table(s)" in out and "unknown_team" in out
     assert "Traceback" not in out
     written = pd.read_csv(report, dtype=str, keep_default_na=False)
-    assert list(written.columns) == list(FAILURE_COLUMNS)
+    assert list(written.columns) == [*FAILURE_COLUMNS, "file", "line"]
     teams_rows = written[written["table"] == "teams"]
     assert teams_rows[["row", "column", "reason_code"]].values.tolist() == [
         ["2", "arm", "enum"], ["4", "team_id", "pattern"]]
     assert teams_rows["value"].tolist() == ["Intervention", "T05 "]
+    # the file's lines (header = line 1) beside the 0-based rows
+    assert teams_rows["line"].tolist() == ["4", "6"]
+    assert teams_rows["file"].tolist() == ["teams.csv", "teams.csv"]
     # every admissions row of team T05 is reported, not just the first
     n_t05 = (pd.read_csv(PATHS["admissions"], dtype=str)["team_id"] == "T05").sum()
     assert (written["reason_code"] == "unknown_team").sum() == n_t05

@@ -230,9 +230,18 @@ def test_boundary_is_warned() -> None:
 
 
 def test_negative_binomial_without_overdispersion_is_a_boundary_fit() -> None:
-    """Example service use: theta runs off to infinity (glmmTMB: 4e7, non-PD Hessian)."""
+    """Counts with no overdispersion: theta runs off to infinity.
+
+    The example's teams, periods and caseloads, with each count set to its expected
+    value under a Poisson model with a team effect (rounded): less dispersed than
+    Poisson by construction, so the NB2 dispersion MLE is on its boundary.
+    """
     trial = crtstats.datasets.load_example()
     use = trial.service_use.merge(trial.teams[["team_id", "arm"]], on="team_id")
+    team = use["team_id"].str[1:].astype(int).to_numpy()
+    treated = ((use["arm"] == "intervention") & (use["period"] == "follow_up")).to_numpy(bool)
+    rate = np.exp(-1.4 + 0.4 * np.sin(team) + np.log(0.7) * treated)
+    use["admissions"] = np.rint(use["n_users"].to_numpy() * rate).astype(int)
     use["log_users"] = np.log(use["n_users"])
     kwargs = {"cluster": "team_id", "offset": "log_users"}
     with pytest.warns(BoundaryFitWarning, match="dispersion is on its boundary"):

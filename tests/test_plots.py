@@ -14,10 +14,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from crtstats import CRTResult, save_figure
-from crtstats.analysis import EFFECT_COLUMNS
+from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import DataFileError, InvalidParameterError, ModelSpecificationError
-from crtstats.plots import caterpillar, domain_profile, forest, trajectories
+from crtstats.plots import caterpillar, domain_profile, forest, render_figure, trajectories
 from crtstats.scales import score_fidelity
 
 TRIAL = load_example()
@@ -44,11 +44,14 @@ def effects_frame() -> pd.DataFrame:
     nan = float("nan")
     rows = [
         ["fidelity total", "LMM", "primary", "arm at 12m", "difference", 9.8, 2.1, 17.5,
-         0.015, 21.7, "kenward-roger", "REML", 0.41, 0.12, 0.68, 25, 74],
+         0.015, 21.7, "kenward-roger", "REML", 0.41, 0.12, 0.68, 25, 74,
+         "efficiency-weighted", "mean difference", "conditional"],
         ["fidelity total", "ANCOVA", "sensitivity", "arm at 12m", "difference", 8.8, 1.1,
-         16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25],
+         16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25,
+         "cluster-average", "mean difference", "marginal"],
     ]
-    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
+    return pd.DataFrame(rows, columns=required)
 
 
 def mixed_result(n: int = 25) -> CRTResult:
@@ -65,7 +68,8 @@ def mixed_result(n: int = 25) -> CRTResult:
 def test_trajectories_draws_a_line_per_team_and_per_arm() -> None:
     ax = trajectories(SCORES, TRIAL.teams)
     assert _render(ax).startswith(b"\x89PNG")
-    drawn = [line for line in ax.lines if len(line.get_xdata())]  # not legend handles
+    drawn = [line for line in ax.lines if len(line.get_xdata())  # not legend handles
+             and line.get_gid() != "fidelity-band"]  # nor the band boundaries
     teams = [line for line in drawn if line.get_linewidth() < 1]
     means = [line for line in drawn if line.get_linewidth() > 2]
     assert len(teams) == 25 and len(means) == 2
@@ -214,3 +218,50 @@ def test_save_figure_rejects_bad_arguments(tmp_path: Path) -> None:
         save_figure(ax, tmp_path / "absent" / "f")
     with pytest.raises(InvalidParameterError, match="Figure or Axes"):
         save_figure("figure", tmp_path / "f")  # type: ignore[arg-type]
+
+
+def test_trajectories_shade_the_scale_bands_read_from_the_key() -> None:
+    from crtstats.scales import load_scale
+
+    ax = trajectories(SCORES, TRIAL.teams)
+    _render(ax)
+    key = load_scale("core_crt_v2")
+    edges = sorted(float(line.get_ydata()[0]) for line in ax.lines
+                   if line.get_gid() == "fidelity-band")
+    assert edges == [low for _, low in key.bands[1:]] == [117.0, 156.0]
+    low, high = ax.get_ylim()
+    assert low < 117.0 and high > 156.0  # both boundaries are in view
+    names = {t.get_text().strip() for t in ax.texts}
+    assert names == set(key.band_names)
+    assert len(ax.patches) == 3  # one shaded span per band
+    plain = trajectories(SCORES, TRIAL.teams, bands=False)
+    assert not plain.patches and not plain.texts
+    means = trajectories(SCORES, TRIAL.teams, value="mean_item")
+    edges = sorted(float(line.get_ydata()[0]) for line in means.lines
+                   if line.get_gid() == "fidelity-band")
+    assert edges == pytest.approx([117.0 / 39, 156.0 / 39])
+
+
+def test_forest_panels_split_outcomes_and_scales_and_fit_a_page() -> None:
+    from crtstats.plots import forest_panels
+
+    frame = effects_frame()
+    domain = frame.iloc[[0]].assign(outcome="referrals_access_mean", estimate=0.4,
+                                    conf_low=0.1, conf_high=0.7)
+    ratio = frame.iloc[[0]].assign(outcome="admitted", scale="odds ratio", estimate=0.7,
+                                   conf_low=0.5, conf_high=0.98,
+                                   estimand="arm[T.intervention]")
+    figure = forest_panels([frame, domain, ratio])
+    titles = [ax.get_title(loc="left").replace("\n", " ") for ax in figure.axes]
+    assert titles[0].startswith("fidelity total: difference")
+    assert titles[1].startswith("Referrals and access (mean item score): difference")
+    assert titles[2] == "admitted: odds ratio (log scale); arm intervention"
+    # the domain effect (0.4) is not drawn on the total's axis (about 10)
+    assert figure.axes[1].get_xlim()[1] < 1.0 < figure.axes[0].get_xlim()[1]
+    labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels()]
+    assert not any("[T." in label for label in labels)
+    bold = [t.get_fontweight() for t in figure.axes[0].get_yticklabels()]
+    assert bold == ["bold", "normal"]  # the primary row first, in bold
+    width, height = figure.get_size_inches()
+    assert width == 7.0 and height <= 9.0
+    assert render_figure(figure, "png", dpi=300).startswith(b"\x89PNG")

@@ -82,7 +82,9 @@ def test_shipped_plan_effects(shipped: Any) -> None:
     assert labels <= set(effects["analysis"])
     assert {"total", "admitted"} <= set(effects["outcome"])
     assert effects["outcome"].nunique() >= 4, "bed days and readmissions are reported too"
-    assert set(effects["role"]) == {"primary", "sensitivity"}
+    assert set(effects["role"]) == {"primary", "secondary", "sensitivity"}
+    primary = effects[effects["role"] == "primary"]
+    assert not primary["outcome"].duplicated().any()  # one primary row per outcome
     for name, done in shipped.analyses.items():
         assert len(done.effects), name
         assert (effects["analysis"].isin(done.effects["analysis"])).any()
@@ -112,7 +114,9 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
         assert record["fits"] and record["effects"], name
         for item in record["fits"] + record["effects"]:
             assert item["df_method"] and item["cov_type"], (name, item)
-            assert item["role"] in ("primary", "sensitivity"), (name, item)
+            assert item["role"] in ("primary", "secondary", "sensitivity"), (name, item)
+        # a fit is primary or sensitivity; only effect rows are secondary (other times)
+        assert all(f["role"] in ("primary", "sensitivity") for f in record["fits"]), name
     glmm = [f for f in manifest["analyses"]["admissions"]["fits"] if f["model"] == "glmm"]
     assert glmm and glmm[0]["df_method"] == "between-within"
     lmm = manifest["analyses"]["fidelity-satterthwaite"]["fits"][0]
@@ -125,7 +129,7 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
     written = {path: hashlib.sha256(data).hexdigest()
                for path, data in _files(shipped.out).items()
                if path.startswith(("tables/", "figures/"))}
-    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 4 * 2
+    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 5 * 2  # five figures
     text = (shipped.out / "manifest.json").read_text()
     assert str(ROOT) not in text and str(shipped.out) not in text, "no machine paths"
 
@@ -137,7 +141,7 @@ def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
     assert "<link" not in html and "<script" not in html
     assert "seed = 20140301" in html, "the plan as run is in the report"
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 4
+    assert len(images) == 5  # the shipped plan asks for five figures
     assert base64.b64decode(images[0])[:4] == b"\x89PNG"
     for table in shipped.tables.values():
         assert table.title in html
@@ -475,9 +479,9 @@ def test_fitter_errors_name_the_plan_entry(frames: dict[str, Any]) -> None:
 
 
 def test_warnings_are_recorded_not_raised(frames: dict[str, Any]) -> None:
-    done = _fit(frames, fitter="glmm", data="admissions", formula="readmitted ~ arm + stratum",
+    done = _fit(frames, fitter="lmm", data="admissions", formula="age ~ arm + stratum",
                 where={"period": "follow_up"})
-    # the example's readmissions have no team variance: the fit is on the boundary
+    # the example's ages are drawn without a team effect: the fit is on the boundary
     assert "BoundaryFitWarning" in [w.category for w in done.warnings]
     assert {w.stage for w in done.warnings} == {"a"}
 

@@ -56,16 +56,21 @@ def effects_frame() -> pd.DataFrame:
     rows = [
         ["fidelity total", "LMM arm x review", "primary", "arm effect at 12m", "difference",
          9.83456, 2.10321, 17.5659, 0.01534, 21.73, "kenward-roger", "REML", 0.4123,
-         0.1187, 0.6802, 25, 74],
+         0.1187, 0.6802, 25, 74,
+         "efficiency-weighted", "mean difference", "conditional"],
         ["admitted", "GLMM", "primary", "arm effect, follow-up", "odds ratio", 0.70123,
          0.49877, 0.98590, 0.04123, 23.0, "between-within", "Laplace", 0.0461, nan, nan,
-         25, 1388],
+         25, 1388, "efficiency-weighted", "odds ratio", "conditional"],
         ["fidelity total", "ANCOVA (CR2)", "sensitivity", "arm effect at 12m", "difference",
-         8.8, 1.1, 16.5, 0.0000123, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25],
+         8.8, 1.1, 16.5, 0.0000123, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25,
+         "cluster-average", "mean difference", "marginal"],
         ["bed days", "GEE", "sensitivity", "rate ratio, follow-up", "rate ratio", 0.81,
-         0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388],
+         0.6, 1.09, 0.16, np.inf, "z", "robust", nan, nan, nan, 25, 1388,
+         "participant-average", "rate ratio", "marginal"],
     ]
-    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    # every column but the optional boundary and ICC-source flags (the builder fills them)
+    given = [c for c in EFFECT_COLUMNS if c not in ("boundary", "icc_source")]
+    return pd.DataFrame(rows, columns=given)
 
 
 BUILDERS: dict[str, Any] = {
@@ -209,9 +214,10 @@ def test_suppression_hides_small_counts_and_notes_it() -> None:
     users = plain.data["unit"] == "Service users"
     assert (plain.data.loc[users, "control"] < 60).all()  # the premise: all are small
     shown = hidden.formatted()[["Control", "Intervention", "Total"]]
-    assert (shown[users.to_numpy()] == "<60").all().all()
+    # the marker never claims a size: a withheld total of 1419 must not read "<60"
+    assert (shown[users.to_numpy()] == "*").all().all()
     assert hidden.data.loc[users, ["control", "intervention", "total"]].isna().all().all()
-    assert any("withheld" in note for note in hidden.footnotes)
+    assert any("Withheld" in note for note in hidden.footnotes)
     # teams are never withheld
     assert hidden.formatted().loc[0, "Control"] == "10"
 
@@ -231,14 +237,14 @@ def test_baseline_suppression_withholds_small_cells_means_and_complements() -> N
     table = baseline(trial, suppress_below=8)
     data = table.data.set_index("label")
     shown = table.formatted().set_index("Characteristic")
-    assert shown.loc["Sex: female", "control_summary"] == "<8"
+    assert shown.loc["Sex: female", "control_summary"] == "*"
     # complementary: male (17) would reveal female as 20 - 17, so it is withheld too
-    assert shown.loc["Sex: male", "control_summary"] == "<8"
+    assert shown.loc["Sex: male", "control_summary"] == "*"
     assert np.isnan(data.loc["Sex: male", "control_value"])
     assert shown.loc["Sex: male", "intervention_summary"] == "30 (100.0%)"
     assert shown.loc["Sex: female", "intervention_summary"] == "0 (0.0%)"  # zero is shown
     assert shown.loc["Age, years", "control_n"] == "17"  # missing ages show in N
-    assert any(note.startswith("<8:") for note in table.footnotes)
+    assert any(note.startswith("* Withheld") and "1 to 7" in note for note in table.footnotes)
     for cell in _shown_numbers(table):
         if cell.isdigit():  # no bare count from 1 to 7 (teams per arm are 10 and 15)
             assert int(cell) == 0 or int(cell) >= 8
@@ -275,8 +281,9 @@ def test_suppress_below_is_checked() -> None:
     plain = baseline(SMALL).to_markdown()
     assert baseline(SMALL, suppress_below=0).to_markdown() == plain
     assert baseline(SMALL, suppress_below=1).to_markdown() == plain
-    assert " 1 (5.0%) |" in plain  # a count of 1 exists ...
-    assert "<2" in baseline(SMALL, suppress_below=2).to_markdown()  # withholds the 1
+    assert " 3 (15.0%) |" in plain  # the smallest service-user count is 3 ...
+    assert baseline(SMALL, suppress_below=3).to_markdown() == plain  # 3 is not below 3
+    assert "1 to 3 service users" in baseline(SMALL, suppress_below=4).to_markdown()  # the 3
     assert baseline(SMALL, suppress_below=8).to_markdown() != plain
 
 
@@ -295,7 +302,8 @@ def test_effects_groups_by_outcome_and_formats() -> None:
 
 def test_effects_footnotes_follow_the_rows() -> None:
     differences = effects(effects_frame().iloc[[0, 2]]).footnotes
-    assert differences == ("CI: confidence interval; ICC: intra-cluster correlation.",)
+    assert len(differences) == 1 and differences[0].startswith(
+        "CI: confidence interval; ICC: intra-cluster correlation, from the row's own model")
     everything = effects(effects_frame()).footnotes
     assert any("exponentiated" in n for n in everything)
     assert any("df inf" in n for n in everything)

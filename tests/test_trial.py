@@ -43,7 +43,7 @@ def long_fidelity(wide: pd.DataFrame) -> pd.DataFrame:
 def test_shipped_example_loads(ex: dict[str, pd.DataFrame]) -> None:
     trial = crtstats.load_trial(**ex)
     assert isinstance(trial, TrialData)
-    assert (len(trial.teams), len(trial.fidelity), len(trial.admissions)) == (25, 74, 2807)
+    assert (len(trial.teams), len(trial.fidelity), len(trial.admissions)) == (25, 74, 2813)
     assert trial.service_use_derived is False and dict(trial.provenance) == {}
     assert list(trial.exclusions.columns) == list(EXCLUSION_COLUMNS)
     assert trial.exclusions.empty
@@ -60,7 +60,7 @@ def test_paths_record_provenance_and_service_use_is_derived() -> None:
                        admissions=paths["admissions"])
     assert trial.service_use_derived is True
     assert set(trial.provenance) == {"teams", "fidelity", "admissions"}
-    assert trial.provenance["admissions"]["rows"] == 2807
+    assert trial.provenance["admissions"]["rows"] == 2813
     assert trial.provenance["teams"]["file"] == "example_teams.csv"
     assert len(str(trial.provenance["fidelity"]["sha256"])) == 64
     # the shipped service_use is the aggregation of the shipped admissions

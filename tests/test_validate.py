@@ -104,8 +104,11 @@ def test_enum_is_case_sensitive(example: dict[str, pd.DataFrame]) -> None:
     df.loc[2, "arm"] = "intervention "
     cases = problems(df, "teams")
     assert only(cases, "enum") == [(2, "arm", "intervention "), (7, "arm", "Control")]
+    # the check names the allowed values and the mapping line that would recode the
+    # label; nothing is recoded without it
     assert cases.loc[cases["reason_code"] == "enum", "check"].iloc[0] == (
-        "one of 'intervention', 'control'"
+        "one of 'intervention', 'control'; to recode it declare [teams.values.arm] "
+        "\"intervention \" = \"intervention\" in the data mapping"
     )
 
 
@@ -209,12 +212,15 @@ def test_every_problem_in_one_pass(example: dict[str, pd.DataFrame]) -> None:
     assert str(crtstats.SchemaValidationError) and len(cases) == 4
 
 
-def test_non_string_ids_are_written_as_text_floats_are_not() -> None:
+def test_non_string_ids_are_written_as_text_whole_floats_too() -> None:
     teams = pd.DataFrame({"team_id": [1, 2, 3, 4], "arm": ["intervention", "control"] * 2,
                           "stratum": ["a", "a", "b", "b"]})
     assert validate(teams, table="teams")["team_id"].tolist() == ["1", "2", "3", "4"]
-    cases = problems(teams.astype({"team_id": float}), "teams")
-    assert only(cases, "type")[0] == (0, "team_id", 1.0)
+    # whole-number floats (as a spreadsheet gives 3 as 3.0) read as Excel cells do: "3"
+    checked = validate(teams.astype({"team_id": float}), table="teams")
+    assert checked["team_id"].tolist() == ["1", "2", "3", "4"]
+    cases = problems(teams.astype({"team_id": float}).assign(team_id=[1.5, 2, 3, 4]), "teams")
+    assert only(cases, "type")[0] == (0, "team_id", 1.5)
 
 
 def test_bad_arguments() -> None:

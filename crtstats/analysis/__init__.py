@@ -8,24 +8,31 @@ runner for a plan's model entries).
 from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._effects import (
     EFFECT_COLUMNS,
+    OPTIONAL_EFFECT_COLUMNS,
     RATIO_SCALES,
+    ROLES,
     default_scale,
     effect_row,
     effects_frame,
+    is_boundary,
     randomisation_row,
 )
-from crtstats.analysis.admissions import analyse_admissions
+from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
 
 __all__ = [
     "EFFECT_COLUMNS",
+    "OPTIONAL_EFFECT_COLUMNS",
     "RATIO_SCALES",
+    "ROLES",
     "AnalysisResult",
     "analyse_admissions",
     "analyse_fidelity",
     "default_scale",
     "effect_row",
     "effects_frame",
+    "is_boundary",
     "fidelity_did",
+    "ics_limits",
     "randomisation_row",
 ]

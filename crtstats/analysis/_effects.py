@@ -17,10 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crtstats.models import CRTResult, ICCResult, PermutationResult
+from crtstats.models import (
+    CRTResult,
+    Estimand,
+    GlmmDetails,
+    ICCResult,
+    LmmDetails,
+    PermutationResult,
+    measure_of_scale,
+)
 
-__all__ = ["EFFECT_COLUMNS", "RATIO_SCALES", "default_scale", "effect_row", "effects_frame",
-           "randomisation_row"]
+__all__ = ["EFFECT_COLUMNS", "OPTIONAL_EFFECT_COLUMNS", "RATIO_SCALES", "ROLES",
+           "default_scale", "effect_row", "effects_frame", "is_boundary", "randomisation_row"]
 
 #: Columns of every effects frame, in order. Ratio-scale estimates (odds and rate
 #: ratios) are already exponentiated; ``scale`` says which scale a row is on.
@@ -42,12 +50,34 @@ EFFECT_COLUMNS = (
     "icc_high",
     "n_clusters",
     "nobs",
+    "boundary",     # True where the row's mixed model has zero cluster variance
+    "icc_source",   # "model" (the row's own fit), "separate" (given to the builder), ""
+    "population",   # "participant-average", "cluster-average" or "efficiency-weighted"
+    "measure",      # "mean difference", "risk difference", "risk ratio", "odds ratio"...
+    "conditioning",  # "conditional" (cluster-specific) or "marginal"
 )
+
+#: Columns a hand-made effects frame may leave out (the table builders then take
+#: ``boundary`` as False, an ICC as the row model's own and the estimand as unstated):
+#: ``boundary``, ``icc_source`` and the
+#: estimand's ``population``
+#: (``"participant-average"``, ``"cluster-average"``), ``measure`` (``"mean
+#: difference"``, ``"odds ratio"``...) and ``conditioning`` (``"conditional"``, i.e.
+#: cluster-specific, or ``"marginal"``).
+OPTIONAL_EFFECT_COLUMNS = ("boundary", "icc_source", "population", "measure",
+                           "conditioning")
+
+#: The roles of effects rows: the pre-specified primary analysis of an outcome at its
+#: primary time point (one row per outcome), the same analysis at other time points,
+#: and sensitivity analyses.
+ROLES = ("primary", "secondary", "sensitivity")
 
 #: Scales on which estimates are exponentiated (reference value 1, not 0).
 RATIO_SCALES = frozenset({"odds ratio", "rate ratio", "risk ratio"})
 
 _LINK_SCALES = {"logit": "odds ratio", "log": "rate ratio"}
+#: lme4's ``isSingular()`` tolerance on the relative cluster SD.
+_BOUNDARY_SD = 1e-4
 
 
 def default_scale(fit: CRTResult, terms: Iterable[str]) -> str:
@@ -85,12 +115,27 @@ def _inference(fit: CRTResult, weights: Mapping[str, float], label: str
     return result.estimate, low, high, result.pvalue, result.df, result.df_method
 
 
-def _icc_values(icc: ICCResult | float | None) -> dict[str, float]:
+def is_boundary(fit: CRTResult) -> bool:
+    """Whether ``fit`` is a mixed model whose cluster variance is estimated as zero.
+
+    An LMM says so in its details; a GLMM is on the boundary when its cluster SD is
+    below lme4's ``isSingular()`` tolerance (1e-4).
+    """
+    details = fit.details
+    if isinstance(details, LmmDetails):
+        return bool(details.boundary)
+    if isinstance(details, GlmmDetails):
+        return bool(details.cluster_sd < _BOUNDARY_SD)
+    return False
+
+
+def _icc_values(icc: ICCResult | float | None, source: str) -> dict[str, Any]:
     if isinstance(icc, ICCResult):
         return {"icc": float(icc.estimate), "icc_low": float(icc.conf_low),
-                "icc_high": float(icc.conf_high)}
+                "icc_high": float(icc.conf_high), "icc_source": source}
     value = np.nan if icc is None else float(icc)
-    return {"icc": value, "icc_low": np.nan, "icc_high": np.nan}
+    return {"icc": value, "icc_low": np.nan, "icc_high": np.nan,
+            "icc_source": "" if np.isnan(value) else source}
 
 
 def effect_row(
@@ -103,6 +148,7 @@ def effect_row(
     estimand: str,
     scale: str | None = None,
     icc: ICCResult | float | None = None,
+    attributes: Estimand | None = None,
 ) -> dict[str, Any]:
     """One effects row: the estimand ``sum(weights * params)`` of ``fit``.
 
@@ -119,13 +165,20 @@ def effect_row(
         The reporting scale; by default :func:`default_scale`. On a ratio scale the
         estimate and limits are exponentiated.
     icc
-        The row's ICC: an :class:`~crtstats.ICCResult` (with its interval), a number, or
-        ``None`` for the fit's own ``icc`` (NaN if it has none).
+        The ICC of a row whose model has none of its own (GEE, cluster-level, OLS): an
+        :class:`~crtstats.ICCResult` (with its interval), a number, or ``None`` (NaN);
+        ``icc_source`` is then ``"separate"``. A mixed model's row always shows that
+        model's own ICC (``fit.icc``, ``icc_source`` ``"model"``), so the ICC beside
+        its estimate comes from the model that gave it: zero at a boundary fit.
+    attributes
+        The estimand's population and conditioning; by default ``fit.estimand``. The
+        row's ``measure`` follows its scale.
 
     Returns
     -------
     dict
-        The row, keyed by :data:`EFFECT_COLUMNS`.
+        The row, keyed by :data:`EFFECT_COLUMNS`; ``boundary`` says whether the fit is
+        a mixed model with zero cluster variance (:func:`is_boundary`).
 
     Raises
     ------
@@ -153,8 +206,10 @@ def effect_row(
         "scale": chosen, "estimate": float(estimate), "conf_low": float(low),
         "conf_high": float(high), "pvalue": float(pvalue), "df": float(df),
         "df_method": df_method, "cov_type": fit.cov_type,
-        **_icc_values(fit.icc if icc is None else icc),
-        "n_clusters": fit.n_clusters, "nobs": fit.nobs,
+        **(_icc_values(fit.icc, "model") if fit.icc is not None
+           else _icc_values(icc, "separate")),
+        "n_clusters": fit.n_clusters, "nobs": fit.nobs, "boundary": is_boundary(fit),
+        **(attributes or fit.estimand).with_measure(chosen).as_dict(),
     }
 
 
@@ -169,13 +224,16 @@ def randomisation_row(
     n_clusters: int,
     nobs: int,
     icc: ICCResult | None = None,
+    population: str = "cluster-average",
 ) -> dict[str, Any]:
     """One effects row from a randomisation test: its observed statistic and p-value.
 
     ``scale`` is that of the statistic's exponential on a ratio scale (a mean
     difference of log values gives a ratio) and of the statistic itself otherwise. The
     row has no interval and no df; ``df_method`` says ``randomisation (exact)`` or
-    ``randomisation (Monte Carlo, <n> draws)``.
+    ``randomisation (Monte Carlo, <n> draws)``. The statistic compares unweighted
+    cluster values, so by default the row's population is ``"cluster-average"``
+    (marginal).
     """
     estimate = float(np.exp(test.observed)) if scale in RATIO_SCALES else float(test.observed)
     draws = "exact" if test.exact else f"Monte Carlo, {test.n_resamples} draws"
@@ -183,11 +241,16 @@ def randomisation_row(
         "outcome": outcome, "analysis": analysis, "role": role, "estimand": estimand,
         "scale": scale, "estimate": estimate, "conf_low": np.nan, "conf_high": np.nan,
         "pvalue": float(test.pvalue), "df": np.nan, "df_method": f"randomisation ({draws})",
-        "cov_type": "none", **_icc_values(icc), "n_clusters": int(n_clusters),
-        "nobs": int(nobs),
+        "cov_type": "none", **_icc_values(icc, "separate"), "n_clusters": int(n_clusters),
+        "nobs": int(nobs), "boundary": False, "population": population,
+        "measure": measure_of_scale(scale), "conditioning": "marginal",
     }
 
 
 def effects_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows as an effects frame with exactly the columns of :data:`EFFECT_COLUMNS`."""
-    return pd.DataFrame(list(rows), columns=list(EFFECT_COLUMNS))
+    """Rows as an effects frame: the columns of :data:`EFFECT_COLUMNS`, then those of
+    :data:`OPTIONAL_EFFECT_COLUMNS` not among them that any row has."""
+    records = list(rows)
+    extra = [c for c in OPTIONAL_EFFECT_COLUMNS
+             if c not in EFFECT_COLUMNS and any(c in r for r in records)]
+    return pd.DataFrame(records, columns=[*EFFECT_COLUMNS, *extra])

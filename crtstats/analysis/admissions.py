@@ -7,7 +7,14 @@ Person level (follow-up service users, a 0/1 outcome such as ``admitted``):
 * sensitivity: GEE with exchangeable working correlation (independence if the
   estimated correlation is negative) and the Kauermann-Carroll sandwich (marginal odds
   ratio); the two-stage cluster-level analysis (risk ratio and
-  risk difference); a stratified randomisation test of the cluster-level ratio.
+  risk difference); a stratified randomisation test of the cluster-level ratio;
+* both estimands, each as risk difference, risk ratio and odds ratio: the
+  participant-average effect (independence GEE) and the cluster-average effect
+  (independence GEE weighted by 1 / team size), unadjusted with the Mancl-DeRouen
+  sandwich and t on G - 2 df; and both adjusted for stratum and ``pre_prop`` by
+  model-robust standardisation with the leave-one-team-out jackknife;
+* the informative-cluster-size check: the cluster-average minus participant-average
+  risk difference (jackknife) and its stratified randomisation test.
 
 Team level (follow-up admissions, bed days and readmissions per service user, from
 ``service_use``):
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -39,9 +46,11 @@ from crtstats.models import (
     GeeDetails,
     ICCResult,
     cluster_level,
+    estimands,
     gee,
     glmm,
     icc,
+    informative_size_test,
     negative_binomial_rate,
     permutation_test,
 )
@@ -150,6 +159,73 @@ def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
         out.add_fit(outcome, "cluster-level two-stage", "sensitivity", label, cl, term, icc_res)
     _randomisation_row(fits["ratio"], adjusted, outcome, "risk ratio", out, n_resamples, seed,
                        icc_res)
+    _estimand_analyses(frame, adjusted, outcome, out, n_resamples, seed, icc_res)
+
+
+_MEASURE_TERMS = (("risk difference", "risk_difference"), ("risk ratio", "log_risk_ratio"),
+                  ("odds ratio", "log_odds_ratio"))
+_GEE_SCALES: tuple[tuple[str, Literal["gaussian", "poisson", "binomial"]], ...] = (
+    ("risk difference", "gaussian"), ("risk ratio", "poisson"), ("odds ratio", "binomial"))
+_GEE_WEIGHTS: tuple[tuple[str, Literal["none", "inverse-size"]], ...] = (
+    ("participant-average: independence GEE", "none"),
+    ("cluster-average: GEE weighted 1/size", "inverse-size"))
+
+
+def _estimand_analyses(frame: pd.DataFrame, adjusted: pd.DataFrame, outcome: str,
+                       out: _Collector, n_resamples: int, seed: int | None,
+                       icc_res: ICCResult) -> None:
+    """Participant- and cluster-average effects, and the informative-size check."""
+    for label, weights in _GEE_WEIGHTS:
+        for scale, family in _GEE_SCALES:
+            res = gee(f"{outcome} ~ arm", frame, cluster="team_id", family=family,
+                      cov_struct="independence", cov_type="mancl-derouen", weights=weights)
+            analysis = f"{label} (Mancl-DeRouen)"
+            out.rows.append(effect_row(
+                res, {ARM_TERM: 1.0}, outcome=outcome, analysis=analysis,
+                role="sensitivity", estimand=ESTIMAND, scale=scale, icc=icc_res))
+            out.results[f"{outcome}: {analysis} ({scale})"] = res
+    std = estimands(adjusted, outcome=outcome, arm="arm", cluster="team_id",
+                    covariates=["stratum", "pre_prop"])
+    out.notes += [f"{outcome}, standardised estimands: {m}" for m in std.participant.warnings]
+    for name, res in (("participant-average", std.participant),
+                      ("cluster-average", std.cluster)):
+        label = f"{name}: standardised (jackknife)"
+        for scale, term in _MEASURE_TERMS:
+            out.rows.append(effect_row(res, {term: 1.0}, outcome=outcome, analysis=label,
+                                       role="sensitivity", estimand=ESTIMAND, scale=scale,
+                                       icc=icc_res))
+        out.results[f"{outcome}: {label}"] = res
+    out.results[f"{outcome}: cluster-average: standardised (jackknife), minus "
+                "participant-average (informative cluster size)"] = std.difference
+    _ics_note(std.difference, adjusted, outcome, out, n_resamples, seed)
+
+
+def _ics_note(diff: CRTResult, data: pd.DataFrame, outcome: str, out: _Collector,
+              n_resamples: int, seed: int | None) -> None:
+    test = informative_size_test(data, outcome=outcome, arm="arm", cluster="team_id",
+                                 strata="stratum", n_resamples=n_resamples, seed=seed)
+    k = diff.param_names.index("risk_difference")
+    low, high = (float(v) for v in diff.conf_int().to_numpy()[k])
+    g = int(diff.n_clusters or 0)
+    draws = "exact" if test.exact else f"Monte Carlo, {test.n_resamples} draws"
+    out.notes.append(
+        f"{outcome}, informative cluster size: the cluster-average minus "
+        f"participant-average risk difference (standardised) is "
+        f"{float(diff.param_values[k]):.4f} (95% CI {low:.4f} to {high:.4f}, jackknife t "
+        f"on {g - 2} df); unadjusted, {test.observed:.4f}, randomisation p = "
+        f"{test.pvalue:.3f} ({draws}, within strata). " + ics_limits(g))
+
+
+def ics_limits(n_clusters: int) -> str:
+    """What the informative-cluster-size check can and cannot show with G clusters."""
+    return (
+        f"With {n_clusters} teams this check has little power: a clear gap shows that "
+        "the two estimands differ (larger teams respond differently), so the estimand "
+        "must be chosen, and a mixed model or exchangeable GEE, which weights teams in "
+        "between, answers neither; a small or non-significant gap does not show that "
+        "they agree. The randomisation test is exact for the null of no effect in any "
+        "team, not for 'no informative size' when the programme has an effect."
+    )
 
 
 def _gee_fit(formula: str, frame: pd.DataFrame, outcome: str, notes: list[str]
@@ -269,7 +345,10 @@ def analyse_admissions(
     AnalysisResult
         ``effects`` with the columns of :data:`crtstats.analysis.EFFECT_COLUMNS`:
         odds ratios (GLMM primary, GEE sensitivity), cluster-level risk ratio and risk
-        difference, and randomisation tests for ``outcome``; then for each team count
+        difference, and randomisation tests for ``outcome``; the participant- and
+        cluster-average risk difference, risk ratio and odds ratio, unadjusted
+        (independence GEE, unweighted and weighted by 1 / size, Mancl-DeRouen) and
+        standardised (jackknife); then for each team count
         (admissions, bed days, readmissions per service user) the negative binomial
         rate ratio (primary), the cluster-level rate ratio and its randomisation test.
         Ratios are exponentiated. The person-level rows carry the ICC of ``outcome``
@@ -292,7 +371,12 @@ def analyse_admissions(
     models are ``count ~ arm + stratum + log(pre-period count / pre-period users)``
     with offset ``log(n_users)``. The randomisation tests re-allocate teams within
     strata and use the mean difference of the two-stage log-ratio residuals, so their
-    estimate is the cluster-level ratio. People with a missing outcome, teams with no
+    estimate is the cluster-level ratio. The standardised estimands follow Li et al.
+    (2025) with the working model ``outcome ~ arm + stratum + pre_prop``
+    (:func:`crtstats.models.estimands`); ``notes`` gives the informative-cluster-size
+    check (:func:`crtstats.models.informative_size_test`) and what it can show. Every
+    row's ``population``, ``measure`` and ``conditioning`` say what it estimates.
+    People with a missing outcome, teams with no
     follow-up users and teams without a pre-period value are left out and counted in
     ``notes``.
 
@@ -300,6 +384,9 @@ def analyse_admissions(
     ----------
     Hayes RJ, Moulton LH (2017). Cluster Randomised Trials, 2nd ed. CRC.
     Li P, Redden DT (2015). BMC Medical Research Methodology 15:38.
+    Li F, Tong J, Fang X, Cheng C, Kahan BC, Wang B (2025). Statistics in Medicine,
+    doi:10.1002/sim.70270.
+    Kahan BC, Li F, Copas AJ, Harhay MO (2023). Int J Epidemiol 52:107-118.
 
     Examples
     --------

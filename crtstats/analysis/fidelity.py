@@ -266,9 +266,12 @@ def _fit_did(frame: pd.DataFrame, outcome: str) -> _Fitted:
 
 
 def _effect_rows(outcome: str, fitted: _Fitted, role: str) -> list[dict[str, Any]]:
+    # the primary analysis is primary at its last review only (12m); earlier: secondary
+    last = len(fitted.effects) - 1
     return [effect_row(fitted.result, weights, outcome=outcome, analysis=fitted.label,
-                       role=role, estimand=estimand, scale="difference")
-            for estimand, weights in fitted.effects]
+                       role="secondary" if role == "primary" and k < last else role,
+                       estimand=estimand, scale="difference")
+            for k, (estimand, weights) in enumerate(fitted.effects)]
 
 
 def fidelity_did(
@@ -451,7 +454,7 @@ def analyse_fidelity(
     >>> out = crtstats.analyse_fidelity(scores, trial.teams, outcomes=["total"])
     >>> print(out.effects[["analysis", "role", "estimand"]].to_string(index=False))
                      analysis        role                       estimand
-        LMM arm x review (KR)     primary               arm effect at 6m
+        LMM arm x review (KR)   secondary               arm effect at 6m
         LMM arm x review (KR)     primary              arm effect at 12m
              ANCOVA 12m (CR2) sensitivity              arm effect at 12m
     team FE DiD (cluster HC1) sensitivity  arm effect on change to 6m

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from crtstats import __version__
 from crtstats.cli import _power, _run, _score, _validate
+from crtstats.cli._terminal import escaped_output, frame_text
 from crtstats.exceptions import CRTStatsError, SchemaValidationError
 
 __all__ = ["main"]
@@ -48,14 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _print_problems(err: SchemaValidationError) -> None:
     cases = err.failure_cases
     print(f"crtstats: error: {err}", file=sys.stderr)
-    shown = cases.head(50).to_string(index=False)
-    print(shown, file=sys.stderr)
+    print(frame_text(cases.head(50)), file=sys.stderr)
     if len(cases) > 50:
         print(f"... and {len(cases) - 50} more problems", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Everything printed is escaped (:func:`crtstats.io.printable`); an interrupt
+    (Ctrl-C) at any stage prints one line and returns 130, with no traceback.
+    """
+    with escaped_output():
+        try:
+            return _dispatch(argv)
+        except KeyboardInterrupt:
+            print("crtstats: interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -66,9 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CRTStatsError, OSError) as err:
         print(f"crtstats: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # pragma: no cover
-        print("crtstats: interrupted", file=sys.stderr)
-        return 130
     return code
 
 

@@ -38,24 +38,26 @@ def add_parser(subparsers: Any) -> None:
         help="prorate the total of a review with up to N missing items (default 0: no "
         "total when any item is missing); prorated totals are flagged",
     )
+    parser.add_argument("--mapping", type=Path, metavar="FILE.toml",
+                        help="a data mapping for the fidelity file: column names, item "
+                        "pattern (Q{n}), review labels, date format, Excel sheet, encoding")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.set_defaults(func=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     from crtstats.exceptions import CRTStatsWarning
-    from crtstats.io import read_table, write_csv
+    from crtstats.io import check_not_input, write_csv
     from crtstats.scales import score_fidelity
-    from crtstats.schema import validate
 
+    scale_file = Path(args.scale) if Path(args.scale).is_file() else None
+    check_not_input(args.out, [args.fidelity, scale_file, getattr(args, "mapping", None)],
+                    option="--out")
     if args.out.exists() and not args.force:
         print(f"crtstats: error: {args.out} exists; pass --force to replace it",
               file=sys.stderr)
         return 1
-    data = read_table(args.fidelity, table="fidelity").data
-    _refuse_long_format(data, args.fidelity)
-    if args.scale == _SCHEMA_SCALE:
-        data = validate(data, table="fidelity")
+    data = _read_fidelity(args.fidelity, args.mapping, checked=args.scale == _SCHEMA_SCALE)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CRTStatsWarning)
         scores = score_fidelity(data, scale=args.scale, max_missing=args.max_missing)
@@ -68,16 +70,29 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_long_format(data: Any, path: Path) -> None:
-    """Say plainly that a long-format file (one row per item) must be made wide first."""
+def _read_fidelity(path: Path, mapping_file: Path | None, *, checked: bool) -> Any:
+    """The fidelity file read, mapped and (for the schema's scale) validated; a long
+    layout (one row per item) is pivoted to wide, as :func:`crtstats.load_trial` does."""
     from crtstats.exceptions import DataFileError
-    from crtstats.io import load_schema
+    from crtstats.schema import DataMapping, failure_frame, load_mapping
+    from crtstats.trial import check_table, load_sources, validation_error, with_lines
 
-    spec = load_schema("fidelity").get("x-crtstats-long-format")
-    if spec and spec["key"] in data.columns and spec["value"] in data.columns:
-        raise DataFileError(
-            f"{path.name} is in long format (columns {spec['key']!r} and "
-            f"{spec['value']!r}); crtstats score reads the wide format, one row per team "
-            "and review with one column per item. Pivot it first, or load it with "
-            "crtstats.load_trial, which accepts both."
-        )
+    mapping = load_mapping(mapping_file) if mapping_file is not None else DataMapping()
+    loaded, log = load_sources({"fidelity": path}, mapping)
+    for recoding in log:
+        print(f"crtstats: {recoding.describe()}")
+    frame = loaded["fidelity"].frame
+    if not checked:
+        from crtstats.schema import is_long_format
+
+        if is_long_format(frame, table="fidelity"):
+            raise DataFileError(
+                f"{path.name} is in long format (one row per item); with a scale other than "
+                f"{_SCHEMA_SCALE} crtstats score reads the wide format only. Pivot it first."
+            )
+        return frame
+    data, found, _ = check_table("fidelity", frame)
+    failures = failure_frame([f for f in found if len(f)])
+    if len(failures):
+        raise validation_error(with_lines(failures, loaded), subject=f"file {path.name}")
+    return data

@@ -17,6 +17,8 @@ __all__ = ["TRUE_EFFECTS", "SimulatedTrial", "simulate_trial"]
 N_ITEMS = 39
 REVIEWS = ("baseline", "6m", "12m")
 PERIODS = ("pre", "follow_up")
+#: Between-team SD of the readmission log-odds in each period (no arm effect).
+READMISSION_TEAM_SD = 0.6
 
 #: The effects built into :func:`simulate_trial`, on the scales the analyses report.
 TRUE_EFFECTS: Mapping[str, float] = {
@@ -28,8 +30,11 @@ TRUE_EFFECTS: Mapping[str, float] = {
     "fidelity_total_gain_12m": 0.35 * N_ITEMS,
     # cluster-specific odds ratio of admission, intervention vs control, follow-up
     "admission_odds_ratio": 0.70,
-    # between-team SD of the admission log-odds (random intercept)
+    # between-team SD of the admission log-odds (random intercept), in each period
     "admission_team_sd": 0.40,
+    # correlation of a team's admission log-odds effects in the pre and follow-up
+    # periods: below 1, as team effects drift between periods in service records
+    "admission_team_period_correlation": 0.50,
     # odds ratio of CRT readmission: no effect
     "readmission_odds_ratio": 1.0,
 }
@@ -126,26 +131,35 @@ def _fidelity(teams: pd.DataFrame, rng: np.random.Generator, start: dt.date) -> 
     return fidelity
 
 
+def _team_period_effects(n: int, sd: float, rho: float, rng: np.random.Generator
+                         ) -> np.ndarray:
+    """Team effects in the two periods, shape ``(n, 2)``: normal with SD ``sd`` in each
+    period and correlation ``rho`` between a team's pre and follow-up effects."""
+    z = rng.normal(0.0, 1.0, size=(n, 2))
+    return sd * np.column_stack([z[:, 0], rho * z[:, 0] + np.sqrt(1.0 - rho**2) * z[:, 1]])
+
+
 def _admissions(teams: pd.DataFrame, rng: np.random.Generator, mean_users: float
                 ) -> pd.DataFrame:
     log_or = np.log(TRUE_EFFECTS["admission_odds_ratio"])
-    team_u = rng.normal(0.0, TRUE_EFFECTS["admission_team_sd"], size=len(teams))
-    team_r = rng.normal(0.0, 0.3, size=len(teams))
+    rho = TRUE_EFFECTS["admission_team_period_correlation"]
+    team_u = _team_period_effects(len(teams), TRUE_EFFECTS["admission_team_sd"], rho, rng)
+    team_r = _team_period_effects(len(teams), READMISSION_TEAM_SD, rho, rng)
     # team caseloads vary: gamma-distributed mean sizes (coefficient of variation ~0.45)
     size_mean = rng.gamma(5.0, mean_users / 5.0, size=len(teams))
     frames = []
     for i, (team, arm) in enumerate(zip(teams["team_id"], teams["arm"], strict=True)):
-        for period in PERIODS:
+        for p, period in enumerate(PERIODS):
             n = max(8, int(rng.poisson(size_mean[i])))
             follow = period == "follow_up"
-            eta = (-1.1 + team_u[i] - 0.1 * follow
+            eta = (-1.1 + team_u[i, p] - 0.1 * follow
                    + log_or * (follow and arm == "intervention"))
             age = rng.integers(18, 90, size=n)
             eta_i = eta + 0.01 * (age - 45)
             admitted = rng.binomial(1, 1.0 / (1.0 + np.exp(-eta_i)))
             stay = 1 + rng.negative_binomial(1.5, 1.5 / (1.5 + 20.0), size=n)
             bed_days = np.where(admitted == 1, stay, 0)
-            readmitted = rng.binomial(1, 1.0 / (1.0 + np.exp(-(-1.8 + team_r[i]))), size=n)
+            readmitted = rng.binomial(1, 1.0 / (1.0 + np.exp(-(-1.8 + team_r[i, p]))), size=n)
             frames.append(
                 pd.DataFrame(
                     {
@@ -193,7 +207,11 @@ def simulate_trial(
     0.20 at 6 months and 0.35 at 12 months in intervention teams (about 7.8 and 13.7
     points on the 39-195 total, attenuated a little by rounding and the 1-5 bounds),
     a cluster-specific admission odds ratio of 0.70 at follow-up with a between-team
-    SD of 0.40 on the log-odds scale, and no effect on readmission.
+    SD of 0.40 on the log-odds scale, and no effect on readmission. As in service
+    records, a team's admission (and readmission) effect drifts between the two
+    periods: the pre and follow-up effects are bivariate normal with correlation 0.5,
+    so the pre-period proportion predicts the follow-up one only in part and some
+    between-team variation remains after adjusting for it.
 
     Parameters
     ----------

@@ -21,15 +21,26 @@ from crtstats.models._details import (
     OlsDetails,
     PanelDetails,
 )
+from crtstats.models._estimand import (
+    CONDITIONINGS,
+    MEASURES,
+    POPULATIONS,
+    Estimand,
+    estimand_of,
+    measure_of_scale,
+)
+from crtstats.models._estimands import EFFECT_TERMS, EstimandsResult, estimands
 from crtstats.models._gee import gee
 from crtstats.models._glmm import glmm
 from crtstats.models._icc import ICCResult, design_effect, icc
+from crtstats.models._ics import informative_size_test
 from crtstats.models._lmm import lmm
 from crtstats.models._nb_glm import negative_binomial_rate
 from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
 from crtstats.models._result import ContrastResult, CRTResult
+from crtstats.models._standardise import StandardisedResult, StandardiseType, standardise
 from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
@@ -38,4 +49,6 @@ __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",
            "FitDetails", "LmmDetails", "GlmmDetails", "GeeDetails", "OlsDetails",
            "ClusterLevelDetails", "NegativeBinomialDetails", "PanelDetails", "Predictor",
            "predictor_from_design", "negative_binomial_rate", "BatchedLMM", "BatchedGLMM",
-           "BatchedFit"]
+           "BatchedFit", "standardise", "StandardisedResult", "StandardiseType", "Estimand",
+           "estimand_of", "measure_of_scale", "estimands", "EstimandsResult", "EFFECT_TERMS",
+           "informative_size_test", "CONDITIONINGS", "MEASURES", "POPULATIONS"]

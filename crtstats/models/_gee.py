@@ -13,6 +13,7 @@ from crtstats.exceptions import (
     BoundaryFitWarning,
     ConvergenceWarning,
     FewClustersWarning,
+    InvalidParameterError,
     ModelSpecificationError,
     SeparationWarning,
 )
@@ -31,6 +32,8 @@ __all__ = ["gee"]
 
 CovStruct = Literal["exchangeable", "independence"]
 GeeDdf = Literal["between", "z"]
+GeeWeights = Literal["none", "inverse-size"]
+_WEIGHTS: tuple[GeeWeights, ...] = get_args(GeeWeights)
 _FAMILIES: tuple[GeeFamily, ...] = get_args(GeeFamily)
 _COV_STRUCTS: tuple[CovStruct, ...] = get_args(CovStruct)
 _DDFS: tuple[GeeDdf, ...] = get_args(GeeDdf)
@@ -146,8 +149,8 @@ def _fit_warnings(fit: GeeFit, design: Design, cov_struct: CovStruct, separated:
         )
 
 
-def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[int]
-                ) -> dict[str, np.ndarray]:
+def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[int],
+                weights: np.ndarray | None) -> dict[str, np.ndarray]:
     """Every covariance; rows and columns of separated terms are NaN (no finite SE)."""
     # at a separated (diverged) fit the sandwiches overflow along the separated terms,
     # which are set to NaN below; numpy's warnings about it would only repeat that
@@ -157,7 +160,7 @@ def _sandwiches(design: Design, fit: GeeFit, family: GeeFamily, separated: list[
         with quiet:
             covs = dict(gee_sandwiches(design.X, design.y, design.groups, fit.beta,
                                        family=family, alpha=fit.alpha, offset=design.offset,
-                                       labels=design.cluster_labels))
+                                       labels=design.cluster_labels, weights=weights))
     except (np.linalg.LinAlgError, ValueError):
         if not separated:
             raise
@@ -183,6 +186,7 @@ def gee(
     offset: str | None = None,
     exposure: str | None = None,
     moments: Moments = "geepack",
+    weights: GeeWeights = "none",
 ) -> CRTResult:
     """Fit a GEE with a bias-corrected sandwich and small-sample t inference.
 
@@ -216,6 +220,11 @@ def gee(
         ``"geepack"`` (default; ``geepack::geeglm``) divides by ``N`` and by the
         number of within-cluster pairs ``M``; ``"sas"`` (SAS PROC GENMOD, statsmodels)
         by ``N - p`` and ``M - p``.
+    weights
+        ``"none"`` (default): every row counts once, so with the independence working
+        correlation the arm effect is participant-average. ``"inverse-size"``: each
+        row weighs ``1 / n_i`` (its cluster's rows used), so every cluster counts once
+        and the effect is cluster-average; needs ``cov_struct="independence"``.
 
     Returns
     -------
@@ -310,6 +319,13 @@ def gee(
     check_option("cov_type", cov_type, SANDWICH_TYPES)
     check_option("ddf", ddf, _DDFS)
     check_option("moments", moments, MOMENTS)
+    check_option("weights", weights, _WEIGHTS)
+    if weights != "none" and cov_struct != "independence":
+        raise InvalidParameterError(
+            f"gee: weights={weights!r} needs cov_struct='independence'; got "
+            f"cov_struct={cov_struct!r}. Cluster weights with an exchangeable working "
+            "correlation mix two weightings, and the effect estimates neither population."
+        )
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
@@ -321,13 +337,16 @@ def gee(
     q = int(cluster_level_columns(design.X, design.groups, n_clusters).sum())
     df = _between_df(design, q, ddf, cov_type, formula, log)
     _check_pairs(design, cov_struct, moments, formula)
+    row_w = (None if weights == "none"
+             else 1.0 / design.cluster_sizes.astype(float)[design.groups])
     fit = fit_gee(design.X, design.y, design.groups, n_clusters, design.offset,
-                  family=family, exchangeable=cov_struct == "exchangeable", moments=moments)
+                  family=family, exchangeable=cov_struct == "exchangeable", moments=moments,
+                  weights=row_w)
     # Under separation Fisher scoring cannot converge (the steps along the separating
     # direction tend to a constant), so the exact check runs only when it did not.
     separated = [] if fit.converged else _separation(design, family, log)
     _fit_warnings(fit, design, cov_struct, bool(separated), log)
-    covs = _sandwiches(design, fit, family, separated)
+    covs = _sandwiches(design, fit, family, separated, row_w)
     return CRTResult(
         model="gee",
         formula=formula,
@@ -358,7 +377,7 @@ def gee(
         spec=ModelSpec(fitter="gee", formula=formula, cluster=cluster, family=family,
                        link=_LINKS[family], offset=offset, exposure=exposure,
                        options={"cov_struct": cov_struct, "cov_type": cov_type,
-                                "ddf": ddf, "moments": moments}),
+                                "ddf": ddf, "moments": moments, "weights": weights}),
         predictor=predictor_from_design(design, data, fit.beta, link=_LINKS[family],
                                         offset=offset, exposure=exposure),
     )

@@ -194,31 +194,43 @@ def fisher_parts(s: np.ndarray, e: np.ndarray, e_sum: np.ndarray, cl: Clusters,
 
 def fit_gee(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_groups: int,
             offset: np.ndarray, *, family: GeeFamily, exchangeable: bool,
-            moments: Moments = "geepack") -> GeeFit:
+            moments: Moments = "geepack", weights: np.ndarray | None = None) -> GeeFit:
     """Solve the GEE by Fisher scoring, updating ``phi`` and ``alpha`` each iteration.
 
     Each iteration takes the moment estimates at the current ``beta`` and one Fisher
     step ``beta += B^-1 U`` with them; the fixed point is geepack's (``geese.fit``
     alternates the same three updates). Stops when the largest change of ``beta``,
     ``alpha`` and ``phi``, relative to ``1 + |value|``, is below :data:`TOL`.
+
+    ``weights`` (per row, constant within each cluster, e.g. ``1 / n_i``) multiply
+    each cluster's contribution to the estimating equations: the Pearson residuals and
+    scaled derivatives are multiplied by ``sqrt(w)``, so ``B = sum_i w_i B_i`` and
+    ``U = sum_i w_i U_i`` (used with the independence working correlation).
     """
     cl = Clusters.of(groups)
     X, y, offset = X[cl.order], y[cl.order], offset[cl.order]
+    root_w = None if weights is None else np.sqrt(np.asarray(weights, float)[cl.order])
     bound = -1.0 / max(cl.sizes.max() - 1.0, 1.0)
     # a diverging fit (separation) overflows on its way to non-finite values, which the
     # checks below detect and report; numpy's own warnings would only repeat that
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        return _iterate(X, y, offset, cl, family, exchangeable, moments, bound)
+        return _iterate(X, y, offset, cl, family, exchangeable, moments, bound, root_w)
 
 
 def _iterate(X: np.ndarray, y: np.ndarray, offset: np.ndarray, cl: Clusters,
-             family: GeeFamily, exchangeable: bool, moments: Moments, bound: float
-             ) -> GeeFit:
+             family: GeeFamily, exchangeable: bool, moments: Moments, bound: float,
+             root_w: np.ndarray | None = None) -> GeeFit:
     """The Fisher-scoring iterations of :func:`fit_gee` (rows sorted by cluster)."""
     p = X.shape[1]
 
+    def weighted(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e_, s_ = residuals(X, y, offset, b, family)
+        if root_w is None:
+            return e_, s_
+        return e_ * root_w, s_ * root_w[:, None]
+
     def moments_at(b: np.ndarray) -> tuple[float, float]:
-        e = residuals(X, y, offset, b, family)[0]
+        e = weighted(b)[0]
         return _moments(e, cl.sums(e), cl, p, exchangeable, moments)
 
     def valid(phi_: float, alpha_: float) -> bool:
@@ -229,7 +241,7 @@ def _iterate(X: np.ndarray, y: np.ndarray, offset: np.ndarray, cl: Clusters,
     alpha, phi = 0.0, np.nan
     it = 0
     for it in range(1, MAX_ITER + 1):
-        e, s = residuals(X, y, offset, beta, family)
+        e, s = weighted(beta)
         e_sum = cl.sums(e)
         phi_new, alpha_new = _moments(e, e_sum, cl, p, exchangeable, moments)
         if not valid(phi_new, alpha_new):

@@ -91,6 +91,7 @@ def gee_sandwiches(
     offset: np.ndarray | None = None,
     fg_bound: float = 0.75,
     labels: tuple[str, ...] | None = None,
+    weights: np.ndarray | None = None,
 ) -> Mapping[str, np.ndarray]:
     """Model-based and sandwich covariances of GEE coefficients.
 
@@ -112,6 +113,9 @@ def gee_sandwiches(
         The bound ``b`` of the Fay-Graubard correction (0.75 in their paper).
     labels
         Cluster labels by code, for messages.
+    weights
+        Row weights, constant within each cluster (e.g. ``1 / n_i``): cluster i's
+        ``B_i`` and ``U_i`` are multiplied by ``w_i`` (None: all 1).
 
     Returns
     -------
@@ -176,6 +180,9 @@ def gee_sandwiches(
     root = np.sqrt(var)
     e = (y - mu) / root
     s = (dmu / root)[:, None] * X
+    if weights is not None:
+        root_w = np.sqrt(np.asarray(weights, dtype=float)[cl.order])
+        e, s = e * root_w, s * root_w[:, None]
     c = exchangeable_c(alpha, cl.sizes)
     k = 1.0 / (1.0 - alpha)
     t = cl.sums(s)  # G x p

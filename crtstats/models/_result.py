@@ -17,6 +17,7 @@ from scipy import stats
 
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
 from crtstats.models._details import FitDetails, FrozenMap, ModelSpec
+from crtstats.models._estimand import Estimand, estimand_of
 from crtstats.models._predict import Predictor, PredictScale
 from crtstats.models._wald import (
     Hypothesis,
@@ -154,6 +155,9 @@ class CRTResult:
     predictor
         What :attr:`fitted_values`, :attr:`resid` and :meth:`predict` need (None for
         cluster-level analyses).
+    estimand_record
+        The estimand, when the fitter states it; otherwise :attr:`estimand` derives it
+        from the fitter and its options.
     """
 
     model: str
@@ -179,6 +183,7 @@ class CRTResult:
     spec: ModelSpec | None = field(default=None, repr=False)
     wald_method: WaldMethod | None = field(default=None, repr=False)
     predictor: Predictor | None = field(default=None, repr=False)
+    estimand_record: Estimand | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         p = len(self.param_names)
@@ -235,6 +240,11 @@ class CRTResult:
         """Two-sided p-values from t with ``df`` (normal where ``df`` is infinite)."""
         p = _t_pvalue(self.tstats.to_numpy(), self.df_values)
         return pd.Series(p, index=list(self.param_names), name="pvalues")
+
+    @property
+    def estimand(self) -> Estimand:
+        """What the arm effect estimates: population, measure, conditioning (and why)."""
+        return self.estimand_record if self.estimand_record is not None else estimand_of(self)
 
     @property
     def variance_components(self) -> pd.Series:

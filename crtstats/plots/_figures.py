@@ -20,6 +20,7 @@ from scipy import stats
 
 from crtstats.analysis import RATIO_SCALES
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.scales import available_scales, load_scale
 from crtstats.schema import ARMS, REVIEWS
 from crtstats.tables import (
     collect_effects,
@@ -30,7 +31,7 @@ from crtstats.tables import (
     scale_labels,
 )
 
-__all__ = ["caterpillar", "domain_profile", "forest", "trajectories"]
+__all__ = ["caterpillar", "domain_profile", "forest", "forest_label", "trajectories"]
 
 #: Row labels longer than this many characters are wrapped onto further lines.
 _LABEL_WIDTH = 40
@@ -63,8 +64,44 @@ def _scored(scores: pd.DataFrame, teams: pd.DataFrame, value: str) -> pd.DataFra
     return frame
 
 
+#: Fill colours of the fidelity bands, lowest band first (grey, light and lighter).
+_BAND_SHADES = ("0.80", "0.90", "0.97", "1.0")
+
+
+def _band_limits(scale: str, value: str) -> list[tuple[str, float, float]]:
+    """``(name, low, high)`` of each band of ``scale`` on the axis of ``value``: the key's
+    total bounds for ``total``, divided by the number of items for ``mean_item``."""
+    if value not in ("total", "mean_item") or scale not in available_scales():
+        return []
+    key = load_scale(scale)
+    per = 1.0 if value == "total" else float(key.n_items)
+    lows = [low / per for _, low in key.bands] + [key.total_max / per]
+    return [(name, lows[i], lows[i + 1]) for i, (name, _) in enumerate(key.bands)]
+
+
+def _draw_bands(ax: Axes, bands: list[tuple[str, float, float]], values: pd.Series) -> None:
+    """Shade each band across the axes and name it at the right; the y range shows every
+    boundary between bands and all the data."""
+    inner = [b[1] for b in bands[1:]]
+    data = values.dropna().astype(float)
+    pad = 0.04 * (max([*data, *inner]) - min([*data, *inner]) or 1.0)
+    low = min([*data, *inner]) - pad
+    high = max([*data, *inner]) + pad
+    for (name, start, stop), shade in zip(bands, _BAND_SHADES, strict=False):
+        if stop <= low or start >= high:
+            continue
+        ax.axhspan(max(start, low), min(stop, high), color=shade, zorder=0, linewidth=0)
+        ax.text(1.0, (max(start, low) + min(stop, high)) / 2.0, f" {name}",
+                transform=ax.get_yaxis_transform(), ha="left", va="center",
+                fontsize="small", color="0.3")
+    for edge in inner:
+        ax.axhline(edge, color="0.55", linewidth=0.6, zorder=0.5, gid="fidelity-band")
+    ax.set_ylim(low, high)
+
+
 def trajectories(
-    scores: pd.DataFrame, teams: pd.DataFrame, ax: Axes | None = None, *, value: str = "total"
+    scores: pd.DataFrame, teams: pd.DataFrame, ax: Axes | None = None, *, value: str = "total",
+    scale: str = "core_crt_v2", bands: bool = True,
 ) -> Axes:
     """Team fidelity across reviews, by arm, with the arm means drawn on top.
 
@@ -79,12 +116,18 @@ def trajectories(
         Axes to draw on; a new figure's axes when ``None``.
     value
         The score column to plot (``total`` by default, or ``mean_item``...).
+    scale
+        The scale key whose fidelity bands are shaded (``core_crt_v2``: low below
+        117, moderate 117-155, high from 156; read from the key, never restated).
+    bands
+        Whether to shade the bands (for ``total`` and ``mean_item`` only).
 
     Returns
     -------
     matplotlib.axes.Axes
         Thin lines, one per team, coloured by arm; thick lines with markers, the arm
-        means over teams with a value at each review.
+        means over teams with a value at each review; the scale's bands as grey
+        shading named at the right, the y range showing each band boundary.
 
     Raises
     ------
@@ -132,7 +175,10 @@ def trajectories(
     ax.set_xticks(range(len(reviews)), reviews)
     ax.set_xlabel("Review")
     ax.set_ylabel(f"Fidelity {value.replace('_', ' ')}")
-    ax.legend(title="Arm (mean)")
+    limits = _band_limits(scale, value) if bands else []
+    if limits:
+        _draw_bands(ax, limits, frame[value])
+    ax.legend(title="Arm (mean)", loc="lower right", framealpha=0.9)
     return ax
 
 
@@ -207,6 +253,8 @@ def domain_profile(scores: pd.DataFrame, teams: pd.DataFrame, ax: Axes | None = 
                   ha="right")
     ax.set_xlabel("Domain")
     ax.set_ylabel("Mean item score")
+    # outside the plot area, so no line or point is hidden behind it
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     return ax
 
 
@@ -232,7 +280,17 @@ def _plain_log_axis(ax: Axes) -> None:
     ax.xaxis.set_minor_formatter(plain if narrow else mticker.NullFormatter())
 
 
-def forest(effects: Any, ax: Axes | None = None) -> Axes:
+def forest_label(analysis: str, estimand: str, outcome: str | None = None) -> str:
+    """A forest row's label: ``[outcome: ]analysis (estimand)``, term names made
+    readable, wrapped at 40 characters."""
+    from crtstats.plots._forest import readable_terms
+
+    text = f"{analysis} ({readable_terms(estimand)})"
+    return textwrap.fill(f"{outcome}: {text}" if outcome is not None else text,
+                         width=_LABEL_WIDTH)
+
+
+def forest(effects: Any, ax: Axes | None = None, *, show_outcome: bool = True) -> Axes:
     """Forest plot of effects: one row per effect with its confidence interval.
 
     Parameters
@@ -242,14 +300,19 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
         an :class:`crtstats.analysis.AnalysisResult`, or a list of them.
     ax
         Axes to draw on; a new figure's axes when ``None``.
+    show_outcome
+        Whether row labels start with the outcome (leave it out when the axes show
+        one outcome, as :func:`crtstats.plots.forest_panels` does).
 
     Returns
     -------
     matplotlib.axes.Axes
         Estimates as points with horizontal interval bars, top to bottom in the
         order given, labelled "outcome: analysis (estimand)" (wrapped at 40
-        characters); a reference line at 0
-        for differences, or at 1 on a log axis for odds and rate ratios.
+        characters; model term names such as ``arm[T.intervention]`` made readable),
+        primary rows in bold; a reference line at 0 for differences, or at 1 on a log
+        axis for odds and rate ratios. Many outcomes or scales are clearer as
+        :func:`crtstats.plots.forest_panels`.
 
     Raises
     ------
@@ -281,7 +344,7 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
     In R: ``forestplot::forestplot()`` or ``ggplot() + geom_pointrange()``.
     """
     frame = _forest_frame(effects)
-    labels = [textwrap.fill(f"{o}: {a} ({e})", width=_LABEL_WIDTH) for o, a, e in
+    labels = [forest_label(str(a), str(e), str(o) if show_outcome else None) for o, a, e in
               zip(frame["outcome"], frame["analysis"], frame["estimand"], strict=True)]
     lines = sum(label.count("\n") + 1 for label in labels)
     ax = _axes(ax, size=(7.0, 1.2 + 0.3 * lines + 0.2 * len(frame)))
@@ -294,11 +357,14 @@ def forest(effects: Any, ax: Axes | None = None) -> Axes:
     ax.errorbar(est, y, xerr=np.vstack([est - low, high - est]), fmt="o", color="0.15",
                 ecolor="0.15", capsize=3)
     ax.set_yticks(y, labels)
+    for tick, role in zip(ax.get_yticklabels(), frame["role"].astype(str), strict=True):
+        tick.set_fontweight("bold" if role == "primary" else "normal")
     ax.set_ylim(-0.6, len(frame) - 0.4)
     if ratio:
         _plain_log_axis(ax)
     scales = sorted(set(frame["scale"].astype(str)))
-    ax.set_xlabel(f"{' / '.join(scales).capitalize()} (95% CI)")
+    log = ", log scale" if ratio else ""
+    ax.set_xlabel(f"{' / '.join(scales).capitalize()} (95% CI{log})")
     return ax
 
 

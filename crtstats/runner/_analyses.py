@@ -20,6 +20,7 @@ from crtstats.exceptions import NotEstimableError, PlanError
 from crtstats.models import CRTResult
 from crtstats.runner._capability import check_keywords, naming_the_entry
 from crtstats.runner._effects import effect_row
+from crtstats.runner._estimand_plan import check_declared_estimand
 from crtstats.runner._formula import formula_columns
 from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import AnalysisSpec, Fitter, Outcome
@@ -201,6 +202,8 @@ def fit_analysis(
                 parts = _run_named(spec, spec.outcome, inputs, seed, wanted_by)
             else:  # parse_plan requires exactly one of fitter and outcome
                 raise PlanError(f"{wanted_by} names neither a fitter nor an outcome.")
+            check_declared_estimand(spec.declared_estimand, spec.outcome, parts[0],
+                                    parts[1], wanted_by)
     except NotEstimableError as err:
         reason = str(err).removeprefix(f"{wanted_by}: ")
         return AnalysisRun(spec=spec, effects=pd.DataFrame(columns=list(EFFECT_COLUMNS)),

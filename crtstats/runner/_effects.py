@@ -1,8 +1,9 @@
 """The effects-table row of a plan's model entry: which estimand, then the one builder.
 
 A plan entry says its estimand with ``term``, ``contrast`` or neither (the single arm
-coefficient, or a cluster-level ``difference``); this module resolves that against the
-fitted model and hands the row to :func:`crtstats.analysis.effect_row` (or
+coefficient, or a cluster-level ``difference``; without an ``estimand`` label the terms
+are named for readers, ``arm intervention x review 12m``); this module resolves that
+against the fitted model and hands the row to :func:`crtstats.analysis.effect_row` (or
 :func:`crtstats.analysis.randomisation_row` for a randomisation test), the builder every
 trial analysis uses too.
 """
@@ -15,6 +16,7 @@ from crtstats.analysis import effect_row as build_row
 from crtstats.analysis import effects_frame, randomisation_row
 from crtstats.exceptions import PlanError
 from crtstats.models import CRTResult, PermutationResult
+from crtstats.plots import readable_terms
 from crtstats.runner._plan import AnalysisSpec
 
 __all__ = ["effect_row"]
@@ -51,9 +53,9 @@ def _model_row(spec: AnalysisSpec, fit: CRTResult, outcome: str, wanted_by: str
     if unknown:
         raise PlanError(f"{wanted_by}: the estimand names coefficient(s) {unknown} that the "
                         f"model does not have; it has: {', '.join(names)}.")
-    label = spec.estimand or default_label or " + ".join(
+    label = spec.estimand or default_label or readable_terms(" + ".join(
         t if w == 1 else f"{w:g} * {t}" for t, w in weights.items()
-    )
+    ))
     return effects_frame([build_row(fit, weights, outcome=outcome, analysis=spec.label,
                                     role=_role(spec, wanted_by), estimand=label)])
 

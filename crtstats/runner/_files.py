@@ -13,7 +13,7 @@ from crtstats._options import check_option
 from crtstats.exceptions import InvalidParameterError
 from crtstats.io import write_files
 from crtstats.plots import FIGURE_FORMATS, FigureFormat, render_figure
-from crtstats.tables import FORMATS, Table, TableFormat
+from crtstats.tables import FORMATS, Paper, Table, TableFormat
 
 __all__ = ["save_figure", "write_table"]
 
@@ -32,6 +32,7 @@ def write_table(
     stem: str,
     *,
     formats: Sequence[TableFormat] = FORMATS,
+    paper: Paper = "a4",
 ) -> dict[str, Path]:
     """Write a table in several formats as ``<folder>/<stem>.<ext>``.
 
@@ -46,6 +47,8 @@ def write_table(
     formats
         Extensions to write, from ``md``, ``html``, ``tex``, ``csv``, ``docx``
         (default: all).
+    paper
+        ``"a4"`` (default) or ``"letter"``: the page of the Word and LaTeX files.
 
     Returns
     -------
@@ -80,7 +83,8 @@ def write_table(
         raise InvalidParameterError(
             f"stem must be a plain file name without extension; got {stem!r}."
         )
-    return write_files(Path(folder) / stem, {fmt: table.render(fmt) for fmt in formats})
+    return write_files(Path(folder) / stem, {fmt: table.render(fmt, paper=paper)
+                                                 for fmt in formats})
 
 
 def save_figure(

@@ -4,7 +4,15 @@ A run builds its results in a hidden staging folder beside the destination and m
 into place only when every stage has succeeded, so a failed or interrupted run never
 leaves a half-written results folder. An existing folder is replaced only with
 ``force``, and only if it looks like a crtstats results folder (it holds
-``manifest.json``) or is empty, so a mistyped ``--out`` cannot wipe unrelated files.
+``manifest.json``) or is empty, so a mistyped ``--out`` cannot wipe unrelated files,
+and never when it holds an input.
+
+A symbolic link given as the destination is followed: the folder it points to is
+replaced and the link is kept, pointing at the new results. A run holds a lock file
+beside the destination (``.<name>.lock``) from before any work until the folder is in
+place, so a second run into the same folder fails at once; staging folders that a
+killed run left behind are removed by the next run. The results folder gets the
+user's usual permissions (the umask), like any folder the user creates.
 This is the only module of the runner that touches the file system for writing.
 """
 
@@ -12,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
-import tempfile
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,14 +31,22 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from crtstats.exceptions import OutputPathError
+from crtstats.io import check_not_input
 from crtstats.runner._files import save_figure, write_table
 from crtstats.runner._manifest import RecordedWarning, record_warnings
 from crtstats.runner._plan import FigureFormat, Plan
 from crtstats.runner._products import FIGURE_TITLES, TABLE_TITLES
 from crtstats.runner._report import ReportFigure, ReportTable, render_report
-from crtstats.tables import Table, TableFormat
+from crtstats.tables import Paper, Table, TableFormat
 
-__all__ = ["Staging", "check_destination", "dump_json", "write_results"]
+__all__ = ["ResultsLock", "Staging", "check_destination", "clean_leftovers", "dump_json",
+           "results_folder", "write_results"]
+
+
+def results_folder(out: str | os.PathLike[str]) -> Path:
+    """The folder a run writes for ``out``: absolute, with symbolic links followed."""
+    return Path(os.path.realpath(out))
 
 
 def check_destination(out: Path, *, force: bool, inputs: Sequence[Path] = ()) -> None:
@@ -36,15 +54,14 @@ def check_destination(out: Path, *, force: bool, inputs: Sequence[Path] = ()) ->
 
     Raises
     ------
+    OutputPathError
+        If ``out`` is or holds one of ``inputs`` (the plan and data files), which
+        replacing it would delete.
     FileExistsError
         If ``out`` exists and ``force`` is false, or if it is a file, or a non-empty
-        folder without ``manifest.json``, or if it holds one of ``inputs`` (the plan
-        and data files), which replacing it would delete.
+        folder without ``manifest.json``.
     """
-    inside = [p for p in inputs if p.resolve().is_relative_to(out.resolve())]
-    if inside:
-        raise FileExistsError(f"{inside[0]} is inside the results folder {out}, which a run "
-                              "replaces; choose an --out that holds no input.")
+    check_not_input(out, inputs, option="--out", folder=True)
     if not out.exists():
         return
     if not out.is_dir():
@@ -68,6 +85,111 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _new_folder(out: Path, kind: str) -> Path:
+    """A new empty folder ``.<name>-<kind>-<random>`` beside ``out``, created with the
+    user's usual permissions (``mkdir`` applies the umask)."""
+    while True:
+        path = out.parent / f".{out.name}-{kind}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return path
+
+
+def clean_leftovers(out: Path) -> list[str]:
+    """Remove what a killed run left beside ``out``; returns a sentence for each.
+
+    Staging folders (``.<name>-partial-*``) are removed. An old results folder set
+    aside during a replacement (``.<name>-old-*``) is moved back when ``out`` is
+    missing (the run died between the two renames), and removed otherwise. Call it
+    only while holding the :class:`ResultsLock` of ``out``.
+    """
+    done: list[str] = []
+    if not out.parent.is_dir():
+        return done
+    for path in sorted(out.parent.glob(f".{out.name}-partial-*")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path.name}, the staging folder of an interrupted run")
+    for path in sorted(out.parent.glob(f".{out.name}-old-*")):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if not out.exists():
+            path.rename(out)
+            done.append(f"restored {out.name} from {path.name}, set aside by an interrupted run")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path.name}, an old results folder an interrupted run left")
+    return done
+
+
+def _try_lock(fd: int) -> None:
+    """Take an exclusive lock on the open file ``fd`` without waiting (OSError if held)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class ResultsLock:
+    """An exclusive lock on the results folder ``out``, held by one run at a time.
+
+    The lock is the file ``.<name>.lock`` beside ``out``, locked with ``flock``
+    (``msvcrt.locking`` on Windows); the operating system releases it when the
+    process ends, so a killed run never leaves a stale lock. Use as a context manager.
+
+    Raises
+    ------
+    OutputPathError
+        On entry, if another run holds the lock.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = results_folder(out)
+        self.path = self.out.parent / f".{self.out.name}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> ResultsLock:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        while self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                _try_lock(fd)
+            except OSError as err:
+                os.close(fd)
+                raise OutputPathError(
+                    f"another crtstats run is writing the results folder {str(self.out)!r} "
+                    f"(it holds {self.path.name}); wait for it to finish or choose another "
+                    "--out."
+                ) from err
+            try:  # the holder before us may have removed the file after we opened it
+                current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+            else:
+                os.close(fd)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink()
+            except OSError:  # pragma: no cover - Windows cannot remove an open file
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+
 class Staging:
     """A hidden folder beside ``out`` that becomes ``out`` on :meth:`commit`.
 
@@ -76,9 +198,9 @@ class Staging:
     """
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
+        self.out = results_folder(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.root = _new_folder(self.out, "partial")
         self.committed = False
 
     def __enter__(self) -> Staging:
@@ -132,7 +254,7 @@ class Staging:
         check_destination(self.out, force=force)
         old: Path | None = None
         if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}-old-", dir=self.out.parent))
+            old = _new_folder(self.out, "old")
             old.rmdir()
             self.out.rename(old)
         try:
@@ -147,9 +269,9 @@ class Staging:
 
 
 def _write_table(staging: Staging, name: str, table: Table,
-                 formats: Sequence[TableFormat]) -> str:
+                 formats: Sequence[TableFormat], paper: Paper = "a4") -> str:
     """Write one table into ``tables/``; returns its HTML for the report."""
-    write_table(table, staging.folder("tables"), name, formats=tuple(formats))
+    write_table(table, staging.folder("tables"), name, formats=tuple(formats), paper=paper)
     return table.to_html()
 
 
@@ -210,7 +332,8 @@ def write_results(
         report_figures = []
         with record_warnings("writing", warnings):
             for name, table in tables.items():
-                html = _write_table(staging, name, table, plan.output.table_formats)
+                html = _write_table(staging, name, table, plan.output.table_formats,
+                                    plan.output.paper)
                 title = table.title or TABLE_TITLES.get(name, name)
                 report_tables.append(ReportTable(name, title, html))
             for name, figure in figures.items():

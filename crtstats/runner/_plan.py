@@ -21,11 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from crtstats.exceptions import DataFileError, PlanError
+from crtstats.exceptions import DataFileError, MappingError, PlanError
 from crtstats.io import TABLES
 from crtstats.runner._design_plan import TrialDesign, parse_design
+from crtstats.runner._estimand_plan import parse_estimand
 from crtstats.runner._formula import check_formula
-from crtstats.tables import FORMATS, TableFormat
+from crtstats.schema import DataMapping, TableMapping, load_mapping, parse_mapping
+from crtstats.tables import FORMATS, PAPERS, Paper, TableFormat
 
 __all__ = [
     "FIGURES",
@@ -50,7 +52,7 @@ Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
-FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar"]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size"]
 FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
@@ -59,6 +61,9 @@ SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
 TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
 FIGURES: tuple[FigureName, ...] = get_args(FigureName)
+#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data).
+DEFAULT_FIGURES: tuple[FigureName, ...] = ("trajectories", "domain_profile", "forest",
+                                          "caterpillar")
 TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
 FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 
@@ -84,13 +89,21 @@ class DataSpec:
     files
         Table name -> path of its file, resolved against the plan's folder.
     columns
-        Table name -> {column name in the file: crtstats column name}, the form
-        :func:`crtstats.load_trial` takes.
+        Table name -> {column name in the file: crtstats column name}: the renames of
+        ``mapping``, recorded in the manifest.
+    mapping
+        The data mapping (:func:`crtstats.schema.parse_mapping`): ``[data.mapping.<table>]``
+        in the plan, or the file ``mapping = "file.toml"`` names (relative to the plan),
+        with any ``[data.columns.<table>]`` renames merged in.
+    mapping_file
+        The mapping file, when the plan names one.
     """
 
     example: bool
     files: Mapping[str, Path] = field(default_factory=dict)
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    mapping: DataMapping = field(default_factory=DataMapping)
+    mapping_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,10 @@ class AnalysisSpec:
         ``permutation_test``), the ``data`` frame, the cluster column and the row filter.
     estimand, term, contrast
         The effect's label, and the coefficient or linear combination reported.
+    declared_estimand
+        The estimand's attributes the plan declares (``population``, ``measure``,
+        ``conditioning``; see :mod:`crtstats.runner._estimand_plan`), checked after
+        the fit.
     options
         Keyword options passed to the function called.
     """
@@ -132,6 +149,7 @@ class AnalysisSpec:
     term: str | None = None
     contrast: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
+    declared_estimand: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,8 @@ class OutputSpec:
         File formats of each table and figure.
     suppress_below
         Counts of service users from 1 to ``suppress_below - 1`` are withheld (0: none).
+    paper
+        The page the Word and LaTeX tables are laid out for: ``"a4"`` or ``"letter"``.
     chosen
         The tables and figures the plan lists by name. The others are defaults: a
         default that the trial's data cannot support (fidelity tables of an
@@ -154,10 +174,11 @@ class OutputSpec:
     """
 
     tables: tuple[TableName, ...] = TABLES_WANTED
-    figures: tuple[FigureName, ...] = FIGURES
+    figures: tuple[FigureName, ...] = DEFAULT_FIGURES
     table_formats: tuple[TableFormat, ...] = TABLE_FORMATS
     figure_formats: tuple[FigureFormat, ...] = FIGURE_FORMATS
     suppress_below: int = 0
+    paper: Paper = "a4"
     chosen: frozenset[str] = frozenset()
 
 
@@ -250,8 +271,10 @@ def _choice(value: Any, allowed: tuple[_Choice, ...], key: str, where: str) -> _
 
 def _choices(
     table: Mapping[str, Any], key: str, allowed: tuple[_Choice, ...], where: str,
+    default: tuple[_Choice, ...] | None = None,
 ) -> tuple[_Choice, ...]:
-    values = _get(table, key, list, where, default=list(allowed))
+    values = _get(table, key, list, where,
+                  default=list(allowed if default is None else default))
     chosen = tuple(_choice(v, allowed, key, where) for v in values)
     if len(set(chosen)) != len(chosen):
         raise PlanError(f"{where}: {key} lists a value twice: {list(chosen)}.")
@@ -292,19 +315,51 @@ def _parse_columns(raw: Any, where: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _parse_mapping(raw: Mapping[str, Any], base: Path, columns: dict[str, dict[str, str]]
+                   ) -> tuple[DataMapping, Path | None]:
+    """``[data.mapping]`` or ``mapping = "file.toml"``, with ``[data.columns]`` merged."""
+    value = raw.get("mapping")
+    path = None
+    try:
+        if isinstance(value, str):
+            path = base / value
+            mapping = load_mapping(path)
+        elif value is None or isinstance(value, dict):
+            mapping = parse_mapping(value, where="[data.mapping]")
+        else:
+            raise PlanError("[data] mapping must be a file name (mapping = \"trust.toml\") or "
+                            "a table ([data.mapping.teams]).")
+    except MappingError as err:
+        raise PlanError(f"[data] mapping: {err}") from None
+    if mapping.shared:
+        raise PlanError("[data.mapping] must be per table ([data.mapping.teams] ...).")
+    tables = dict(mapping.tables)
+    for table, renames in columns.items():
+        current = tables.get(table, TableMapping())
+        twice = sorted(set(renames) & set(current.columns))
+        if twice:
+            raise PlanError(f"[data.columns.{table}] and the mapping both rename {twice}; "
+                            "declare each rename once.")
+        tables[table] = replace(current, columns={**current.columns, **renames})
+    return DataMapping(tables=tables), path
+
+
 def _parse_data(raw: Any, base: Path) -> DataSpec:
     where = "[data]"
     if not isinstance(raw, dict):
         raise PlanError(
             "the plan has no [data] table naming the trial's files (or example = true)."
         )
-    _unknown_keys(raw, ("example", *TABLES, "columns"), where)
+    _unknown_keys(raw, ("example", *TABLES, "columns", "mapping"), where)
     example = _get(raw, "example", bool, where, default=False)
     columns = _parse_columns(raw.get("columns", {}), "[data.columns]")
+    mapping, mapping_file = _parse_mapping(raw, base, columns)
+    columns = {t: dict(m.columns) for t, m in mapping.tables.items() if m.columns}
     named = [t for t in TABLES if t in raw]
     if example:
-        if named or columns:
-            given = ", ".join([*named, *(["columns"] if columns else [])])
+        if named or columns or "mapping" in raw:
+            given = ", ".join([*named, *(["columns"] if columns else []),
+                               *(["mapping"] if "mapping" in raw else [])])
             raise PlanError(
                 f"[data] sets example = true and also names files or columns ({given}); "
                 "the example trial uses the crtstats names: use one or the other."
@@ -317,7 +372,8 @@ def _parse_data(raw: Any, base: Path) -> DataSpec:
         raise PlanError("[data] names only the teams file; a trial also needs at least one of "
                         "fidelity, admissions, service_use.")
     files = {t: base / _get(raw, t, str, where) for t in named}
-    return DataSpec(example=False, files=files, columns=columns)
+    return DataSpec(example=False, files=files, columns=columns, mapping=mapping,
+                    mapping_file=mapping_file)
 
 
 def _formula_for(fitter: str, raw: dict[str, Any], where: str) -> str | None:
@@ -353,7 +409,6 @@ def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return {
         "fitter": fitter, "formula": formula, "source": source, "where": rows,
         "cluster": _get(raw, "cluster", str, where, default="team_id"),
-        "estimand": _get(raw, "estimand", str, where),
         "term": _get(raw, "term", str, where),
         "contrast": {str(k): float(v) for k, v in contrast.items()},
     }
@@ -378,7 +433,8 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         raise PlanError(f"{where}: a named trial analysis (outcome = ...) labels its own rows "
                         "primary and sensitivity (see its method option); remove role.")
     _unknown_keys(raw, ("name", "label", "options") + (model_keys if has_fitter else
-                                                        ("outcome",)), where)
+                                                        ("outcome", "estimand")), where)
+    estimand_label, declared = parse_estimand(raw.get("estimand"), where)
     role = (_choice(_get(raw, "role", str, where, required=True), ROLES, "role", where)
             if has_fitter else None)
     options = _get(raw, "options", dict, where, default={})
@@ -392,7 +448,10 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
         else {"outcome": _choice(_get(raw, "outcome", str, where), OUTCOMES, "outcome", where)}
     )
     label = _get(raw, "label", str, where, default=name)
-    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options, **extra)
+    if has_fitter:
+        extra["estimand"] = estimand_label
+    return AnalysisSpec(name=name, role=role, label=label, options=parsed_options,
+                        declared_estimand=declared, **extra)
 
 
 def _parse_output(raw: Any) -> OutputSpec:
@@ -400,7 +459,7 @@ def _parse_output(raw: Any) -> OutputSpec:
     if not isinstance(raw, dict):
         raise PlanError(f"{where} must be a table.")
     _unknown_keys(raw, ("tables", "figures", "table_formats", "figure_formats",
-                        "suppress_below"), where)
+                        "suppress_below", "paper"), where)
     suppress = _get(raw, "suppress_below", int, where, default=0)
     if suppress < 0:
         raise PlanError(f"{where}: suppress_below must be 0 (no suppression) or a positive "
@@ -411,8 +470,9 @@ def _parse_output(raw: Any) -> OutputSpec:
         raise PlanError(f"{where}: table_formats and figure_formats need at least one format.")
     return OutputSpec(
         tables=_choices(raw, "tables", TABLES_WANTED, where),
-        figures=_choices(raw, "figures", FIGURES, where),
+        figures=_choices(raw, "figures", FIGURES, where, default=DEFAULT_FIGURES),
         table_formats=formats, figure_formats=figure_formats, suppress_below=suppress,
+        paper=_choice(_get(raw, "paper", str, where, default="a4"), PAPERS, "paper", where),
         chosen=frozenset({*raw.get("tables", ()), *raw.get("figures", ())}),
     )
 

@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from crtstats.exceptions import OutputNotAvailableError
 from crtstats.models import CRTResult
+from crtstats.plots import cluster_size_frame, forest_panels
 from crtstats.runner._plan import FigureName, TableName
 from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
 from crtstats.schema import ARMS, REVIEWS
@@ -44,6 +44,9 @@ FIGURE_TITLES = {
               "which have no interval, are in the effects table only)",
     "caterpillar": "Predicted team effects with 95% intervals (the plan's first mixed model, "
                    "named above the plot)",
+    "cluster_size": "Proportion of service users admitted by team size and arm (dashed: "
+                    "cluster-average, solid: participant-average); an informative "
+                    "cluster size shows as a slope that differs between the arms",
 }
 
 
@@ -153,18 +156,8 @@ def change_review(objects: RunObjects) -> tuple[str, str | None]:
 
 
 def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure) -> None:
-    """One forest panel per scale (differences and ratios cannot share an axis)."""
-    scales = list(dict.fromkeys(effects["scale"]))
-    # the forest labels rows "outcome: analysis (estimand)", wrapped at about 40 characters
-    text = (effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str) + " ("
-            + effects["estimand"].astype(str) + ")")
-    lines = np.maximum(1.0, np.ceil(text.str.len().to_numpy(dtype=float) / 36.0))
-    heights = [float(lines[(effects["scale"] == s).to_numpy()].sum()) + 1.0 for s in scales]
-    figure.set_size_inches(8.0, 0.8 + 0.3 * sum(heights) + 0.8 * len(scales))
-    axes = figure.subplots(len(scales), 1, squeeze=False,
-                           gridspec_kw={"height_ratios": heights})[:, 0]
-    for scale, ax in zip(scales, axes, strict=True):
-        function(effects.loc[effects["scale"] == scale], ax=ax)
+    """One forest panel per outcome and scale (:func:`crtstats.plots.forest_panels`)."""
+    forest_panels(effects, figure)
 
 
 def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
@@ -189,6 +182,10 @@ def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
         _forest(function, with_interval, figure)
         return
     ax = figure.subplots()
+    if name == "cluster_size":
+        admissions = _needs(objects.tables.get("admissions"), "the admissions table", name)
+        function(cluster_size_frame(admissions, objects.tables["teams"]), ax=ax)
+        return
     if name in ("trajectories", "domain_profile"):
         scores = _needs(objects.scores, "fidelity scores", name)
         function(scores, objects.tables["teams"], ax=ax)

@@ -23,7 +23,7 @@ from crtstats.models import (
     ols,
     permutation_test,
 )
-from crtstats.plots import caterpillar, domain_profile, forest, trajectories
+from crtstats.plots import caterpillar, cluster_size, domain_profile, forest, trajectories
 from crtstats.runner._plan import FigureName, Fitter, Outcome, TableName
 from crtstats.tables import Table, baseline, consort_flow, effects, fidelity_by_arm, item_change
 
@@ -67,5 +67,6 @@ FIGURE_FUNCTIONS: Mapping[FigureName, Callable[..., Axes]] = {
     "domain_profile": domain_profile,
     "forest": forest,
     "caterpillar": caterpillar,
+    "cluster_size": cluster_size,
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from crtstats.analysis import ics_limits
 from crtstats.runner._manifest import TIMESTAMP_FIELD, RecordedWarning
 from crtstats.runner._plan import Plan
 
@@ -46,6 +47,26 @@ _METHODS_INTRO = (
     "those reported by the fitted model. Input file "
     "hashes, software versions and seeds are in manifest.json beside this page."
 )
+
+
+_ESTIMANDS = (
+    "Every effect states its estimand: the population (participant-average, each "
+    "service user counting once; cluster-average, each team counting once; or "
+    "efficiency-weighted, teams weighted by the precision of their mean as a mixed model "
+    "or exchangeable GEE does, which matches neither when team size is informative), the "
+    "summary measure, and whether it is conditional on the team (cluster-specific) or "
+    "marginal."
+)
+
+
+def _estimand_text(analyses: Sequence[Mapping[str, Any]]) -> str:
+    """The estimand paragraph, with the informative-size limits when the check ran."""
+    sizes = [int(fit["n_clusters"]) for item in analyses for fit in item.get("fits", ())
+             if fit.get("model") == "estimands" and "n_clusters" in fit]
+    if not sizes:
+        return _ESTIMANDS
+    return (f"{_ESTIMANDS} The informative-cluster-size check compares the cluster- and "
+            f"participant-average effects of the admissions outcome. {ics_limits(max(sizes))}")
 
 
 def _missing_rule(plan: Plan) -> str:
@@ -110,5 +131,6 @@ def render_report(
         plan=plan, manifest=manifest, analyses=analyses, tables=tables,
         figures=figure_items, warnings=[w.to_dict() for w in warnings],
         timestamp_field=TIMESTAMP_FIELD,
-        methods_intro=_METHODS_INTRO.format(scale=plan.scale, missing=_missing_rule(plan)),
+        methods_intro=_METHODS_INTRO.format(scale=plan.scale, missing=_missing_rule(plan))
+        + " " + _estimand_text(analyses),
     )

@@ -25,7 +25,13 @@ from crtstats.runner._manifest import (
     record_warnings,
     versions,
 )
-from crtstats.runner._output import check_destination, write_results
+from crtstats.runner._output import (
+    ResultsLock,
+    check_destination,
+    clean_leftovers,
+    results_folder,
+    write_results,
+)
 from crtstats.runner._plan import AnalysisSpec, Plan, load_plan, parse_plan
 from crtstats.runner._products import RunObjects, build_figure, build_table, change_review
 from crtstats.runner._stages import (
@@ -99,6 +105,8 @@ def _fit_role(spec: AnalysisSpec, done: AnalysisRun, fit_name: str) -> str | Non
     keys = effects["outcome"].astype(str) + ": " + effects["analysis"].astype(str)
     roles = {str(r) for k, r in zip(keys, effects["role"], strict=True)
              if fit_name.startswith(k)}
+    if "primary" in roles:  # a primary fit's estimands at other time points are secondary
+        return "primary"
     return roles.pop() if len(roles) == 1 else None
 
 
@@ -249,13 +257,20 @@ def run(
         If the data fail validation.
     FileExistsError
         If ``out`` exists and ``force`` is false, or is not a results folder.
+    OutputPathError
+        If ``out`` is or holds an input, or another run is writing it (at once, before
+        any work).
 
     Notes
     -----
     Every result is computed before anything is written. The folder is then built in a
     hidden staging folder beside ``out`` and moved into place in one rename, so a
     failed run leaves nothing half-written and an old results folder is kept until
-    the new one is complete. Two runs of the same plan on the same data write
+    the new one is complete. The folder gets the user's usual permissions; a symbolic
+    link given as ``out`` is followed (the folder it points to is replaced and the link
+    kept). A lock file beside ``out`` is held from the start, so a second run into the
+    same folder fails at once; staging folders left by a killed run are removed.
+    Two runs of the same plan on the same data write
     byte-identical tables and manifests except for the manifest's ``created_utc``.
 
     The manifest records, for every fitted model and every reported effect, the
@@ -294,10 +309,19 @@ def run(
         plan = parse_plan(plan)
     elif not isinstance(plan, Plan):
         plan = load_plan(plan)
-    out = Path(out)
+    folder = results_folder(out)
     sources = [] if plan.data.example else list(plan.data.files.values())
-    check_destination(out, force=force,
-                      inputs=[*sources, *([plan.path] if plan.path is not None else [])])
+    with ResultsLock(folder):
+        for message in clean_leftovers(folder):
+            say(message)
+        check_destination(folder, force=force,
+                          inputs=[*sources, *([plan.path] if plan.path is not None else [])])
+        return _run_locked(plan, Path(out), folder, force=force, say=say)
+
+
+def _run_locked(plan: Plan, out: Path, folder: Path, *, force: bool, say: Progress
+                ) -> RunResult:
+    """Every stage of :func:`run`, once the results folder is locked and checked."""
     sink: list[RecordedWarning] = []
     say("reading and validating the data")
     with record_warnings("data", sink):
@@ -320,8 +344,8 @@ def run(
             tables[name] = build_table(name, objects, inputs.provenance)
     figures = _figures(plan, objects, sink, not_possible)
     say(f"writing {out}")
-    manifest = write_results(out, plan=plan, tables=tables, figures=figures, warnings=sink,
-                             force=force,
+    manifest = write_results(folder, plan=plan, tables=tables, figures=figures,
+                             warnings=sink, force=force,
                              manifest=lambda files: _manifest(plan, inputs, runs, sink, files,
                                                               not_possible))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,

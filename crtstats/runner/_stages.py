@@ -8,6 +8,7 @@ the team table's columns, with time-ordered factors for ``review`` and ``period`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,12 +78,19 @@ def load_inputs(plan: Plan) -> TrialInputs:
         If the data fail validation (every problem at once, in ``failure_cases``).
     """
     paths = _paths(plan)
-    columns = {t: dict(m) for t, m in plan.data.columns.items()}
-    trial = load_trial(**paths, columns=columns or None)
+    trial = load_trial(**paths, columns=plan.data.mapping)
     tables = {name: frame for name in TABLES
               if (frame := getattr(trial, name, None)) is not None}
-    notes = ("service_use was derived from admissions (counts per team and period).",) if (
-        getattr(trial, "service_use_derived", False)) else ()
+    derived = "service_use was derived from admissions (counts per team and period)."
+    notes: tuple[str, ...] = (derived,) if getattr(trial, "service_use_derived", False) else ()
+    if trial.mapping:  # the "Data mapping" paragraph of the report's methods
+        source = plan.data.mapping_file
+        declared = "as declared in the plan" if source is None else (
+            f"as declared in {source.name}, sha256 "
+            f"{hashlib.sha256(source.read_bytes()).hexdigest()}")
+        notes += (f"Data mapping (every recoding applied, {declared}): "
+                  + "; ".join(trial.mapping_lines()) + ".",)
+    notes += tuple(f"{detail}." for detail in trial.exclusions["detail"])
     provenance = {name: dict(trial.provenance[name]) for name in paths
                   if name in trial.provenance}
     return TrialInputs(provenance=provenance, tables=tables, trial=trial, notes=notes)

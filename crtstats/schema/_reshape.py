@@ -14,6 +14,7 @@ import pandas as pd
 
 from crtstats.exceptions import ReasonCode
 from crtstats.io import load_schema
+from crtstats.schema._hints import item_hint
 
 __all__ = ["LongPivot", "derive_table", "is_long_format", "long_row", "pivot_long"]
 
@@ -51,7 +52,7 @@ class LongPivot:
     value_column: str
 
 
-def _case(table: str, row: int, column: str, value: Any, check: str,
+def _case(table: str, row: Any, column: str, value: Any, check: str,
           reason: ReasonCode) -> dict[str, Any]:
     return {"table": table, "row": row, "column": column, "value": value, "check": check,
             "reason_code": str(reason)}
@@ -86,9 +87,12 @@ def pivot_long(df: pd.DataFrame, *, table: str) -> LongPivot:
     problems: list[dict[str, Any]] = []
     frame = df.reset_index(drop=True)
     names = _item_names(frame[item_col], spec, fields)
-    for row in np.flatnonzero(names.isna().to_numpy()):
-        problems.append(_case(table, int(row), item_col, frame[item_col].iloc[row],
-                              f"an item name matching {spec['fields']}, or its number",
+    unknown = np.flatnonzero(names.isna().to_numpy())
+    check = f"an item name matching {spec['fields']}, or its number"
+    hint = item_hint(list(pd.unique(frame[item_col].iloc[unknown].astype(object))), table)
+    check = f"{check}; {hint} in the data mapping" if hint else check
+    for row in unknown:
+        problems.append(_case(table, int(row), item_col, frame[item_col].iloc[row], check,
                               ReasonCode.ENUM))
     present = [k for k in key if k in frame]
     group = frame[present].astype(object).fillna("\x00<NA>")
@@ -116,6 +120,12 @@ def pivot_long(df: pd.DataFrame, *, table: str) -> LongPivot:
     values = frame[value_col].astype(object)
     for item, grp in cell.groupby("item", sort=False):
         cell_rows.loc[grp["g"].to_numpy(), item] = grp["row"].to_numpy()
+    if len(cell):  # an item with no row at all is an absent column, as in wide format
+        for item in cell_rows.columns:
+            if not bool((cell_rows[item] >= 0).any()):
+                problems.append(_case(table, pd.NA, item, pd.NA,
+                                      f"no {item_col} row names {item} (long format)",
+                                      ReasonCode.MISSING_COLUMN))
     for item in cell_rows.columns:
         rows = cell_rows[item].to_numpy()
         col = values.reindex(rows).to_numpy()  # row -1 is absent: missing

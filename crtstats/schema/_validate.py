@@ -16,6 +16,7 @@ from crtstats.exceptions import (
 )
 from crtstats.io import TABLES, convert_column
 from crtstats.schema._build import BuiltSchema, build_schema, type_description
+from crtstats.schema._hints import layout_hints
 
 __all__ = ["collect_problems", "failure_frame", "records", "validate"]
 
@@ -118,12 +119,27 @@ def _translate(err: pa_errors.SchemaErrors, work: pd.DataFrame, built: BuiltSche
             out.append(_case(table, pd.NA, column, pd.NA, str(check), ReasonCode.TYPE))
             continue
         idx = rows.astype("int64").to_numpy()
+        values = work[column].iloc[idx].astype(object).to_numpy()
+        checks: Any = text
+        if info_reason == ReasonCode.ENUM:
+            checks = [enum_hint(text, v, table, str(column), built) for v in values]
         out.append(pd.DataFrame({
-            "table": table, "row": idx, "column": column,
-            "value": work[column].iloc[idx].astype(object).to_numpy(),
-            "check": text, "reason_code": str(info_reason),
+            "table": table, "row": idx, "column": column, "value": values,
+            "check": checks, "reason_code": str(info_reason),
         }))
     return out
+
+
+def enum_hint(text: str, value: Any, table: str, column: str, built: BuiltSchema) -> str:
+    """The check of a value outside the allowed set, with the mapping line that would
+    declare it (the label itself is never recoded without that declaration)."""
+    allowed = built.fields[column].get("constraints", {}).get("enum", [])
+    label = str(value)
+    near = [a for a in allowed if str(a).strip().casefold() == label.strip().casefold()]
+    target = (repr(near[0]) if isinstance(near[0], str) else str(near[0])).replace(
+        "'", '"') if near else "..."
+    return (f"{text}; to recode it declare [{table}.values.{column}] \"{label}\" = {target} "
+            "in the data mapping")
 
 
 def _key_problems(work: pd.DataFrame, built: BuiltSchema) -> list[Any]:
@@ -149,12 +165,23 @@ def _key_problems(work: pd.DataFrame, built: BuiltSchema) -> list[Any]:
     return out
 
 
-def _table_rules(work: pd.DataFrame, built: BuiltSchema) -> list[dict[str, Any]]:
-    """Rules on the table as a whole, e.g. at least two teams in every arm."""
+#: Problems of a value that make a count of values meaningless (the root causes).
+_ROOT_CAUSES = (ReasonCode.ENUM, ReasonCode.REQUIRED, ReasonCode.TYPE)
+
+
+def _table_rules(work: pd.DataFrame, built: BuiltSchema, found: pd.DataFrame
+                 ) -> list[dict[str, Any]]:
+    """Rules on the table as a whole, e.g. at least two teams in every arm. A rule on a
+    column with unknown, empty or unreadable values is not checked: those values are
+    the root cause, reported on their own (``Intervention``, not "too few teams")."""
     out = []
     for rule in built.table_rules:
         name, least = rule["field"], rule["minimumRowsPerValue"]
         if name not in work:
+            continue
+        if len(found) and bool((found["column"].eq(name)
+                                & found["reason_code"].isin(list(map(str, _ROOT_CAUSES))))
+                               .any()):
             continue
         counts = work[name].value_counts()
         labels = built.fields[name].get("constraints", {}).get("enum", list(counts.index))
@@ -189,12 +216,17 @@ def collect_problems(df: pd.DataFrame, *, table: str
     except pa_errors.SchemaErrors as err:
         cases_all += _translate(err, work, built, list(df.columns))
     cases_all += _key_problems(work, built)
-    cases_all += _table_rules(work, built)
-    failures = _tidy(failure_frame(cases_all), built)
+    found = layout_hints(failure_frame(cases_all), df, table=table)
+    failures = _tidy(failure_frame([found, *map(_one, _table_rules(work, built, found))]),
+                     built)
     data = df.copy()
     for name in work.columns:
         data[name] = work[name].set_axis(df.index)
     return data, failures
+
+
+def _one(case: dict[str, Any]) -> pd.DataFrame:
+    return failure_frame([case])
 
 
 def _tidy(failures: pd.DataFrame, built: BuiltSchema) -> pd.DataFrame:
@@ -254,7 +286,9 @@ def validate(df: pd.DataFrame, *, table: str) -> pd.DataFrame:
     The rules are built from ``data_schema/<table>.schema.json`` (a pandera schema,
     :func:`crtstats.schema.build_schema`): declared type, required values and columns,
     allowed values, minimum and maximum, pattern, unique primary key, row rules (bed
-    days are 0 where not admitted) and table rules (at least two teams per arm). Values
+    days are 0 where not admitted) and table rules (at least two teams per arm; not
+    checked on a column with unknown, empty or unreadable values, which are the root
+    cause and reported as such). Values
     are converted to their declared type only when the conversion is exact
     (:func:`crtstats.io.convert_column`); nothing is trimmed, recased or dropped.
     Cross-table rules and long-format fidelity are handled by
@@ -276,9 +310,8 @@ def validate(df: pd.DataFrame, *, table: str) -> pd.DataFrame:
     ...     validate(teams, table="teams")
     ... except SchemaValidationError as err:
     ...     print(err.failure_cases[["row", "column", "value", "reason_code"]])
-       row column         value    reason_code
-    0  <NA>    arm  intervention  too_few_teams
-    1     3    arm       Control           enum
+       row column    value reason_code
+    0    3    arm  Control        enum
     """
     data, failures = collect_problems(df, table=table)
     if not failures.empty:

@@ -6,25 +6,30 @@ Markdown, HTML, LaTeX, CSV and Word from the same formatted cells
 make the standard set for a cluster-randomised trial; those that count service
 users take ``suppress_below=`` for small-number suppression. The input checks and
 labels the builders share (``collect_effects``, ``domain_keys``, ``join_arm``,
-``present_reviews``, ``require_columns``, ``scale_labels``) are exported for
+``outcome_label``, ``present_reviews``, ``require_columns``, ``scale_labels``) are
+exported for
 :mod:`crtstats.plots`.
 """
 
 from crtstats.tables._common import (
     join_arm,
+    outcome_label,
     present_reviews,
     require_columns,
     scale_labels,
 )
 from crtstats.tables._effects import collect_effects, effects
 from crtstats.tables._fidelity import domain_keys, fidelity_by_arm, item_change
+from crtstats.tables._layout import PAPERS, Paper
 from crtstats.tables._people import baseline, consort_flow
 from crtstats.tables._table import FORMATS, STYLES, Column, Style, Table, TableFormat
 
 __all__ = [
     "FORMATS",
+    "PAPERS",
     "STYLES",
     "Column",
+    "Paper",
     "Style",
     "Table",
     "TableFormat",
@@ -36,6 +41,7 @@ __all__ = [
     "fidelity_by_arm",
     "item_change",
     "join_arm",
+    "outcome_label",
     "present_reviews",
     "require_columns",
     "scale_labels",

@@ -22,6 +22,7 @@ __all__ = [
     "ScaleLabels",
     "arm_by_team",
     "check_suppress_below",
+    "outcome_label",
     "require_columns",
     "scale_labels",
     "suppression_note",
@@ -108,16 +109,22 @@ def is_small(count: Any, threshold: int | None) -> bool:
     return 0 < float(count) < threshold
 
 
+#: The text of a withheld cell. Not ``<5``: a total or a complementary cell withheld so
+#: that a small count cannot be recovered may be large, and must not read as small.
+SUPPRESSION_MARK = "*"
+
+
 def suppression_marker(threshold: int) -> str:
-    """The text shown in a withheld cell."""
-    return f"<{threshold}"
+    """The text shown in a withheld cell (the same for every threshold)."""
+    return SUPPRESSION_MARK
 
 
 def suppression_note(threshold: int) -> str:
     """The footnote explaining withheld cells."""
     return (
-        f"<{threshold}: a count of 1 to {threshold - 1} service users, withheld (with any "
-        "figure that would reveal it) so that no service user can be identified."
+        f"{SUPPRESSION_MARK} Withheld so that no service user can be identified: a count "
+        f"of 1 to {threshold - 1} service users, or a figure (a total, another category) "
+        "from which one could be worked out."
     )
 
 
@@ -163,6 +170,33 @@ def scale_labels(scale: str = "core_crt_v2") -> ScaleLabels:
         items={i.column: (i.number, i.label) for i in key.items},
         bands=key.band_names,
     )
+
+
+def outcome_label(outcome: str, scale: str = "core_crt_v2") -> str:
+    """A reader's name for an outcome column: scale-key labels for fidelity scores.
+
+    ``total`` is the fidelity total, ``mean_item`` the mean item score and
+    ``<domain>_mean`` / ``<domain>_sum`` a domain's mean item score or sum (labels from
+    the scale key); any other name is returned with underscores as spaces.
+
+    Examples
+    --------
+    >>> outcome_label("referrals_access_mean")
+    'Referrals and access (mean item score)'
+    >>> outcome_label("admissions per user")
+    'admissions per user'
+    """
+    labels = scale_labels(scale)
+    if outcome == "total":
+        return "Fidelity total"
+    if outcome == "mean_item":
+        return "Fidelity mean item score"
+    domains = dict(labels.domains)
+    for suffix, text in (("_mean", "mean item score"), ("_sum", "sum of item scores")):
+        key = outcome.removesuffix(suffix)
+        if outcome.endswith(suffix) and key in domains:
+            return f"{domains[key]} ({text})"
+    return outcome.replace("_", " ")
 
 
 def item_columns(frame: pd.DataFrame) -> list[str]:

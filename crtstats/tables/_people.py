@@ -298,7 +298,7 @@ def baseline(
     >>> from crtstats.datasets import load_example
     >>> table = baseline(load_example())
     >>> table.formatted().iloc[-1].tolist()
-    ['Readmitted', '558', '76 (13.6%)', '861', '120 (13.9%)']
+    ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)']
 
     In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.
     """

@@ -12,10 +12,24 @@ import io
 import re
 from typing import TYPE_CHECKING
 
+from crtstats.io import neutralise_formula
+from crtstats.tables._layout import (
+    MARGIN,
+    MINUS,
+    PAGE_SIZE,
+    Layout,
+    Paper,
+    column_extents,
+    layout,
+    text_em,
+    true_minus,
+)
+
 if TYPE_CHECKING:
     from crtstats.tables._table import Table
 
-__all__ = ["render_csv", "render_html", "render_latex", "render_markdown"]
+__all__ = ["LONG_ROWS", "latex_label", "render_csv", "render_html", "render_latex",
+           "render_markdown"]
 
 
 # -- Markdown ---------------------------------------------------------------------------
@@ -125,19 +139,42 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def render_latex(table: Table) -> str:
-    r"""A ``table`` float with a ``booktabs`` ``tabular`` (``\usepackage{booktabs}``).
+#: Font sizes tried for the table body in a 10 pt document (``\small``,
+#: ``\footnotesize``, ``\scriptsize``), largest first: the first whose words fit.
+_TEX_SIZES = ((9.0, r"\small"), (8.0, r"\footnotesize"), (7.0, r"\scriptsize"))
+#: Twice ``\tabcolsep``, in points.
+_TEX_PADDING = 12.0
+#: Tables with more body rows than this, or taller than the page, are set as a
+#: ``longtable`` (breaks across pages).
+LONG_ROWS = 30
+#: Space on the page kept for the caption, header rows and notes, in points.
+_TEX_FURNITURE = 110.0
+#: The packages a rendered table needs, named in its first line.
+TEX_PACKAGES = "booktabs,array,longtable,pdflscape,graphicx"
 
-    Column groups become ``\multicolumn`` headers with ``\cmidrule``; row groups an
-    italic full-width row; footnotes follow the tabular in ``\footnotesize``.
-    """
-    n = len(table.columns)
-    spec = "".join("r" if c.numeric else "l" for c in table.columns)
-    out = [r"\begin{table}[htbp]", r"\centering"]
-    if table.title:
-        out.append(rf"\caption{{{latex_escape(table.title)}}}")
-    out += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    headers = table.header_rows()
+
+def _latex_cell(text: str, numeric: bool) -> str:
+    if not numeric:
+        return latex_escape(text)
+    return latex_escape(true_minus(text)).replace(MINUS, "$-$")
+
+
+def _latex_spec(table: Table, placed: Layout, size: float) -> str:
+    """Column types: ``r`` for numbers, ``l`` for text at its natural width, and a
+    ragged-right paragraph column (a share of ``\\linewidth``) for text that must wrap."""
+    natural = [size * n + _TEX_PADDING for n, _ in column_extents(table)]
+    spec = []
+    for column, width, full in zip(table.columns, placed.widths, natural, strict=True):
+        if column.numeric or width >= full - 0.5:
+            spec.append("r" if column.numeric else "l")
+        else:
+            share = (width - _TEX_PADDING) / placed.text_width
+            spec.append(rf">{{\raggedright\arraybackslash}}p{{{share:.3f}\linewidth}}")
+    return "".join(spec)
+
+
+def _latex_header(table: Table) -> list[str]:
+    out, headers = [], table.header_rows()
     for level, header in enumerate(headers):
         cells, rules, start = [], [], 1
         for text, span in header:
@@ -149,19 +186,113 @@ def render_latex(table: Table) -> str:
         out.append(" & ".join(cells) + r" \\")
         if rules:
             out.append(" ".join(rules))
-    out.append(r"\midrule")
+    return out
+
+
+def _latex_body(table: Table) -> list[str]:
+    n, numeric, out = len(table.columns), [c.numeric for c in table.columns], []
     for group, part in table.sections():
         if group is not None:
             out.append(rf"\multicolumn{{{n}}}{{l}}{{\textit{{{latex_escape(group)}}}}} \\")
         for row in part.itertuples(index=False):
-            out.append(" & ".join(latex_escape(str(v)) for v in row) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}"]
+            out.append(" & ".join(_latex_cell(str(v), num)
+                                  for v, num in zip(row, numeric, strict=True)) + r" \\")
+    return out
+
+
+def _latex_height(table: Table, placed: Layout, size: float) -> float:
+    """Estimated height of the body in points: each row as many lines as its most
+    wrapped cell (paragraph columns hold ``width / size`` em per line)."""
+    lines = 0.0
+    for group, part in table.sections():
+        lines += group is not None
+        for i in range(len(part)):
+            per_cell = [
+                max(1.0, -(-text_em(str(part.iloc[i, k])) * size
+                           // max(width - _TEX_PADDING, 1.0)))
+                for k, width in enumerate(placed.widths)
+            ]
+            lines += max(per_cell)
+    return 1.2 * size * lines
+
+
+def latex_label(table: Table) -> str:
+    """The ``\\label`` key: the table's ``label``, else ``tab:`` and its title's words."""
+    if table.label:
+        return table.label
+    words = re.findall(r"[a-z0-9]+", table.title.lower())
+    return "tab:" + ("-".join(words[:6]) or "table")
+
+
+def _latex_notes(table: Table) -> list[str]:
+    return [_latex_cell(note, True) + r"\par" for note in table.footnotes]
+
+
+def _latex_float(table: Table, spec: str, size: str, resize: bool) -> list[str]:
+    out = [r"\begin{table}[htbp]", r"\centering", size]
+    if table.title:
+        out.append(rf"\caption{{{latex_escape(table.title)}}}")
+    out.append(rf"\label{{{latex_label(table)}}}")
+    tabular = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", *_latex_header(table),
+               r"\midrule", *_latex_body(table), r"\bottomrule", r"\end{tabular}"]
+    if resize:
+        tabular = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"]
+    out += tabular
     if table.footnotes:
         out += [r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
-        out += [latex_escape(note) + r"\par" for note in table.footnotes]
+        out += _latex_notes(table)
         out.append(r"\end{minipage}")
     out.append(r"\end{table}")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _latex_long(table: Table, spec: str, size: str) -> list[str]:
+    n, header = len(table.columns), _latex_header(table)
+    out = [rf"\begingroup{size}", rf"\begin{{longtable}}{{{spec}}}"]
+    caption = rf"\caption{{{latex_escape(table.title)}}}" if table.title else ""
+    out.append(caption + rf"\label{{{latex_label(table)}}} \\")
+    out += [r"\toprule", *header, r"\midrule", r"\endfirsthead"]
+    out += [r"\toprule", *header, r"\midrule", r"\endhead"]
+    out += [r"\midrule", rf"\multicolumn{{{n}}}{{r}}{{\footnotesize continued}} \\",
+            r"\endfoot", r"\bottomrule"]
+    out += [r"\endlastfoot", *_latex_body(table), r"\end{longtable}"]
+    if table.footnotes:  # after the table: a cell spanning it would not know its width
+        out += [r"\vspace{-\smallskipamount}\footnotesize"] + _latex_notes(table)
+    out.append(r"\endgroup")
+    return out
+
+
+def render_latex(table: Table, *, paper: Paper = "a4") -> str:
+    r"""A ``booktabs`` table with a ``\caption`` and ``\label``, fitted to the page.
+
+    The first line names the packages it needs (``booktabs``, ``array``,
+    ``longtable``, ``pdflscape``, ``graphicx``). Column widths follow
+    :func:`~crtstats.tables._layout.layout` for ``paper``: text that must wrap goes
+    in a ragged-right paragraph column (a share of ``\linewidth``), numbers are
+    right-aligned and never wrap, a table too wide for a portrait page is set in a
+    ``landscape`` environment (rotated page) and in a smaller size
+    (``\footnotesize``, ``\scriptsize``) if its words do not fit in ``\small``, one
+    still too wide is scaled to the line width (``\resizebox``), and one with more
+    than :data:`LONG_ROWS` body rows, or taller than the page, is a ``longtable`` whose
+    header repeats on each page. Numbers carry a true minus sign (``$-$``). Column
+    groups become ``\multicolumn`` headers with ``\cmidrule``; row groups an italic
+    full-width row; footnotes follow in ``\footnotesize``.
+    """
+    for size, command in _TEX_SIZES:  # noqa: B007 (the size that fits is used below)
+        placed = layout(table, paper=paper, font_size=size, padding=_TEX_PADDING)
+        if placed.fits:
+            break
+    spec = _latex_spec(table, placed, size)
+    n_body = sum(len(part) + (group is not None) for group, part in table.sections())
+    width, height = PAGE_SIZE[paper]
+    room = (width if placed.landscape else height) - 2 * MARGIN - _TEX_FURNITURE
+    long = n_body > LONG_ROWS or _latex_height(table, placed, size) > room
+    body = (_latex_long(table, spec, command) if long
+            else _latex_float(table, spec, command, resize=not placed.fits))
+    out = [f"% crtstats table: needs \\usepackage{{{TEX_PACKAGES}}}"]
+    if placed.landscape:
+        body = [r"\begin{landscape}", *body, r"\end{landscape}"]
+    return "\n".join(out + body) + "\n"
 
 
 # -- CSV --------------------------------------------------------------------------------
@@ -170,14 +301,16 @@ def render_csv(table: Table) -> str:
 
     The header is one line with group-prefixed labels; with a row group its value is
     the first column. Title and footnotes are not part of CSV; the numbers at full
-    precision are in ``table.data``.
+    precision are in ``table.data``. A cell a spreadsheet would run as a formula gets a
+    leading ``'`` (:func:`crtstats.io.neutralise_formula`); numbers stay numbers.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     labels = table.flat_labels()
-    writer.writerow(([table.row_group] if table.row_group else []) + labels)
+    writer.writerow([neutralise_formula(str(v)) for v in
+                     ([table.row_group] if table.row_group else []) + labels])
     for group, part in table.sections():
         lead = [group if group is not None else ""] if table.row_group else []
         for row in part.itertuples(index=False):
-            writer.writerow(lead + [str(v) for v in row])
+            writer.writerow([neutralise_formula(str(v)) for v in lead + list(row)])
     return buffer.getvalue()

@@ -11,6 +11,7 @@ import pandas as pd
 from crtstats._options import check_option
 from crtstats.exceptions import InvalidParameterError
 from crtstats.tables import _format as fmt
+from crtstats.tables._layout import PAPERS, Paper
 
 __all__ = ["FORMATS", "STYLES", "Column", "Style", "Table", "TableFormat"]
 
@@ -69,6 +70,9 @@ class Column:
     decimals_column
         Optional data column giving the decimal places row by row (where it is not
         missing), for columns that mix measures of different precision.
+    mark_column
+        Optional data column of text appended to a shown cell after a space where it
+        is not empty (a footnote marker such as a dagger, row by row).
 
     Raises
     ------
@@ -105,6 +109,7 @@ class Column:
     statistic_column: str | None = None
     key: str | None = None
     decimals_column: str | None = None
+    mark_column: str | None = None
 
     @property
     def name(self) -> str:
@@ -137,7 +142,15 @@ class Column:
         return self.style != "text"
 
     def render(self, row: Mapping[str, Any], *, na_rep: str) -> str:
-        """The text of this column for one data row."""
+        """The text of this column for one data row (with its mark, if any)."""
+        text = self._render(row, na_rep=na_rep)
+        if self.mark_column is not None and text and text != na_rep:
+            mark = row[self.mark_column]
+            if not fmt.is_missing(mark) and str(mark):
+                text = f"{text} {mark}"
+        return text
+
+    def _render(self, row: Mapping[str, Any], *, na_rep: str) -> str:
         values = [row[s] for s in self.sources]
         d = self.decimals
         if self.decimals_column is not None and not fmt.is_missing(row[self.decimals_column]):
@@ -202,6 +215,9 @@ class Table:
         Text shown in a suppressed cell (e.g. ``"<5"``).
     na_rep
         Text shown for a missing value.
+    label
+        The LaTeX ``\\label`` key (e.g. ``"tab:effects"``); by default ``tab:`` and
+        the first words of the title.
 
     Returns
     -------
@@ -258,6 +274,7 @@ class Table:
         suppressed: Iterable[tuple[int, str]] = (),
         suppression_marker: str = "*",
         na_rep: str = "",
+        label: str | None = None,
     ) -> None:
         self._data = data.reset_index(drop=True).copy()
         self.columns: tuple[Column, ...] = tuple(columns)
@@ -269,6 +286,7 @@ class Table:
         )
         self.suppression_marker = suppression_marker
         self.na_rep = na_rep
+        self.label = label
         self.column_groups: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
             (str(k), tuple(v)) for k, v in (column_groups or {}).items()
         )
@@ -290,6 +308,7 @@ class Table:
         needed = [s for c in self.columns for s in c.sources]
         needed += [c.statistic_column for c in self.columns if c.statistic_column]
         needed += [c.decimals_column for c in self.columns if c.decimals_column]
+        needed += [c.mark_column for c in self.columns if c.mark_column]
         needed += [self.row_group] if self.row_group else []
         needed += [c for _, c in self.suppressed]
         missing = sorted({s for s in needed if s not in known})
@@ -390,7 +409,7 @@ class Table:
         ]
 
     # -- renderers ---------------------------------------------------------------------
-    def render(self, fmt: TableFormat) -> bytes:
+    def render(self, fmt: TableFormat, *, paper: Paper = "a4") -> bytes:
         """The table as the bytes of a file of format ``fmt``: the one format dispatcher.
 
         Parameters
@@ -398,6 +417,9 @@ class Table:
         fmt
             ``"md"``, ``"html"``, ``"tex"``, ``"csv"`` (UTF-8 text with ``\\n`` line
             ends) or ``"docx"`` (a Word document with fixed timestamps).
+        paper
+            ``"a4"`` (default) or ``"letter"``: the page the Word and LaTeX tables are
+            laid out for (width, and landscape when too wide). Other formats ignore it.
 
         Returns
         -------
@@ -407,7 +429,8 @@ class Table:
         Raises
         ------
         InvalidParameterError
-            If ``fmt`` is not one of :data:`FORMATS`.
+            If ``fmt`` is not one of :data:`FORMATS` or ``paper`` not one of
+        :data:`~crtstats.tables.PAPERS`.
 
         Examples
         --------
@@ -416,14 +439,17 @@ class Table:
         b'x\\n1.5\\n'
         """
         check_option("fmt", fmt, FORMATS)
+        check_option("paper", paper, PAPERS)
         if fmt == "docx":
             from crtstats.tables._docx import render_docx
 
-            return render_docx(self)
+            return render_docx(self, paper=paper)
         from crtstats.tables import _render
 
+        if fmt == "tex":
+            return _render.render_latex(self, paper=paper).encode("utf-8")
         text = {"md": _render.render_markdown, "html": _render.render_html,
-                "tex": _render.render_latex, "csv": _render.render_csv}[fmt](self)
+                "csv": _render.render_csv}[fmt](self)
         return text.encode("utf-8")
 
     def to_markdown(self) -> str:

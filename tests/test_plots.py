@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from crtstats import CRTResult, save_figure
-from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS
+from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import DataFileError, InvalidParameterError, ModelSpecificationError
 from crtstats.plots import caterpillar, domain_profile, forest, render_figure, trajectories
@@ -50,8 +50,9 @@ def effects_frame() -> pd.DataFrame:
          16.5, 0.03, 20.1, "bell-mccaffrey", "CR2", nan, nan, nan, 25, 25,
          "cluster-average", "mean difference", "marginal"],
     ]
-    required = [c for c in EFFECT_COLUMNS if c not in OPTIONAL_EFFECT_COLUMNS]
-    return pd.DataFrame(rows, columns=required)
+    # every column but the optional boundary and ICC-source flags
+    given = [c for c in EFFECT_COLUMNS if c not in ("boundary", "icc_source")]
+    return pd.DataFrame(rows, columns=given)
 
 
 def mixed_result(n: int = 25) -> CRTResult:

@@ -560,3 +560,28 @@ def test_row_order_of_the_files_does_not_change_the_effects(tmp_path: Path) -> N
     original, shuffled = effects
     assert len(original) == 6  # LMM at 6m and 12m, ANCOVA, DiD at 6m and 12m, GLMM
     pd.testing.assert_frame_equal(original, shuffled, check_exact=False, rtol=1e-6)
+
+
+def test_the_run_forest_draws_each_outcome_on_its_primary_scale() -> None:
+    """The same effect on three scales would triple its panels: one scale per outcome."""
+    from matplotlib.figure import Figure
+
+    from crtstats.runner._products import _forest
+
+    base = {"analysis": "a", "estimand": "e", "estimate": 0.5, "conf_low": 0.2,
+            "conf_high": 0.9, "pvalue": 0.1, "df": 20.0, "df_method": "residual",
+            "cov_type": "classical", "icc": np.nan, "icc_low": np.nan, "icc_high": np.nan,
+            "n_clusters": 25, "nobs": 100}
+    effects = pd.DataFrame([
+        {**base, "outcome": "admitted", "role": "primary", "scale": "odds ratio"},
+        {**base, "outcome": "admitted", "role": "sensitivity", "scale": "odds ratio"},
+        {**base, "outcome": "admitted", "role": "sensitivity", "scale": "risk difference",
+         "estimate": -0.1, "conf_low": -0.2, "conf_high": 0.0},
+        {**base, "outcome": "other", "role": "sensitivity", "scale": "difference"},
+        {**base, "outcome": "other", "role": "sensitivity", "scale": "rate ratio"},
+    ])
+    figure = Figure()
+    _forest(lambda *a, **k: None, effects, figure)  # type: ignore[arg-type, return-value]
+    titles = [ax.get_title(loc="left") or ax.get_title() for ax in figure.axes]
+    assert len(figure.axes) == 3, titles  # admitted: odds ratio only; other: both scales
+    assert not any("risk difference" in t for t in titles)

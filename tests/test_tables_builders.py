@@ -302,8 +302,12 @@ def test_effects_groups_by_outcome_and_formats() -> None:
 
 def test_effects_footnotes_follow_the_rows() -> None:
     differences = effects(effects_frame().iloc[[0, 2]]).footnotes
-    assert len(differences) == 1 and differences[0].startswith(
+    assert len(differences) == 2 and differences[0].startswith(
         "CI: confidence interval; ICC: intra-cluster correlation, from the row's own model")
+    assert differences[1].startswith("Measure: conditional = within a team")  # estimands
+    unstated = effects_frame().iloc[[0, 2]].drop(columns=["population", "measure",
+                                                           "conditioning"])
+    assert len(effects(unstated).footnotes) == 1  # no estimand columns, no Measure note
     everything = effects(effects_frame()).footnotes
     assert any("exponentiated" in n for n in everything)
     assert any("df inf" in n for n in everything)

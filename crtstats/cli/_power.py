@@ -53,11 +53,16 @@ def add_parser(subparsers: Any) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from crtstats.power import simulate, write_power
+    from crtstats.runner import ResultsLock, check_destination, results_folder
 
     show = sys.stderr.isatty() and not os.environ.get("CI")
-    result = simulate(args.plan, sims=args.sims, workers=args.workers,
-                      scheduler=args.scheduler, effect_grid=args.effect_grid,
-                      analyses=args.analyses, engine=args.engine, progress=show)
-    out = write_power(result, args.out, force=args.force)
+    # lock and check the folder before the simulation, so that a second run into the
+    # same folder, or one onto the plan itself, fails at once and not after all the work
+    with ResultsLock(results_folder(args.out)):
+        check_destination(results_folder(args.out), force=args.force, inputs=[args.plan])
+        result = simulate(args.plan, sims=args.sims, workers=args.workers,
+                          scheduler=args.scheduler, effect_grid=args.effect_grid,
+                          analyses=args.analyses, engine=args.engine, progress=show)
+        out = write_power(result, args.out, force=args.force, lock=False)
     print(f"crtstats: wrote {out}")
     return 0

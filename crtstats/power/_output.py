@@ -14,12 +14,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+from crtstats.io import neutralise_formulas
 from crtstats.plots import power_curve
 from crtstats.power._simulate import SimulationResult
 from crtstats.runner import (
+    ResultsLock,
     Staging,
     check_destination,
     dump_json,
+    results_folder,
     save_figure,
     versions,
     write_table,
@@ -93,7 +96,8 @@ def _manifest(result: SimulationResult, written: list[str]) -> dict[str, Any]:
     }
 
 
-def write_power(result: SimulationResult, out: str | Path, *, force: bool = False) -> Path:
+def write_power(result: SimulationResult, out: str | Path, *, force: bool = False,
+                lock: bool = True) -> Path:
     """Write the results folder of a power simulation (see the module notes).
 
     Parameters
@@ -105,6 +109,11 @@ def write_power(result: SimulationResult, out: str | Path, *, force: bool = Fals
         results folder.
     force
         Replace an existing results folder.
+    lock
+        Take the results folder's lock (:class:`crtstats.runner.ResultsLock`) while
+        writing; ``False`` when the caller already holds it, as ``crtstats power`` does
+        from before the simulation so that a second run into the same folder fails at
+        once.
 
     Returns
     -------
@@ -115,9 +124,15 @@ def write_power(result: SimulationResult, out: str | Path, *, force: bool = Fals
     ------
     FileExistsError
         If ``out`` exists (without ``force``) or is not a results folder.
+    OutputPathError
+        If ``out`` is or holds the plan file, or another run holds its lock.
     """
     out = Path(out)
-    check_destination(out, force=force)
+    if lock:
+        with ResultsLock(results_folder(out)):
+            return write_power(result, out, force=force, lock=False)
+    plan_file = [result.plan.path] if result.plan.path is not None else []
+    check_destination(out, force=force, inputs=plan_file)
     output = result.plan.output
     with Staging(out) as staging:
         written = [p.relative_to(staging.root).as_posix() for p in write_table(
@@ -127,10 +142,10 @@ def write_power(result: SimulationResult, out: str | Path, *, force: bool = Fals
         written += [p.relative_to(staging.root).as_posix() for p in save_figure(
             ax, staging.folder("figures") / "power_curve",
             formats=output.figure_formats).values()]
-        staging.write_text("power_trials.csv", result.trials.to_csv(index=False,
-                                                                      lineterminator="\n"))
-        staging.write_text("power_summary.csv", result.summary.to_csv(index=False,
-                                                                        lineterminator="\n"))
+        for name, frame in (("power_trials.csv", result.trials),
+                            ("power_summary.csv", result.summary)):
+            staging.write_text(name, neutralise_formulas(frame).to_csv(
+                index=False, lineterminator="\n"))
         written += ["power_summary.csv", "power_trials.csv"]
         staging.write_text("manifest.json", dump_json(_manifest(result, written)))
         staging.commit(force=force)

@@ -15,7 +15,13 @@ from crtstats.runner._design_plan import (
 from crtstats.runner._files import save_figure, write_table
 from crtstats.runner._formula import ALLOWED_TRANSFORMS, check_formula
 from crtstats.runner._manifest import TIMESTAMP_FIELD, RecordedWarning, versions
-from crtstats.runner._output import Staging, check_destination, dump_json
+from crtstats.runner._output import (
+    ResultsLock,
+    Staging,
+    check_destination,
+    dump_json,
+    results_folder,
+)
 from crtstats.runner._plan import AnalysisSpec, DataSpec, OutputSpec, Plan, load_plan, parse_plan
 from crtstats.runner._run import RunResult, run
 from crtstats.runner._stages import TrialInputs, analysis_frames, score
@@ -32,6 +38,7 @@ __all__ = [
     "OutputSpec",
     "Plan",
     "RecordedWarning",
+    "ResultsLock",
     "RunResult",
     "Staging",
     "TrialDesign",
@@ -43,6 +50,7 @@ __all__ = [
     "fit_analysis",
     "load_plan",
     "parse_design",
+    "results_folder",
     "parse_plan",
     "run",
     "save_figure",

@@ -40,8 +40,9 @@ TABLE_TITLES = {
 FIGURE_TITLES = {
     "trajectories": "Team fidelity totals by review and arm",
     "domain_profile": "Fidelity domain scores by arm and review",
-    "forest": "Effects of the programme with 95% confidence intervals (randomisation tests, "
-              "which have no interval, are in the effects table only)",
+    "forest": "Effects of the programme with 95% confidence intervals, each outcome on the "
+              "scale of its primary analysis (other scales, and randomisation tests, which "
+              "have no interval, are in the effects table only)",
     "caterpillar": "Predicted team effects with 95% intervals (the plan's first mixed model, "
                    "named above the plot)",
     "cluster_size": "Proportion of service users admitted by team size and arm (dashed: "
@@ -156,8 +157,18 @@ def change_review(objects: RunObjects) -> tuple[str, str | None]:
 
 
 def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure) -> None:
-    """One forest panel per outcome and scale (:func:`crtstats.plots.forest_panels`)."""
-    forest_panels(effects, figure)
+    """One forest panel per outcome and scale (:func:`crtstats.plots.forest_panels`).
+
+    Each outcome is drawn on the scale of its primary row only (an outcome without a
+    primary row keeps all its scales): the same effect on the risk-difference,
+    risk-ratio and odds-ratio scales would triple its panels and take the figure past a
+    journal page, and the effects table has every scale.
+    """
+    primary = effects[effects["role"] == "primary"].drop_duplicates("outcome")
+    scale_of = dict(zip(primary["outcome"], primary["scale"], strict=True))
+    keep = [scale_of.get(o, s) == s
+            for o, s in zip(effects["outcome"], effects["scale"], strict=True)]
+    forest_panels(effects.loc[keep], figure)
 
 
 def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:

@@ -167,6 +167,13 @@ def batched_cholesky(a: np.ndarray) -> np.ndarray:
     the later ones (no exception), so one bad trial does not stop the others. The last
     pivot of a bordered matrix ``[[A, b], [b', c]]`` is ``c - b' A^{-1} b``.
     """
+    try:  # LAPACK on the whole stack when every matrix is positive definite
+        low_all = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        pass  # some trial's matrix is not: the column loop below gives it NaN pivots
+    else:
+        diag: np.ndarray = np.diagonal(low_all, axis1=1, axis2=2) ** 2
+        return diag
     m = np.ascontiguousarray(a.transpose(1, 2, 0))  # batch last: fast column loops
     q = m.shape[0]
     low = np.zeros_like(m)

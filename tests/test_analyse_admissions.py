@@ -215,3 +215,15 @@ def test_both_estimands_and_the_informative_size_check(result: AnalysisResult) -
     note = next(n for n in result.notes if "informative cluster size" in n)
     assert "randomisation p" in note and "little power" in note
     assert any("informative cluster size" in k for k in result.results)
+
+
+def test_a_service_use_table_without_the_optional_readmissions_count() -> None:
+    """readmissions is optional in the schema: its rate rows are left out, with a note."""
+    no_readmissions = crtstats.datasets.SimulatedTrial(
+        teams=TRIAL.teams, fidelity=TRIAL.fidelity, admissions=TRIAL.admissions,
+        service_use=TRIAL.service_use.drop(columns="readmissions"))
+    out = crtstats.analyse_admissions(no_readmissions, n_resamples=100)
+    shown = set(out.effects["outcome"])
+    assert "readmissions per user" not in shown
+    assert {"admissions per user", "bed days per user"} <= shown
+    assert any("no readmissions column (it is optional)" in n for n in out.notes)

@@ -287,7 +287,11 @@ def _team_frame(trial: _Trial, notes: list[str]) -> pd.DataFrame | None:
     if no_pre:
         notes.append(f"service_use: {len(no_pre)} team(s) with no pre-period row have no "
                      f"pre-period rate and are left out of the rate analyses: {no_pre}.")
-    for count in COUNT_OUTCOMES:
+    counts = [c for c in COUNT_OUTCOMES if c in su.columns]
+    for count in sorted(set(COUNT_OUTCOMES) - set(counts)):
+        notes.append(f"service_use has no {count} column (it is optional): "
+                     f"{COUNT_OUTCOMES[count]} is not analysed.")
+    for count in counts:
         pre_count = fu["team_id"].map(pre[count]).astype(float)
         zero = pre_count == 0
         if zero.any():
@@ -297,7 +301,7 @@ def _team_frame(trial: _Trial, notes: list[str]) -> pd.DataFrame | None:
         fu[f"log_pre_{count}_rate"] = np.log(rate)
     fu["log_n_users"] = np.log(fu["n_users"].astype(float))
     fu["arm"] = pd.Categorical(fu["arm"].astype(str), ["control", "intervention"])
-    for count in (*COUNT_OUTCOMES, "n_users"):
+    for count in (*counts, "n_users"):
         fu[count] = fu[count].astype(float)
     return fu
 
@@ -305,6 +309,8 @@ def _team_frame(trial: _Trial, notes: list[str]) -> pd.DataFrame | None:
 def _rate_analyses(team: pd.DataFrame, out: _Collector, n_resamples: int,
                    seed: int | None) -> None:
     for count, label in COUNT_OUTCOMES.items():
+        if count not in team.columns:  # an optional count the trial does not record
+            continue
         covariate = f"log_pre_{count}_rate"
         data = team.dropna(subset=[covariate])
         formula = f"{count} ~ arm + stratum + {covariate}"

@@ -26,10 +26,10 @@ from crtstats.models._batch_reml import (
     grouped_stats,
 )
 from crtstats.models._batch_result import BatchedFit, check_level, contrast_vector, make_fit
-from crtstats.models._checks import check_fit_arguments, check_rank
+from crtstats.models._checks import check_fit_arguments
 from crtstats.models._data_checks import check_finite, check_terms_vary, outcome_name
 from crtstats.models._design import Design, build_design, warn_design
-from crtstats.models._lmm import lmm
+from crtstats.models._lmm import check_lmm_design, lmm
 from crtstats.models._lmm_basis import _power_of_two, working_basis
 from crtstats.models._lmm_checks import check_clusters
 from crtstats.models._warn import WarningLog
@@ -175,15 +175,7 @@ class BatchedLMM:
         log = WarningLog()
         warn_design(design, log)
         check_finite("lmm", formula, frame, design)
-        check_terms_vary("lmm", formula, frame, design)
-        check_clusters(formula, frame, design, cluster)
-        check_rank(design.X, design.names, formula=formula)
-        p = design.X.shape[1]
-        if design.nobs - p < 1:
-            raise ModelSpecificationError(
-                f"{formula!r} has {p} coefficients but only {design.nobs} rows: no "
-                "residual degrees of freedom. Simplify the model."
-            )
+        check_lmm_design(formula, frame, design, cluster)
         basis = working_basis(np.zeros(design.nobs), design.X)
         self.formula, self.cluster, self.ddf = formula, cluster, ddf
         self.warnings = log.records

@@ -119,13 +119,13 @@ def _check_options(*, reml: bool, ddf: str) -> None:
         )
 
 
-def _prepare(
-    formula: str, data: pd.DataFrame, *, cluster: str, ddf: str
-) -> tuple[Design, WorkingBasis, np.ndarray, ClusterStats]:
-    """Design, data and specification checks, the working basis and per-cluster sums."""
-    design = build_design(formula, data, cluster=cluster)
-    check_finite("lmm", formula, data, design)
-    check_outcome_varies("lmm", formula, design)
+def check_lmm_design(formula: str, data: pd.DataFrame, design: Design, cluster: str) -> None:
+    """The checks of an LMM's design that do not look at the outcome.
+
+    Every term varies, the clusters suit a random intercept, the fixed effects are of
+    full rank and leave a residual degree of freedom. :func:`lmm` and
+    :class:`~crtstats.models.BatchedLMM` (whose outcomes come later) both call this.
+    """
     check_terms_vary("lmm", formula, data, design)
     check_clusters(formula, data, design, cluster)
     check_rank(design.X, design.names, formula=formula)
@@ -135,6 +135,16 @@ def _prepare(
             f"{formula!r} has {p} coefficients but only {design.nobs} rows: no residual "
             "degrees of freedom. Simplify the model."
         )
+
+
+def _prepare(
+    formula: str, data: pd.DataFrame, *, cluster: str, ddf: str
+) -> tuple[Design, WorkingBasis, np.ndarray, ClusterStats]:
+    """Design, data and specification checks, the working basis and per-cluster sums."""
+    design = build_design(formula, data, cluster=cluster)
+    check_finite("lmm", formula, data, design)
+    check_outcome_varies("lmm", formula, design)
+    check_lmm_design(formula, data, design, cluster)
     basis = working_basis(design.y, design.X)
     y_work, X_work = basis.apply(design.y, design.X)
     stats = cluster_stats(y_work, X_work, design.groups, design.n_clusters)

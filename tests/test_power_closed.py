@@ -233,7 +233,9 @@ def test_list_of_sizes_exact_efficiency() -> None:
     cv = stats.tstd(sizes) / 75.0
     taylor = power.continuous(clusters_per_arm=5, cluster_size=75, cv=cv, effect=0.2,
                               icc=0.1)
-    assert taylor.power == pytest.approx(exact.power, abs=1e-3)  # an approximation
+    # the Taylor CV formula approximates the exact efficiency of these sizes to second
+    # order in the CV; with CV ~0.4 here its power differs in the fourth decimal
+    assert taylor.power == pytest.approx(exact.power, abs=1e-3)
 
 
 def test_strict_adds_the_lower_tail() -> None:

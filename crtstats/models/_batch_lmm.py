@@ -19,6 +19,7 @@ import pandas as pd
 from crtstats._options import check_option
 from crtstats.exceptions import CRTStatsError, InvalidParameterError, ModelSpecificationError
 from crtstats.models._batch_kr import contrast_inference
+from crtstats.models._batch_lowrank import LowRank, pencil
 from crtstats.models._batch_reml import (
     GroupedStats,
     batched_cholesky,
@@ -187,6 +188,7 @@ class BatchedLMM:
         k = basis.intercept
         self._shift_weight = 0.0 if k is None else float(self._vec[k] / basis.x_scale[k])
         self._checked: dict[bytes, bool] = {}
+        self._pencil = pencil(self._X, design.groups, design.n_clusters)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -346,7 +348,10 @@ class BatchedLMM:
         if rows.size == 0:
             return cols
         stats = stats.select(rows)
-        fit = fit_batch(stats)
+        search = None
+        if mask is not None and self._pencil is not None:
+            search = LowRank.of(stats, self._pencil, design.groups, mask[:, rows])
+        fit = fit_batch(stats, search)
         total = (stats.within[:, -1, -1]
                  + np.sum(stats.between[:, :, -1, -1] / stats.sizes, axis=1)) / stats.nobs
         exact = ~(fit.sigma2 > _EXACT_TOL * total)

@@ -30,13 +30,14 @@ which the bracket shows no sign change are left to the scalar fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from crtstats.models._lmm_fit import _ratio_grid
 
-__all__ = ["Balanced", "GroupedStats", "RemlBatch", "batched_cholesky", "fit_batch",
-           "grouped_stats"]
+__all__ = ["Balanced", "GroupedStats", "RemlBatch", "Search", "batched_cholesky",
+           "fit_batch", "grouped_stats"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _TINY = float(np.finfo(float).tiny)
@@ -133,21 +134,33 @@ def grouped_stats(
                                  (Y.shape[1], sizes.size)).copy()
         nobs = np.full(Y.shape[1], float(n))
         return GroupedStats(within, between, sizes, counts, nobs, True)
+    return _masked_stats(X, Y, groups, ind, mask)
+
+
+def _masked_stats(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, ind: np.ndarray,
+                  mask: np.ndarray) -> GroupedStats:
+    """:func:`grouped_stats` with a mask: the complete design's ``X`` sums less those of
+    the removed rows (few per trial), so no product over all rows and trials is formed
+    for the ``X`` parts."""
+    n, p = X.shape
+    n_groups, n_sims = ind.shape[0], Y.shape[1]
     mf = mask.astype(float)
     yw = np.where(mask, Y, 0.0)
-    n_sims = Y.shape[1]
-    n_g = ind @ mf  # (G, S)
+    rows, trials = np.nonzero(~mask)
+    lost = np.zeros((n_groups, n_sims))
+    np.add.at(lost, (groups[rows], trials), 1.0)
+    n_g = ind.sum(axis=1)[:, None] - lost  # (G, S)
     safe = np.where(n_g > 0, n_g, 1.0)
-    # cluster sums of X per trial through one product with X spread over cluster blocks
-    blocks = np.zeros((n, n_groups, p))
-    blocks[np.arange(n), groups] = X
-    sx = (mf.T @ blocks.reshape(n, -1)).reshape(n_sims, n_groups, p)
-    sy = ind @ yw
+    sx = np.broadcast_to(ind @ X, (n_sims, n_groups, p)).copy()
+    np.subtract.at(sx, (trials, groups[rows]), X[rows])
+    sy = np.zeros((n_groups, n_sims))
+    np.add.at(sy, groups, yw)
     dy = (yw - (sy / safe)[groups]) * mf  # sums to zero within each cluster
-    outer = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+    xtx = np.broadcast_to(X.T @ X, (n_sims, p, p)).copy()
+    np.subtract.at(xtx, trials, X[rows, :, None] * X[rows, None, :])
     between_x = np.matmul((sx / safe.T[:, :, None]).transpose(0, 2, 1), sx)
-    wxx = (mf.T @ outer).reshape(n_sims, p, p) - between_x
-    within = _bordered(0.5 * (wxx + wxx.transpose(0, 2, 1)), (X.T @ dy).T,
+    wxx = xtx - between_x
+    within = _bordered(0.5 * (wxx + wxx.transpose(0, 2, 1)), np.einsum("rp,rs->sp", X, dy),
                        np.einsum("rs,rs->s", dy, dy))
     sizes = np.unique(n_g[n_g > 0])
     st = np.concatenate([sx, sy.T[:, :, None]], axis=2)  # (S, G, q)
@@ -325,6 +338,11 @@ class Balanced:
                            + dof * (1.0 + _LOG_2PI + np.log(rss / dof)))
         return out
 
+    def deviance_grid(self, grid: np.ndarray) -> np.ndarray:
+        """The deviance of every trial at every ratio of ``grid``, ``(S, K)``."""
+        n_sims = self.nobs.shape[0]
+        return np.column_stack([self.deviance(np.full(n_sims, t)) for t in grid])
+
     def score(self, t: np.ndarray) -> np.ndarray:
         """:func:`score` in ``O(p)`` per trial."""
         d, beta_t, rss, _ = self._solve(t)
@@ -337,8 +355,25 @@ class Balanced:
         return out
 
 
-def _score_of(stats: GroupedStats | Balanced, t: np.ndarray) -> np.ndarray:
-    return stats.score(t) if isinstance(stats, Balanced) else score(stats, t)
+class Search(Protocol):
+    """Statistics with a faster profiled deviance and score for the search
+    (:class:`Balanced`, :class:`crtstats.models._batch_lowrank.LowRank`)."""
+
+    def select(self, rows: np.ndarray) -> Search:
+        """The statistics of a subset of trials."""
+
+    def deviance(self, t: np.ndarray) -> np.ndarray:
+        """The profiled REML deviance at ``t`` (per trial)."""
+
+    def deviance_grid(self, grid: np.ndarray) -> np.ndarray:
+        """The deviance of every trial at every ratio of ``grid``, ``(S, K)``."""
+
+    def score(self, t: np.ndarray) -> np.ndarray:
+        """The derivative of the deviance in ``t`` up to a positive factor."""
+
+
+def _score_of(stats: GroupedStats | Search, t: np.ndarray) -> np.ndarray:
+    return score(stats, t) if isinstance(stats, GroupedStats) else stats.score(t)
 
 
 @dataclass(frozen=True)
@@ -357,7 +392,7 @@ class RemlBatch:
     scalar: np.ndarray
 
 
-def _illinois(stats: GroupedStats | Balanced, low: np.ndarray, high: np.ndarray,
+def _illinois(stats: GroupedStats | Search, low: np.ndarray, high: np.ndarray,
               s_low: np.ndarray, s_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Roots of the score in ``[low, high]`` (``s_low < 0 < s_high``), vectorised."""
     lo, hi, f_lo, f_hi = low.copy(), high.copy(), s_low.copy(), s_high.copy()
@@ -388,24 +423,30 @@ def _illinois(stats: GroupedStats | Balanced, low: np.ndarray, high: np.ndarray,
     return root, active
 
 
-def fit_batch(stats: GroupedStats) -> RemlBatch:
-    """REML for every trial of ``stats``: grid, boundary test, vectorised root search."""
+def fit_batch(stats: GroupedStats, search: Search | None = None) -> RemlBatch:
+    """REML for every trial of ``stats``: grid, boundary test, vectorised root search.
+
+    ``search``, when given, holds the same trials' statistics in a form with a faster
+    deviance and score (the low-rank form of masked trials); otherwise the balanced
+    pencil is used when the trials share one cluster size and no row is missing.
+    """
     grid = _ratio_grid()
     n_sims = stats.nobs.shape[0]
-    search: GroupedStats | Balanced = stats
-    if stats.shared and stats.sizes.size == 1:
+    if search is None and stats.shared and stats.sizes.size == 1:
         search = Balanced.of(stats)
-        devs = np.column_stack([search.deviance(np.full(n_sims, t)) for t in grid])
+    if search is not None:
+        devs = search.deviance_grid(grid)
     else:
         devs = _grid_deviance(stats, grid)
+    chosen: GroupedStats | Search = stats if search is None else search
     k = np.argmin(devs, axis=1)
-    s0 = _score_of(search, np.zeros(n_sims))
+    s0 = _score_of(chosen, np.zeros(n_sims))
     boundary = (k == 0) & (s0 >= 0.0)
     t_hat = np.zeros(n_sims)
     scalar = np.zeros(n_sims, dtype=bool)
     inner = np.flatnonzero(~boundary)
     if inner.size:
-        sub = search.select(inner)
+        sub = chosen.select(inner)
         low = grid[np.maximum(k[inner] - 1, 0)]
         high = grid[np.minimum(k[inner] + 1, grid.size - 1)]
         s_low = np.where(low == 0.0, s0[inner], _score_of(sub, low))

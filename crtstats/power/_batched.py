@@ -17,6 +17,7 @@ per-trial route (its row is None here).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
 
@@ -107,17 +108,31 @@ def pattern_frame(pattern: Pattern, rows_per_team: int,
 
 _CACHE_SIZE = 64
 _FITTERS: dict[tuple[object, ...], object] = {}
+_FITTERS_LOCK = threading.Lock()
 
 
 def cached_fitter(key: tuple[object, ...], build: Callable[[], T]) -> T:
     """The batched fitter of ``key`` (formula, contrast, pattern...), built once per
     process: its design and per-cluster quantities do not depend on the outcomes, and
-    the same allocation patterns recur from block to block."""
-    if key not in _FITTERS:
-        if len(_FITTERS) >= _CACHE_SIZE:
-            _FITTERS.pop(next(iter(_FITTERS)))
-        _FITTERS[key] = build()
-    return _FITTERS[key]  # type: ignore[return-value]
+    the same allocation patterns recur from block to block.
+
+    Safe under threads (a Dask worker runs several blocks at once): the cache is read
+    and changed under a lock; a fitter is built outside it (two threads may both build
+    one for a new key; the first stored is kept), and a fitter is never changed after
+    it is built except for its own cache of checked patterns, whose entries do not
+    depend on the order they are made in.
+    """
+    with _FITTERS_LOCK:
+        found = _FITTERS.get(key)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    built = build()
+    with _FITTERS_LOCK:
+        if key not in _FITTERS:
+            while len(_FITTERS) >= _CACHE_SIZE:
+                _FITTERS.pop(next(iter(_FITTERS)))
+            _FITTERS[key] = built
+        return _FITTERS[key]  # type: ignore[return-value]
 
 
 def result_row(labels: Row, fit: object, j: int, *, ratio: bool) -> Row | None:

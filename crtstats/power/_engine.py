@@ -10,6 +10,7 @@ and the null and the alternative are paired).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -154,7 +155,17 @@ def _draw(task: Task, stop: Stop | None) -> list[_Drawn]:
 #: depend on the entry only (its formula, estimand, fitter and family), so the first
 #: successful per-trial fit in a process gives them for every later block.
 _LABELS: dict[str, dict[str, object]] = {}
+#: Guards ``_LABELS``: threaded workers (a Dask worker with several threads) run blocks
+#: at once.
+_LABELS_LOCK = threading.Lock()
 _LABEL_KEYS = ("outcome", "analysis", "role", "estimand", "scale")
+#: Held while a block's trials are fitted. The fits record their warnings with
+#: ``warnings.catch_warnings``, which swaps process-wide state: two threads inside it at
+#: once lose or misfile each other's warnings (or let them escape, as errors under an
+#: ``error`` filter). So threads of one process fit one block at a time (their draws
+#: still run at once); parallel speed comes from processes (``workers``, or Dask
+#: workers with one thread each).
+_FIT_LOCK = threading.RLock()
 
 _BATCH_FITS = {"lmm": fit_batched, "glmm": fit_batched_glmm}
 
@@ -166,12 +177,15 @@ def _batched_rows(task: Task, spec: AnalysisSpec,
         return _fit_trial(task.plan, [spec], d.tables(task.design), d.analysis_seed)
 
     key = repr(spec)
-    if key not in _LABELS:
+    with _LABELS_LOCK:
+        known = _LABELS.get(key)
+    if known is None:
         first = own(drawn[0])
         if len(first) != 1 or first[0].get("error"):
             return [own(d) for d in drawn]
-        _LABELS[key] = {k: first[0][k] for k in _LABEL_KEYS}
-    labels = _LABELS[key]
+        with _LABELS_LOCK:  # the labels depend on the entry only: any thread's will do
+            known = _LABELS.setdefault(key, {k: first[0][k] for k in _LABEL_KEYS})
+    labels = known
     kind = batch_kind(spec)
     assert kind is not None  # run_task batches batchable entries only
     rows = _BATCH_FITS[kind](spec, [d.draws for d in drawn], labels)
@@ -193,6 +207,10 @@ def run_task(task: Task) -> pd.DataFrame:
     for a trial whose batched fit did not converge. When every entry is batchable, the draws stop
     after the last outcome they need.
 
+    Safe to call from several threads at once: the fits of a block run under a
+    process-wide lock (warnings are recorded through process-wide state), the draws
+    outside it.
+
     Returns
     -------
     pandas.DataFrame
@@ -202,15 +220,17 @@ def run_task(task: Task) -> pd.DataFrame:
     batched = [s for s in specs if task.engine == "batched" and batchable(s)]
     rest = [s for s in specs if s not in batched]
     drawn = _draw(task, None if rest or not batched else _stop(batched))
-    per_entry = {s.name: _batched_rows(task, s, drawn) for s in batched}
     rows: list[dict[str, object]] = []
-    for j, d in enumerate(drawn):
-        fitted = (_fit_trial(task.plan, rest, d.tables(task.design), d.analysis_seed)
-                  if rest else [])
-        by_entry = {s.name: [r for r in fitted if r["entry"] == s.name] for s in rest}
-        for spec in specs:
-            chosen = per_entry[spec.name][j] if spec.name in per_entry else by_entry[spec.name]
-            rows += [{"factor": task.factor, "trial": d.trial, **row} for row in chosen]
+    with _FIT_LOCK:
+        per_entry = {s.name: _batched_rows(task, s, drawn) for s in batched}
+        for j, d in enumerate(drawn):
+            fitted = (_fit_trial(task.plan, rest, d.tables(task.design), d.analysis_seed)
+                      if rest else [])
+            by_entry = {s.name: [r for r in fitted if r["entry"] == s.name] for s in rest}
+            for spec in specs:
+                chosen = (per_entry[spec.name][j] if spec.name in per_entry
+                          else by_entry[spec.name])
+                rows += [{"factor": task.factor, "trial": d.trial, **row} for row in chosen]
     frame = pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))
     frame["error"] = frame["error"].fillna("")
     return frame

@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-from crtstats.power import BinaryDesign, TrialDesign, simulate
-from crtstats.power import _batched, _engine, _simulate
+from crtstats.power import BinaryDesign, TrialDesign, _batched, _engine, _simulate, simulate
 from crtstats.runner import parse_plan
 
 

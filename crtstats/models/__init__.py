@@ -41,6 +41,7 @@ from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
 from crtstats.models._result import ContrastResult, CRTResult
 from crtstats.models._standardise import StandardisedResult, StandardiseType, standardise
+from crtstats.models._standardise_quad import marginal_logit as marginal_logit
 from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 
 __all__ = ["CRTResult", "ContrastResult", "glmm", "ols", "gee", "cluster_level",

@@ -44,6 +44,11 @@ def power_table(result: SimulationResult) -> Table:
     np.True_
     """
     data = result.summary[result.summary["factor"] != 0]
+    data = data.assign(
+        true_text=[f"{v:.3f}" if math.isfinite(v) else "not applicable"
+                   for v in data["true_effect"].astype(float)],
+        coverage_text=[f"{v:.3f}" if math.isfinite(v) else "not applicable"
+                       for v in data["coverage"].astype(float)])
     order = {o: i for i, o in enumerate(dict.fromkeys(data["outcome"]))}
     data = (data.assign(_order=data["outcome"].map(order))
             .sort_values(["_order", "factor"], kind="stable")
@@ -53,13 +58,13 @@ def power_table(result: SimulationResult) -> Table:
         Column("Role", ("role",), "text"),
         Column("Estimand", ("estimand",), "text"),
         Column("Effect scale factor", ("factor",), "number", decimals=2),
-        Column("True effect", ("true_effect",), "number", decimals=3),
+        Column("True effect", ("true_text",), "text"),
         Column("Power", ("power",), "number", decimals=3),
         Column("MC SE", ("power_mcse",), "number", decimals=3, key="power_se"),
         Column("Type I error", ("type1_error",), "number", decimals=3),
         Column("MC SE", ("type1_mcse",), "number", decimals=3, key="type1_se"),
         Column("Mean estimate", ("mean_estimate",), "number", decimals=3),
-        Column("Coverage", ("coverage",), "number", decimals=3),
+        Column("Coverage", ("coverage_text",), "text"),
         Column("Trials", ("n_sims",), "integer"),
         Column("Failed", ("n_failed",), "integer"),
     ]
@@ -67,11 +72,28 @@ def power_table(result: SimulationResult) -> Table:
         f"{result.sims} simulated trials per scenario and as many under the null (every "
         f"effect removed), seed {result.seed}; tests at alpha = {result.alpha:g}.",
         "MC SE: Monte Carlo standard error sqrt(p (1 - p) / trials). Mean estimate: "
-        "geometric mean for ratios. Coverage of the true effect by the 95% interval, "
-        "blank where the true value of the estimand is not known in closed form.",
+        "geometric mean for ratios. True effect: the estimand's value in the design "
+        "(marginal risk differences, risk ratios and odds ratios by Gauss-Hermite "
+        "quadrature over the team effects). Coverage of the true effect by the 95% "
+        "interval.",
+        *_not_applicable(data),
     ]
     return Table(data, columns, title="Simulated power of the planned analyses",
                  row_group="outcome", footnotes=notes, na_rep="")
+
+
+def _not_applicable(data: Any) -> list[str]:
+    """One footnote per analysis and estimand whose true effect or coverage is not
+    applicable, with the reason."""
+    notes = []
+    for _, row in data.drop_duplicates(["analysis", "estimand"]).iterrows():
+        if not math.isfinite(float(row["true_effect"])):
+            notes.append(f"{row['analysis']}, {row['estimand']}: true effect and coverage "
+                         f"{str(row['truth']).removeprefix('not applicable: ')}.")
+        elif not math.isfinite(float(row["coverage"])):
+            notes.append(f"{row['analysis']}, {row['estimand']}: coverage "
+                         f"{str(row['coverage_note']).removeprefix('not applicable: ')}.")
+    return [f"Not applicable: {n}" for n in notes]
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,57 +13,108 @@ import numpy as np
 import pandas as pd
 
 from crtstats.analysis import RATIO_SCALES
-from crtstats.runner import Plan, TrialDesign
+from crtstats.models import marginal_logit
+from crtstats.runner import NULL_READMISSION, BinaryDesign, Plan, TrialDesign
 
-__all__ = ["KEY", "SUMMARY_COLUMNS", "summarise", "true_effect"]
+__all__ = ["KEY", "SUMMARY_COLUMNS", "marginal_risks", "summarise", "true_effect", "truth"]
 
 #: Columns that identify one reported effect of one analysis.
 KEY = ("entry", "outcome", "analysis", "role", "estimand", "scale")
 #: Columns of the summary table, in order.
-SUMMARY_COLUMNS = (*KEY, "factor", "true_effect", "power", "power_mcse", "type1_error",
-                   "type1_mcse", "mean_estimate", "coverage", "coverage_mcse", "n_sims",
-                   "n_failed", "n_warned")
+SUMMARY_COLUMNS = (*KEY, "factor", "true_effect", "truth", "power", "power_mcse",
+                   "type1_error", "type1_mcse", "mean_estimate", "coverage", "coverage_mcse",
+                   "coverage_note", "n_sims", "n_failed", "n_warned")
 _GLMM_ANALYSES = ("GLMM",)
+_BINARY = ("admitted", "readmitted")
+_FIDELITY = ("total", "fidelity total")
+#: Why a row has no coverage although its true value is known.
+NO_INTERVAL = "not applicable: the analysis gives a p-value and no interval"
+UNKNOWN = ("not applicable: the true value of this estimand is not computed for the design "
+           "(only fidelity mean differences and the admission and readmission odds ratios, "
+           "risk ratios and risk differences are)")
+NULL = "the null: no effect"
 
 
 def _null_value(scale: str) -> float:
     return 1.0 if scale in RATIO_SCALES else 0.0
 
 
-def true_effect(plan: Plan, design: TrialDesign, factor: float,
-                ) -> Callable[[pd.Series], float]:
-    """The true value of a reported effect in the scenario ``factor`` (NaN: not known).
+def marginal_risks(binary: BinaryDesign) -> tuple[float, float]:
+    """Follow-up risks of control and intervention teams averaged over the team effects.
+
+    ``P_a = int expit(logit(risk) + a log(OR) + tau z) phi(z) dz`` with ``tau^2`` the
+    design's team variance, by adaptive Gauss-Hermite quadrature (exact to well below
+    1e-10, :func:`crtstats.models.marginal_logit`). Cluster sizes, attrition and strata
+    do not change a user's risk in the simulation, so this is both the participant-
+    average and the cluster-average risk: the marginal risk difference, risk ratio and
+    odds ratio of the design are ``P_1 - P_0``, ``P_1 / P_0`` and
+    ``P_1 (1 - P_0) / (P_0 (1 - P_1))``.
+    """
+    base = math.log(binary.risk / (1.0 - binary.risk))
+    eta = np.array([base, base + math.log(binary.odds_ratio)])
+    p0, p1 = marginal_logit(eta, math.sqrt(binary.team_variance)).value
+    return float(p0), float(p1)
+
+
+def _binary_truth(binary: BinaryDesign, scale: str, conditional: bool) -> tuple[float, str]:
+    if scale == "odds ratio" and conditional:
+        return float(binary.odds_ratio), "the design's cluster-specific odds ratio"
+    p0, p1 = marginal_risks(binary)
+    how = "marginal over the team effects (Gauss-Hermite): {}"
+    if scale == "risk difference":
+        return p1 - p0, how.format("P1 - P0")
+    if scale == "risk ratio":
+        return p1 / p0, how.format("P1 / P0")
+    if scale == "odds ratio":
+        return p1 * (1.0 - p0) / (p0 * (1.0 - p1)), how.format("odds of P1 over odds of P0")
+    return math.nan, UNKNOWN
+
+
+def truth(plan: Plan, design: TrialDesign, factor: float,
+          ) -> Callable[[pd.Series], tuple[float, str]]:
+    """The true value of a reported effect in the scenario ``factor``, and how it is known.
 
     Known: every effect under the null (0 for differences, 1 for ratios); the arm
     differences of fidelity totals at 6 and 12 months (mean differences, also the
     difference in change from baseline; the review is read from the estimand, or from
-    the entry's ``where.review``); the cluster-specific odds ratio of a GLMM of
-    ``admitted`` or ``readmitted``. Other estimands (marginal odds ratios, risk and rate
-    ratios) depend on the whole design and are left unknown.
+    the entry's ``where.review``); for ``admitted`` and ``readmitted``, the
+    cluster-specific odds ratio of a GLMM, and the marginal risk difference, risk
+    ratio and odds ratio (GEE, cluster-level analyses, standardised estimates, the
+    randomisation test's mean difference) from :func:`marginal_risks`. Other rows
+    (rates of bed days, for example) give NaN with the reason (:data:`UNKNOWN`).
     """
     scaled = design.scaled(factor)
     fitters = {a.name: a.fitter for a in plan.analyses}
     reviews = {a.name: a.where.get("review") for a in plan.analyses}
 
-    def value(row: pd.Series) -> float:
+    def value(row: pd.Series) -> tuple[float, str]:
         scale, outcome, estimand = str(row["scale"]), str(row["outcome"]), str(row["estimand"])
         if factor == 0:
-            return _null_value(scale)
+            return _null_value(scale), NULL
         fid = scaled.fidelity
-        if fid is not None and scale == "difference" and outcome in ("total", "fidelity total"):
+        if fid is not None and scale == "difference" and outcome in _FIDELITY:
             chosen = reviews.get(str(row["entry"]))
             for review in ("12m", "6m"):
                 if review in estimand or chosen == review:
-                    return float(fid.effect[review])
-        glmm = fitters.get(str(row["entry"])) == "glmm" or str(row["analysis"]).startswith(
-            _GLMM_ANALYSES)
-        if scale == "odds ratio" and glmm and outcome in ("admitted", "readmitted"):
+                    return float(fid.effect[review]), "the design's mean difference"
+        analysis = str(row["analysis"])
+        if outcome in _BINARY:
             binary = getattr(scaled, outcome)
-            if binary is not None:
-                return float(binary.odds_ratio)
-        return math.nan
+            if binary is None:
+                binary = NULL_READMISSION
+            glmm = (fitters.get(str(row["entry"])) == "glmm"
+                    or analysis.startswith(_GLMM_ANALYSES))
+            return _binary_truth(binary, scale, glmm and "standardised" not in analysis)
+        return math.nan, UNKNOWN
 
     return value
+
+
+def true_effect(plan: Plan, design: TrialDesign, factor: float,
+                ) -> Callable[[pd.Series], float]:
+    """The value of :func:`truth` alone (NaN: not known)."""
+    known = truth(plan, design, factor)
+    return lambda row: known(row)[0]
 
 
 def _proportion(hits: np.ndarray) -> tuple[float, float]:
@@ -82,22 +133,26 @@ def _mean_estimate(est: np.ndarray, scale: str) -> float:
     return float(np.mean(est))
 
 
-def _one(group: pd.DataFrame, truth: float, alpha: float) -> dict[str, float]:
+def _one(group: pd.DataFrame, truth: float, alpha: float, failed: float
+         ) -> dict[str, object]:
     ok = group[group["pvalue"].notna() & (group["error"] == "")]
     reject = (ok["pvalue"].to_numpy(dtype=float) < alpha)
     power, power_se = _proportion(reject)
-    out = {"true_effect": truth, "power": power, "power_mcse": power_se,
+    out: dict[str, object] = {"true_effect": truth, "power": power, "power_mcse": power_se,
            "mean_estimate": _mean_estimate(ok["estimate"].to_numpy(dtype=float),
                                            str(group["scale"].iloc[0])),
-           "n_sims": float(len(ok)), "n_failed": float(len(group) - len(ok)),
+           "n_sims": float(len(ok)), "n_failed": float(len(group) - len(ok)) + failed,
            "n_warned": float((ok["n_warnings"].to_numpy(dtype=float) > 0).sum())}
     lo, hi = ok["conf_low"].to_numpy(dtype=float), ok["conf_high"].to_numpy(dtype=float)
     has_ci = np.isfinite(lo) & np.isfinite(hi)
+    out["coverage_note"] = ""
     if math.isfinite(truth) and has_ci.any():
         covered = (lo[has_ci] <= truth) & (truth <= hi[has_ci])
         out["coverage"], out["coverage_mcse"] = _proportion(covered)
     else:
         out["coverage"] = out["coverage_mcse"] = math.nan
+        out["coverage_note"] = NO_INTERVAL if math.isfinite(truth) else (
+            "not applicable: no true value")
     return out
 
 
@@ -120,20 +175,24 @@ def summarise(trials: pd.DataFrame, plan: Plan, design: TrialDesign, *,
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`: for each effect and scale factor, its power
         with Monte Carlo SE, the type I error (from the null trials) with its SE, the
-        mean estimate (geometric for ratios), coverage of the true effect (NaN where not
-        known), trials with a result, failed trials and trials whose fit warned.
+        mean estimate (geometric for ratios), the true effect and how it is known
+        (``truth``: see :func:`truth`; NaN with the reason where it is not), coverage of
+        the true effect by the interval (NaN with the reason in ``coverage_note`` where
+        there is no true value or no interval), trials with a result, failed trials and
+        trials whose fit warned.
     """
     fitted = trials[trials["error"] == ""]
     failed = trials[trials["error"] != ""]
     rows: list[dict[str, object]] = []
-    nulls: dict[tuple[object, ...], dict[str, float]] = {}
+    nulls: dict[tuple[object, ...], dict[str, object]] = {}
     for factor in sorted(trials["factor"].unique()):
-        value = true_effect(plan, design, float(factor))
+        value = truth(plan, design, float(factor))
         at = fitted[fitted["factor"] == factor]
         n_failed = failed[failed["factor"] == factor].groupby("entry").size()
         for key, group in at.groupby(list(KEY), sort=False, dropna=False):
-            stats = _one(group, value(group.iloc[0]), alpha)
-            stats["n_failed"] += float(n_failed.get(key[0], 0))
+            true_value, how = value(group.iloc[0])
+            stats = _one(group, true_value, alpha, float(n_failed.get(key[0], 0)))
+            stats["truth"] = how
             if factor == 0:
                 nulls[key] = stats
             rows.append({**dict(zip(KEY, key, strict=True)), "factor": float(factor),
@@ -142,6 +201,8 @@ def summarise(trials: pd.DataFrame, plan: Plan, design: TrialDesign, *,
     if frame.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     keys = [tuple(r) for r in frame[list(KEY)].itertuples(index=False)]
-    frame["type1_error"] = [nulls.get(k, {}).get("power", math.nan) for k in keys]
-    frame["type1_mcse"] = [nulls.get(k, {}).get("power_mcse", math.nan) for k in keys]
+    frame["type1_error"] = [float(nulls.get(k, {}).get("power", math.nan))  # type: ignore[arg-type]
+                            for k in keys]
+    frame["type1_mcse"] = [float(nulls.get(k, {}).get("power_mcse", math.nan))  # type: ignore[arg-type]
+                           for k in keys]
     return frame.reindex(columns=list(SUMMARY_COLUMNS)).reset_index(drop=True)

@@ -3,6 +3,7 @@
 Run from the project folder::
 
     python benchmarks/bench_power.py [--lmm N] [--glmm N] [--workers W] [--r] [--validity N]
+        [--targets [--only lmm|glmm] [--repeats R]]
 
 Speed (the design of ``benchmarks/bench_power.R``): 25 teams (15 intervention, 10
 control), one stratum.
@@ -33,8 +34,10 @@ loop on the same design) for the comparison, when R is installed.
 ``--lmm`` simulated trials per scenario, as shipped and with no review missed; (b) the
 plan's admission GLMM (``admitted ~ arm + stratum`` on the follow-up users, Laplace,
 between-within df), ``--glmm`` trials per scenario. Each is run ``--repeats`` times (new
-worker processes each time) and the median printed; ``simulate`` always simulates as
-many trials under the null, so a run fits twice ``sims`` trials.
+worker processes each time; the two LMM runs alternate, so that both see the same load)
+and the time of each run printed (take the median); ``simulate`` always simulates as
+many trials under the null, so a run fits twice ``sims`` trials. ``--only lmm`` or
+``--only glmm`` times one of the two targets.
 
 ``--validity N`` instead prints the type I error of every default analysis (the fidelity
 LMM with KR and the ANCOVA with CR2, the admission GLMM) at 25 teams in 8 strata, from N
@@ -210,14 +213,20 @@ def time_target(label: str, plan: Any, sims: int, workers: int, repeats: int) ->
           f"failed {int(row['n_failed'])}")
 
 
-def targets(n_lmm: int, n_glmm: int, workers: int, repeats: int) -> None:
+def targets(n_lmm: int, n_glmm: int, workers: int, repeats: int, only: str | None = None
+            ) -> None:
     lmm_entry = {**LMM_ENTRY, "formula": "total ~ arm * review + stratum"}
-    time_target("LMM + KR, core_power design", _core_plan(lmm_entry), n_lmm, workers,
-                repeats)
-    time_target("LMM + KR, core_power design, no review missed",
-                _core_plan(lmm_entry, missed=0.0), n_lmm, workers, repeats)
-    time_target("GLMM (between-within), core_power design", _core_plan(core_glmm_entry()),
-                n_glmm, workers, repeats)
+    if only in (None, "lmm"):
+        # interleaved, so that the two LMM figures see the same load on a shared machine
+        masked = _core_plan(lmm_entry)
+        complete = _core_plan(lmm_entry, missed=0.0)
+        for _ in range(repeats):
+            time_target("LMM + KR, core_power design", masked, n_lmm, workers, 1)
+            time_target("LMM + KR, core_power design, no review missed", complete, n_lmm,
+                        workers, 1)
+    if only in (None, "glmm"):
+        time_target("GLMM (between-within), core_power design",
+                    _core_plan(core_glmm_entry()), n_glmm, workers, repeats)
 
 
 def main() -> None:
@@ -230,6 +239,9 @@ def main() -> None:
     parser.add_argument("--targets", action="store_true",
                         help="time the batched route's two speed targets")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("lmm", "glmm"), default=None,
+                        help="with --targets: time only the LMM (masked and complete, "
+                             "interleaved) or only the GLMM target")
     parser.add_argument("--skip-tables", action="store_true",
                         help="do not time the per-trial LMM route (minutes at 10,000)")
     args = parser.parse_args()
@@ -237,7 +249,7 @@ def main() -> None:
         validity(args.validity, args.workers)
         return
     if args.targets:
-        targets(args.lmm, args.glmm, args.workers, args.repeats)
+        targets(args.lmm, args.glmm, args.workers, args.repeats, args.only)
         return
     if not args.skip_tables:
         time_route(LMM_ENTRY, True, args.lmm, args.workers)

@@ -187,7 +187,7 @@ class BatchedLMM:
         self._work = self._vec @ basis.transform
         k = basis.intercept
         self._shift_weight = 0.0 if k is None else float(self._vec[k] / basis.x_scale[k])
-        self._checked: dict[bytes, bool] = {}
+        self._checked: dict[bytes, str] = {}  # pattern -> why lmm refuses it ("": fits)
         self._pencil = pencil(self._X, design.groups, design.n_clusters)
 
     @property
@@ -254,8 +254,8 @@ class BatchedLMM:
         out = {k: np.full(n_sims, np.nan) for k in ("estimate", "std_error", "df")}
         converged = np.zeros(n_sims, dtype=bool)
         boundary = np.zeros(n_sims, dtype=bool)
-        refused = self._refused_patterns(Mu, n_sims)
-        todo = np.flatnonzero(~refused)
+        reason = self._refused_patterns(Mu, n_sims)
+        todo = np.flatnonzero(reason == "")
         scalar: list[int] = []
         for start in range(0, todo.size, _CHUNK):
             cols = todo[start:start + _CHUNK]
@@ -264,13 +264,14 @@ class BatchedLMM:
             scalar.extend(int(j) for j in left)
         for j in scalar:
             self._scalar_fit(j, Yall[:, j], None if Mu is None else Mu[:, j], out,
-                             converged, boundary)
+                             converged, boundary, reason)
         return make_fit(out["estimate"], out["std_error"], out["df"], converged, boundary,
-                        level)
+                        level, reason)
 
     def _refused_patterns(self, Mu: np.ndarray | None, n_sims: int) -> np.ndarray:
-        """Trials whose set of non-empty clusters :func:`crtstats.lmm` would refuse."""
-        refused = np.zeros(n_sims, dtype=bool)
+        """Why :func:`crtstats.lmm` would refuse each trial's set of non-empty clusters
+        (``""``: it would not)."""
+        refused = np.full(n_sims, "", dtype=object)
         if Mu is None:
             return refused
         design = self._design
@@ -286,18 +287,18 @@ class BatchedLMM:
             key = keys[:, u].tobytes()
             if key not in self._checked:
                 self._checked[key] = self._pattern_ok(present[:, partial[inverse.ravel() == u][0]])
-            if not self._checked[key]:
-                refused[partial[inverse.ravel() == u]] = True
+            if self._checked[key]:
+                refused[partial[inverse.ravel() == u]] = self._checked[key]
         return refused
 
-    def _pattern_ok(self, keep: np.ndarray) -> bool:
+    def _pattern_ok(self, keep: np.ndarray) -> str:
         sub = sub_design(self._design, keep)
         try:
             check_clusters(self.formula, self._frame, sub, self.cluster)
             check_terms_vary("lmm", self.formula, self._frame, sub)
-        except ModelSpecificationError:
-            return False
-        return True
+        except ModelSpecificationError as err:
+            return f"{type(err).__name__}: {err}"
+        return ""
 
     def _working_outcome(
         self, Y: np.ndarray, mask: np.ndarray | None
@@ -371,8 +372,10 @@ class BatchedLMM:
     def _scalar_fit(
         self, j: int, y: np.ndarray, mask: np.ndarray | None,
         out: dict[str, np.ndarray], converged: np.ndarray, boundary: np.ndarray,
+        reason: np.ndarray,
     ) -> None:
-        """Column ``j`` by :func:`crtstats.lmm` itself (NaN where it refuses the data)."""
+        """Column ``j`` by :func:`crtstats.lmm` itself (NaN where it refuses the data, with
+        its message in ``reason``)."""
         frame = self._frame.copy()
         values = y.copy()
         if mask is not None:
@@ -384,7 +387,8 @@ class BatchedLMM:
                 warnings.simplefilter("ignore")
                 res = lmm(self.formula, frame, cluster=self.cluster, ddf=self.ddf)
                 con = res.contrast([float(v) for v in self._vec])
-        except CRTStatsError:
+        except CRTStatsError as err:
+            reason[j] = f"{type(err).__name__}: {err}"
             return
         out["estimate"][j], out["std_error"][j], out["df"][j] = (
             con.estimate, con.std_error, con.df)

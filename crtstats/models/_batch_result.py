@@ -36,6 +36,10 @@ class BatchedFit:
         Whether the cluster variance was estimated as zero (boundary fit).
     level
         Confidence level of ``conf_low`` and ``conf_high``.
+    reason
+        Why a column has no result (the message of the standard fitter's error, for
+        example a masked trial that loses every review of one arm at 12 months); ``""``
+        where the column was fitted.
     """
 
     estimate: np.ndarray
@@ -47,6 +51,7 @@ class BatchedFit:
     converged: np.ndarray
     boundary: np.ndarray
     level: float
+    reason: np.ndarray | None = None
 
     @property
     def n_sims(self) -> int:
@@ -60,6 +65,7 @@ class BatchedFit:
             "pvalue": self.pvalue, "conf_low": self.conf_low,
             "conf_high": self.conf_high, "converged": self.converged,
             "boundary": self.boundary,
+            "reason": self.reason if self.reason is not None else "",
         })
 
 
@@ -71,7 +77,7 @@ def _frozen(values: np.ndarray, dtype: type) -> np.ndarray:
 
 def make_fit(
     estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray, converged: np.ndarray,
-    boundary: np.ndarray, level: float,
+    boundary: np.ndarray, level: float, reason: np.ndarray | None = None,
 ) -> BatchedFit:
     """Add the p-values and confidence intervals (t on ``df``; normal where infinite),
     exactly as :class:`~crtstats.models.ContrastResult` computes them."""
@@ -86,6 +92,8 @@ def make_fit(
         conf_high=_frozen(estimate + q * std_error, float),
         converged=_frozen(converged, bool), boundary=_frozen(boundary, bool),
         level=float(level),
+        reason=_frozen(np.full(len(estimate), "", dtype=object) if reason is None
+                       else reason, object),
     )
 
 

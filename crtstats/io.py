@@ -300,9 +300,9 @@ def convert_column(
     a decimal point is accepted when it is whole, ``3.0``; ``2.5`` is ``not_integer``);
     numbers become ``Float64`` (finite only); booleans accept ``true``/``false`` in the
     Frictionless spellings, ``1``/``0`` and Python or NumPy booleans. Whole numbers in a
-    text field become their decimal text, floats included (``3.0`` becomes ``"3"``, as an Excel number cell is
-    read, so an id column that pandas made float matches the same ids read from a
-    file); other non-text values in a text field are ``type`` problems.
+    text field become their decimal text, floats included (``3.0`` becomes ``"3"``, as
+    an Excel number cell is read, so an id column that pandas made float matches the
+    same ids read from a file); other non-text values in a text field are ``type`` problems.
     Missing values are ``NaN``, ``None``, ``<NA>`` and the listed ``missing_values``.
 
     References

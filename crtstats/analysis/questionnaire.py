@@ -32,7 +32,7 @@ from crtstats.analysis._questionnaire_data import (
     constant_outcome,
     questionnaire_frames,
 )
-from crtstats.exceptions import NotEstimableError
+from crtstats.exceptions import ModelSpecificationError
 from crtstats.models import ICCResult, icc, lmm, ols, permutation_test
 from crtstats.schema import ARMS
 
@@ -76,7 +76,7 @@ def _linked_fit(frames: QuestionnaireFrames, outcome: str, out: Collector,
     formula = f"{outcome} ~ arm{_stratum(data)} + own_baseline + {frames.covariate}"
     try:
         res = lmm(formula, data, cluster="team_id", reml=True, ddf="kenward-roger")
-    except NotEstimableError as exc:
+    except ModelSpecificationError as exc:  # NotEstimableError too
         out.notes.append(f"{outcome}: the linked analysis is not possible: {exc}")
         return
     out.add_fit(outcome, LINKED_LABEL, "secondary", "difference", res, ARM_TERM, icc_res)

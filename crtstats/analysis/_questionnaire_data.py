@@ -146,7 +146,8 @@ def _excluded(teams: pd.DataFrame, summary: pd.DataFrame, covariate: str, outcom
             f"{outcome}: {len(no_base)} team(s) with no scored baseline respondent have no "
             f"team baseline value to adjust for and are left out of every analysis: "
             f"{no_base}.")
-    return pd.Index(sorted(set(summary.index) - set(no_base)))
+    kept: list[str] = sorted(set(summary.index) - set(no_base))
+    return pd.Index(kept)
 
 
 def _linked(scored: pd.DataFrame, follow_up: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._effects import effects_frame, randomisation_row
 from crtstats.analysis._questionnaire_data import (
     QuestionnaireFrames,
+    check_arm_events,
     constant_outcome,
     questionnaire_frames,
 )
@@ -198,8 +199,8 @@ def questionnaire_effects(
         repeats, ``outcome`` is not a usable name, or an arm has fewer than two teams
         with a scored respondent at both waves.
     NotEstimableError
-        If no respondent is scored at one of the waves, or the follow-up outcome takes a
-        single value.
+        If no respondent is scored at one of the waves, the follow-up outcome takes a
+        single value, or (caseness) an arm has no case or only cases at follow-up.
 
     Warns
     -----
@@ -240,10 +241,13 @@ def questionnaire_effects(
     >>> teams = pd.DataFrame({"team_id": [f"T{i:02d}" for i in range(12)],
     ...                       "arm": ["intervention", "control"] * 6,
     ...                       "stratum": [f"S{i // 4}" for i in range(12)]})
+    >>> level = rng.normal(26.0, 2.0, (12, 2))  # team level at each wave
     >>> scores = pd.DataFrame([
-    ...     {"team_id": t, "respondent_id": f"{t}-{w}-{j}", "wave": w, "responded": True,
-    ...      "total": float(rng.integers(14, 33))}
-    ...     for t in teams["team_id"] for w in ("baseline", "follow_up") for j in range(8)])
+    ...     {"team_id": f"T{i:02d}", "respondent_id": f"{i}-{w}-{j}", "wave": w,
+    ...      "responded": True,
+    ...      "total": float(np.clip(np.round(level[i, k] + rng.normal(0.0, 3.0)), 8, 32))}
+    ...     for i in range(12) for k, w in enumerate(("baseline", "follow_up"))
+    ...     for j in range(10)])
     >>> out = crtstats.analysis.questionnaire_effects(
     ...     scores, teams, id_column="respondent_id", outcome="csq8", n_resamples=500)
     >>> out.effects[["analysis", "role", "df_method"]].iloc[0].tolist()
@@ -261,6 +265,7 @@ def questionnaire_effects(
     out = Collector(notes=[*frames.notes, *_prorated_note(scores, outcome)])
     if case:
         constant_outcome(frames.follow_up[outcome], outcome)
+        check_arm_events(frames.follow_up, outcome)
         if linked:
             out.notes.append(f"{outcome}: the linked analysis is for continuous scores; "
                              "the caseness analyses compare the follow-up samples.")

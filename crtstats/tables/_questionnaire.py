@@ -189,7 +189,7 @@ def questionnaire_label(outcome: str) -> str | None:
     key, _, suffix = outcome.partition("_")
     try:
         instrument = load_instrument(key)
-    except Exception:  # noqa: BLE001 (not an instrument key: not a questionnaire outcome)
+    except Exception:  # not an instrument key: not a questionnaire outcome
         return None
     names = [s.name for s in instrument.scorings]
     if not suffix:

@@ -332,3 +332,13 @@ def test_questionnaire_tables_compile_within_the_text_width(name: str, tmp_path:
     assert done.returncode == 0, done.stdout[-2000:]
     log = (tmp_path / "table.log").read_text(encoding="utf-8", errors="replace")
     assert "Overfull \\hbox" not in log
+
+
+def test_suppression_note_names_staff_when_staff_are_counted() -> None:
+    teams = small_teams()
+    staff = questionnaire(GHQ12, 0, 3, "staff_id", 2, seed=5, teams=teams)
+    for build in (consort_flow, baseline):
+        table = build(SimpleNamespace(teams=teams, staff_questionnaires=staff),
+                      suppress_below=5)
+        assert any("no service user or staff member can be identified" in note
+                   for note in table.footnotes)

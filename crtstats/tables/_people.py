@@ -430,7 +430,8 @@ def baseline(
     --------
     >>> from crtstats.datasets import load_example
     >>> table = baseline(load_example())
-    >>> table.formatted().iloc[-1].tolist()
+    >>> row = table.data["label"].tolist().index("Readmitted")
+    >>> table.formatted().iloc[row].tolist()
     ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)', '1401', '199 (14.2%)']
 
     In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.

@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 #: The tables of the data model.
-TABLES = ("teams", "fidelity", "admissions", "service_use")
+TABLES = ("teams", "fidelity", "admissions", "service_use", "user_questionnaires",
+          "staff_questionnaires")
 
 #: pandas dtype of each Frictionless field type (dates are kept as ISO 8601 text).
 _PANDAS_TYPES = {"string": "string", "integer": "Int64", "number": "Float64",
@@ -535,7 +536,8 @@ def read_table(path: str | Path, *, table: str, sheet: str | None = None,
         ``encoding`` says otherwise; any line endings), ``.parquet`` or ``.xlsx`` file
         whose first row names the columns.
     table
-        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
+        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``,
+        ``user_questionnaires``, ``staff_questionnaires``.
     sheet
         The sheet of an Excel workbook to read (default: the first sheet).
     encoding

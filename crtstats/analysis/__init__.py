@@ -19,6 +19,7 @@ from crtstats.analysis._effects import (
 )
 from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
+from crtstats.analysis.questionnaire import questionnaire_effects
 
 __all__ = [
     "EFFECT_COLUMNS",
@@ -34,5 +35,6 @@ __all__ = [
     "is_boundary",
     "fidelity_did",
     "ics_limits",
+    "questionnaire_effects",
     "randomisation_row",
 ]

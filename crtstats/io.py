@@ -255,10 +255,12 @@ def _to_boolean(values: pd.Series, missing: pd.Series) -> Conversion:
     if pd.api.types.is_bool_dtype(values.dtype):
         return Conversion(values.astype("boolean"),
                           pd.Series(None, index=values.index, dtype=object))
-    text = values.astype(object).map(lambda v: v if isinstance(v, str) else None)
+    obj = values.astype(object)
+    text = obj.map(lambda v: v if isinstance(v, str) else None)
+    flags = obj.map(lambda v: bool(v) if isinstance(v, bool | np.bool_) else None)
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[text.isin(_TRUE).to_numpy()] = True
-    out[text.isin(_FALSE).to_numpy()] = False
+    out[(text.isin(_TRUE) | flags.eq(True)).to_numpy()] = True
+    out[(text.isin(_FALSE) | flags.eq(False)).to_numpy()] = False
     problems = pd.Series(None, index=values.index, dtype=object)
     problems[(~missing & out.isna()).to_numpy()] = ReasonCode.TYPE
     return Conversion(out, problems)
@@ -297,10 +299,10 @@ def convert_column(
     Text and dates become ``string``; integers become ``Int64`` (a number written with
     a decimal point is accepted when it is whole, ``3.0``; ``2.5`` is ``not_integer``);
     numbers become ``Float64`` (finite only); booleans accept ``true``/``false`` in the
-    Frictionless spellings and ``1``/``0``. Whole numbers in a text field become their
-    decimal text, floats included (``3.0`` becomes ``"3"``, as an Excel number cell is
-    read, so an id column that pandas made float matches the same ids read from a
-    file); other non-text values in a text field are ``type`` problems.
+    Frictionless spellings, ``1``/``0`` and Python or NumPy booleans. Whole numbers in a
+    text field become their decimal text, floats included (``3.0`` becomes ``"3"``, as
+    an Excel number cell is read, so an id column that pandas made float matches the
+    same ids read from a file); other non-text values in a text field are ``type`` problems.
     Missing values are ``NaN``, ``None``, ``<NA>`` and the listed ``missing_values``.
 
     References

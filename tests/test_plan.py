@@ -42,7 +42,7 @@ def test_defaults() -> None:
     # without analyses there are no effects to show
     assert plan.output.tables == ("data_summary", "consort_flow", "baseline",
                                   "fidelity_by_arm", "item_change")
-    assert plan.output.figures == ("trajectories", "domain_profile")
+    assert plan.output.figures == ("trajectories", "domain_profile", "questionnaire_means")
     with_analysis = parse_plan(_plan(analysis=[_gee()]))
     assert "effects" in with_analysis.output.tables
     assert "forest" in with_analysis.output.figures

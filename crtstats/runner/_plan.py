@@ -57,7 +57,8 @@ Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
-FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size"]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size",
+                     "questionnaire_means"]
 FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
@@ -66,9 +67,11 @@ SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
 TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
 FIGURES: tuple[FigureName, ...] = get_args(FigureName)
-#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data).
+#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data; a
+#: default the trial cannot support, such as questionnaire_means without questionnaires,
+#: is left out and the report says why).
 DEFAULT_FIGURES: tuple[FigureName, ...] = ("trajectories", "domain_profile", "forest",
-                                          "caterpillar")
+                                          "caterpillar", "questionnaire_means")
 TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
 FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 

@@ -28,7 +28,14 @@ from crtstats.models import (
     ols,
     permutation_test,
 )
-from crtstats.plots import caterpillar, cluster_size, domain_profile, forest, trajectories
+from crtstats.plots import (
+    caterpillar,
+    cluster_size,
+    domain_profile,
+    forest,
+    questionnaire_means,
+    trajectories,
+)
 from crtstats.runner._plan import FigureName, Fitter, Outcome, TableName
 from crtstats.tables import Table, baseline, consort_flow, effects, fidelity_by_arm, item_change
 
@@ -75,5 +82,6 @@ FIGURE_FUNCTIONS: Mapping[FigureName, Callable[..., Axes]] = {
     "forest": forest,
     "caterpillar": caterpillar,
     "cluster_size": cluster_size,
+    "questionnaire_means": questionnaire_means,
 }
 

@@ -210,11 +210,11 @@ def consort_flow(
     threshold = check_suppress_below(suppress_below)
     teams = _teams(trial)
     questionnaires = present_questionnaires(trial, instruments, None, questionnaire_scores)
-    people = [row | {"people": True} for row in _user_rows(trial, teams)]
-    rows = (_team_rows(trial, teams) + people
+    rows = ([row | {"people": False} for row in _team_rows(trial, teams)]
+            + [row | {"people": True} for row in _user_rows(trial, teams)]
             + _questionnaire_rows(questionnaires, teams))
     frame = pd.DataFrame(rows, columns=["unit", "stage", "people", *ARMS]).fillna(
-        {"people": False, **{a: 0 for a in ARMS}})
+        {a: 0 for a in ARMS})
     frame[list(ARMS)] = frame[list(ARMS)].astype(float)
     frame["total"] = frame[list(ARMS)].sum(axis=1)
     cells: set[tuple[int, str]] = set()
@@ -430,7 +430,7 @@ def baseline(
     >>> from crtstats.datasets import load_example
     >>> table = baseline(load_example())
     >>> table.formatted().iloc[-1].tolist()
-    ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)']
+    ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)', '1401', '199 (14.2%)']
 
     In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.
     """
@@ -453,16 +453,14 @@ def baseline(
     counts = arm_by_team(teams).value_counts()
     headers = {a: f"{a.capitalize()} ({int(counts.get(a, 0))} teams)" for a in ARMS}
     headers[OVERALL] = f"Overall ({int(counts.sum())} teams)"
-    value_label = "Mean (SD) or n (%)"
-    if questionnaires:
-        value_label = "Mean (SD), median (IQR) or n (%)"
     columns = [Column("Characteristic", ("label",), "text"),
-               *arm_columns(n_label="N", value_label=value_label, decimals=decimals,
+               *arm_columns(n_label="N", value_label="Mean (SD) or n (%)", decimals=decimals,
                             overall=True)]
     who = "teams, service users or respondents" if questionnaires else "teams or service users"
     notes = [f"N: {who} with a value; percentages are of N."]
     if questionnaires:
-        notes.append("IQR: interquartile range, shown as lower to upper quartile.")
+        notes.append("Rows marked median (IQR) show the median (lower quartile to upper "
+                     "quartile).")
     notes += [suppression_note(threshold)] if threshold and cells else []
     return Table(frame.drop(columns=["people"]), columns, title="Baseline characteristics",
                  column_groups=arm_groups(headers), row_group="level",

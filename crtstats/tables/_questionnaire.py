@@ -9,6 +9,7 @@ names them for readers. Titles and total ranges come from the key, never from he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -18,7 +19,12 @@ import pandas as pd
 
 from crtstats.exceptions import InvalidParameterError
 from crtstats.io import load_schema
-from crtstats.scales import load_instrument, score_questionnaire
+from crtstats.scales import (
+    InstrumentKey,
+    available_instruments,
+    load_instrument,
+    score_questionnaire,
+)
 from crtstats.schema import field_levels
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "instrument_title",
     "present_questionnaires",
     "questionnaire_label",
+    "short_title",
     "total_range",
     "wave_text",
     "waves",
@@ -139,42 +146,50 @@ def present_questionnaires(
     found = []
     for table, who in QUESTIONNAIRE_TABLES.items():
         frame = getattr(trial, table, None)
-        given = (scored or {}).get(table)
-        if given is None and not isinstance(frame, pd.DataFrame):
-            continue
         instrument, scoring = keys[table], chosen[table]
-        scores = given if given is not None else score_questionnaire(
-            frame, instrument, scoring=scoring)
+        scores = (scored or {}).get(table)
+        if scores is None:
+            if not isinstance(frame, pd.DataFrame):
+                continue
+            scores = score_questionnaire(frame, instrument, scoring=scoring)
         found.append(Questionnaire(table, who, instrument, scoring,
-                                   str(load_instrument(instrument).title),
+                                   short_title(load_instrument(instrument)),
                                    instrument_title(instrument, scoring), scores))
     return found
 
 
-def _scoring(key: Any, scoring: str | None) -> Any:
-    names = [s.name for s in key.scorings]
-    if scoring is None:
-        return key.scorings[0]
-    if scoring not in names:
-        raise InvalidParameterError(
-            f"instrument {key.key!r} has scorings {names}; got scoring {scoring!r}.")
-    return key.scorings[names.index(scoring)]
+_ABBREVIATION = re.compile(r"\(([^()]+)\)\s*$")
 
 
-def instrument_title(instrument: str, scoring: str | None = None) -> str:
-    """The instrument's title, with the scoring's name when the key has several
-    (``GHQ-12 (GHQ scoring)``)."""
+def short_title(key: InstrumentKey) -> str:
+    """The name a table row uses: the abbreviation a key's title ends with in
+    parentheses (``Client Satisfaction Questionnaire (CSQ-8)`` -> ``CSQ-8``), else the
+    whole title."""
+    match = _ABBREVIATION.search(key.title)
+    return match.group(1).strip() if match else key.title
+
+
+def instrument_title(instrument: str | InstrumentKey, scoring: str | None = None) -> str:
+    """The instrument's short title (:func:`short_title`), with the scoring's name when
+    the key has several (``GHQ-12 (GHQ scoring)``, ``GHQ-12 (Likert scoring)``).
+
+    Raises
+    ------
+    InvalidParameterError
+        If the key has no scoring ``scoring``.
+    """
     key = load_instrument(instrument)
-    chosen = _scoring(key, scoring)
+    chosen = key.scoring(scoring)
     if len(key.scorings) < 2:
-        return str(key.title)
+        return short_title(key)
     name = chosen.name.upper() if len(chosen.name) <= 3 else chosen.name.capitalize()
-    return f"{key.title} ({name} scoring)"
+    return f"{short_title(key)} ({name} scoring)"
 
 
-def total_range(instrument: str, scoring: str | None = None) -> tuple[float, float]:
-    """The lowest and highest total of the instrument under ``scoring``."""
-    chosen = _scoring(load_instrument(instrument), scoring)
+def total_range(instrument: str | InstrumentKey, scoring: str | None = None
+                ) -> tuple[float, float]:
+    """The lowest and highest total of the instrument under ``scoring`` (from the key)."""
+    chosen = load_instrument(instrument).scoring(scoring)
     return float(chosen.total_min), float(chosen.total_max)
 
 
@@ -187,15 +202,13 @@ def questionnaire_label(outcome: str) -> str | None:
     joined by ``_`` (``ghq12_likert``, ``ghq12_case``).
     """
     key, _, suffix = outcome.partition("_")
-    try:
-        instrument = load_instrument(key)
-    except Exception:  # noqa: BLE001 (not an instrument key: not a questionnaire outcome)
+    if key not in available_instruments():
         return None
-    names = [s.name for s in instrument.scorings]
+    instrument = load_instrument(key)
     if not suffix:
         return f"{instrument_title(key)} total"
     if suffix == "case":
-        return f"{instrument.title} caseness"
-    if suffix in names:
+        return f"{short_title(instrument)} caseness"
+    if suffix in instrument.scoring_names:
         return f"{instrument_title(key, suffix)} total"
     return None

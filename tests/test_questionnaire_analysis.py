@@ -157,3 +157,18 @@ def test_caseness_rows_as_admissions(caseness: AnalysisResult) -> None:
     assert eff["role"].tolist() == ["primary"] + ["sensitivity"] * 16
     assert set(eff["population"]) == {"efficiency-weighted", "participant-average",
                                       "cluster-average"}
+
+
+def test_row_order_and_ids_do_not_change_the_effects(continuous: AnalysisResult) -> None:
+    shuffled = SCORES.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    codes = {p: f"P{k:04d}" for k, p in enumerate(shuffled["respondent_id"].unique())}
+    shuffled["respondent_id"] = shuffled["respondent_id"].map(codes)
+    out = questionnaire_effects(shuffled, TEAMS.iloc[::-1], id_column="respondent_id",
+                                outcome="csq8", linked=True, n_resamples=500, seed=3)
+    cols = ["estimate", "conf_low", "conf_high", "df", "icc"]
+    # the same sums in another order: equal to rounding, far inside the R tolerance
+    np.testing.assert_allclose(out.effects[cols].to_numpy(dtype=float)[:3],
+                               continuous.effects[cols].to_numpy(dtype=float)[:3],
+                               rtol=1e-9)
+    np.testing.assert_allclose(out.effects.loc[3, "estimate"],
+                               continuous.effects.loc[3, "estimate"], rtol=1e-9)

@@ -243,3 +243,20 @@ def test_cli_validate_questionnaires(tmp_path: Path, capsys: pytest.CaptureFixtu
         ["user_questionnaires", "7", "team_id", "9"]]
     # respondent ids appear in no summary line beyond the problem's own value
     assert "T01-baseline" not in out
+
+
+def test_mapping_of_responded_labels_from_a_file(tmp_path: Path) -> None:
+    own = staff().astype(object)
+    own["responded"] = "Returned"
+    own.loc[3, "responded"] = "Not returned"
+    own.loc[3, list(GHQ.columns)] = None
+    path = tmp_path / "staff.csv"
+    own.to_csv(path, index=False)
+    mapping = {"staff_questionnaires": {"values": {"responded": {
+        "Returned": "true", "Not returned": "false"}}}}
+    trial = crtstats.load_trial(teams=TEAMS, staff_questionnaires=path, columns=mapping)
+    assert trial.staff_questionnaires is not None
+    assert trial.staff_questionnaires["responded"].tolist()[2:5] == [True, False, True]
+    # without the mapping every label is a problem (none is guessed)
+    cases = problems(staff_questionnaires=path)
+    assert set(cases["column"]) == {"responded"} and len(cases) == len(own)

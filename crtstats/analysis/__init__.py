@@ -19,7 +19,7 @@ from crtstats.analysis._effects import (
 )
 from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
-from crtstats.analysis.questionnaire import questionnaire_effects
+from crtstats.analysis.questionnaire import analyse_questionnaire, questionnaire_effects
 
 __all__ = [
     "EFFECT_COLUMNS",
@@ -29,6 +29,7 @@ __all__ = [
     "AnalysisResult",
     "analyse_admissions",
     "analyse_fidelity",
+    "analyse_questionnaire",
     "default_scale",
     "effect_row",
     "effects_frame",

@@ -27,7 +27,8 @@ from crtstats._options import require_columns
 from crtstats.exceptions import ModelSpecificationError, NotEstimableError
 from crtstats.schema import ARMS
 
-__all__ = ["WAVES", "QuestionnaireFrames", "constant_outcome", "questionnaire_frames"]
+__all__ = ["WAVES", "QuestionnaireFrames", "check_arm_events", "constant_outcome",
+           "questionnaire_frames"]
 
 #: The waves of a questionnaire table: fresh samples (or the same people) before and
 #: after the programme.
@@ -205,3 +206,21 @@ def constant_outcome(values: pd.Series, outcome: str) -> None:
             f"{outcome}: every scored follow-up respondent has the same value "
             f"({distinct[0]!r}); the arms cannot be compared and no ICC is defined. "
             "Check the scoring (instrument, scoring, caseness threshold).")
+
+
+def check_arm_events(frame: pd.DataFrame, outcome: str) -> None:
+    """Raise if an arm has no case, or only cases, at follow-up (separation).
+
+    The odds ratio and risk ratio are then not identified (0 or infinite): the GLMM and
+    GEE would report where their optimisers stopped, so nothing is fitted.
+    """
+    events = frame.groupby("arm", observed=False)[outcome].agg(["sum", "size"])
+    for arm, (cases, size) in events.iterrows():
+        if size and (cases == 0 or cases == size):
+            counts = {str(a): f"{int(c)} of {int(n)}" for a, (c, n) in events.iterrows()}
+            raise NotEstimableError(
+                f"{outcome}: the {arm} arm has {'no' if cases == 0 else 'only'} cases at "
+                f"follow-up (cases per arm: {counts}); the odds ratio and risk ratio are "
+                "not identified (separation). Report the counts per arm; a risk "
+                "difference is available from crtstats.cluster_level(..., "
+                "outcome_type='binary', scale='difference').")

@@ -19,7 +19,8 @@ proportion of cases.
 
 from __future__ import annotations
 
-from typing import Any
+from os import PathLike
+from typing import Any, Literal, Protocol, get_args
 
 import pandas as pd
 
@@ -29,15 +30,26 @@ from crtstats.analysis._common import AnalysisResult
 from crtstats.analysis._effects import effects_frame, randomisation_row
 from crtstats.analysis._questionnaire_data import (
     QuestionnaireFrames,
+    check_arm_events,
     constant_outcome,
     questionnaire_frames,
 )
 from crtstats.exceptions import ModelSpecificationError
 from crtstats.models import ICCResult, icc, lmm, ols, permutation_test
+from crtstats.scales import InstrumentKey, load_instrument, score_questionnaire
 from crtstats.schema import ARMS
 
-__all__ = ["ANCOVA_LABEL", "LINKED_LABEL", "LMM_LABEL", "RANDOMISATION_LABEL",
-           "questionnaire_effects"]
+__all__ = ["ANCOVA_LABEL", "LINKED_LABEL", "LMM_LABEL", "QUESTIONNAIRE_IDS",
+           "RANDOMISATION_LABEL", "QuestionnaireTable", "analyse_questionnaire",
+           "outcome_names", "questionnaire_effects"]
+
+QuestionnaireTable = Literal["user_questionnaires", "staff_questionnaires"]
+"""The questionnaire tables of a trial."""
+Instrument = str | PathLike[str] | InstrumentKey
+"""An instrument key by name, by file path, or loaded."""
+#: Each questionnaire table's person id column.
+QUESTIONNAIRE_IDS: dict[str, str] = {"user_questionnaires": "respondent_id",
+                                     "staff_questionnaires": "staff_id"}
 
 LMM_LABEL = "LMM follow-up, team baseline mean (KR)"
 LINKED_LABEL = "LMM linked respondents, own and team baseline (KR)"
@@ -198,8 +210,8 @@ def questionnaire_effects(
         repeats, ``outcome`` is not a usable name, or an arm has fewer than two teams
         with a scored respondent at both waves.
     NotEstimableError
-        If no respondent is scored at one of the waves, or the follow-up outcome takes a
-        single value.
+        If no respondent is scored at one of the waves, the follow-up outcome takes a
+        single value, or (caseness) an arm has no case or only cases at follow-up.
 
     Warns
     -----
@@ -240,10 +252,13 @@ def questionnaire_effects(
     >>> teams = pd.DataFrame({"team_id": [f"T{i:02d}" for i in range(12)],
     ...                       "arm": ["intervention", "control"] * 6,
     ...                       "stratum": [f"S{i // 4}" for i in range(12)]})
+    >>> level = rng.normal(26.0, 2.0, (12, 2))  # team level at each wave
     >>> scores = pd.DataFrame([
-    ...     {"team_id": t, "respondent_id": f"{t}-{w}-{j}", "wave": w, "responded": True,
-    ...      "total": float(rng.integers(14, 33))}
-    ...     for t in teams["team_id"] for w in ("baseline", "follow_up") for j in range(8)])
+    ...     {"team_id": f"T{i:02d}", "respondent_id": f"{i}-{w}-{j}", "wave": w,
+    ...      "responded": True,
+    ...      "total": float(np.clip(np.round(level[i, k] + rng.normal(0.0, 3.0)), 8, 32))}
+    ...     for i in range(12) for k, w in enumerate(("baseline", "follow_up"))
+    ...     for j in range(10)])
     >>> out = crtstats.analysis.questionnaire_effects(
     ...     scores, teams, id_column="respondent_id", outcome="csq8", n_resamples=500)
     >>> out.effects[["analysis", "role", "df_method"]].iloc[0].tolist()
@@ -261,6 +276,7 @@ def questionnaire_effects(
     out = Collector(notes=[*frames.notes, *_prorated_note(scores, outcome)])
     if case:
         constant_outcome(frames.follow_up[outcome], outcome)
+        check_arm_events(frames.follow_up, outcome)
         if linked:
             out.notes.append(f"{outcome}: the linked analysis is for continuous scores; "
                              "the caseness analyses compare the follow-up samples.")
@@ -271,3 +287,138 @@ def questionnaire_effects(
     rows: list[dict[str, Any]] = out.rows
     return AnalysisResult(effects=effects_frame(rows), results=dict(out.results),
                           notes=tuple(out.notes))
+
+
+class _Trial(Protocol):
+    teams: pd.DataFrame
+
+
+def outcome_names(instrument: Instrument, scoring: str | None = None) -> tuple[str, str | None]:
+    """The effects-row names of an instrument's score and caseness (``None`` if none).
+
+    The score is the instrument key (``"csq8"``) when the key has a single scoring, and
+    the key plus scoring (``"ghq12_ghq"``, ``"ghq12_likert"``) otherwise; caseness is
+    the key plus ``_case`` (``"ghq12_case"``).
+
+    Examples
+    --------
+    >>> outcome_names("csq8"), outcome_names("ghq12"), outcome_names("ghq12", "likert")
+    (('csq8', None), ('ghq12_ghq', 'ghq12_case'), ('ghq12_likert', None))
+    """
+    key = load_instrument(instrument)
+    chosen = key.scoring(scoring)
+    score = key.key if len(key.scorings) == 1 else f"{key.key}_{chosen.name}"
+    return score, (f"{key.key}_case" if chosen.has_caseness else None)
+
+
+def _table(trial: _Trial, name: str) -> pd.DataFrame:
+    frame = getattr(trial, name, None)
+    if not isinstance(frame, pd.DataFrame):
+        raise ModelSpecificationError(
+            f"the questionnaire analysis needs the {name} table; the trial has "
+            f"{'none' if frame is None else type(frame).__name__}. Load it with "
+            f"crtstats.load_trial(..., {name}=...).")
+    return frame
+
+
+def analyse_questionnaire(
+    trial: _Trial,
+    *,
+    table: QuestionnaireTable = "user_questionnaires",
+    instrument: Instrument = "csq8",
+    scoring: str | None = None,
+    linked: bool = False,
+    max_missing: int = 0,
+    prorate: bool = False,
+    n_resamples: int = 10000,
+    seed: int | None = 20140301,
+) -> AnalysisResult:
+    """Score a trial's questionnaire table and run its pre-specified analyses.
+
+    Parameters
+    ----------
+    trial
+        A :class:`crtstats.TrialData` (or anything with ``teams`` and the ``table``).
+    table
+        ``"user_questionnaires"`` (id ``respondent_id``) or ``"staff_questionnaires"``
+        (id ``staff_id``).
+    instrument
+        The instrument key (``"csq8"``, ``"ghq12"``), a key file's path or a loaded
+        key (:func:`crtstats.scales.load_instrument`).
+    scoring
+        The key's scoring (``"ghq"``, ``"likert"``); default its first.
+    linked
+        Add the secondary analysis of the people answering at both waves, adjusted for
+        their own baseline score (see :func:`questionnaire_effects`).
+    max_missing, prorate
+        The missing-item rule of :func:`crtstats.scales.score_questionnaire`: by default
+        no total with any item missing; proration only by explicit choice, flagged.
+    n_resamples, seed
+        The randomisation tests' re-randomisations and seed.
+
+    Returns
+    -------
+    AnalysisResult
+        The rows of :func:`questionnaire_effects` for the score (outcome named by
+        :func:`outcome_names`: ``"csq8"``, ``"ghq12_ghq"``...) and, for a scoring with
+        caseness, then those of the caseness (``"ghq12_case"``); fits and notes of both.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``table`` or another option is not allowed.
+    ModelSpecificationError, NotEstimableError, SchemaValidationError, ScaleKeyError
+        As :func:`questionnaire_effects` and :func:`crtstats.scales.score_questionnaire`.
+
+    Warns
+    -----
+    ProrationWarning
+        When a total was prorated; and the fitters' warnings.
+
+    Notes
+    -----
+    See :func:`questionnaire_effects` for the models. The score's primary analysis is
+    the LMM of the follow-up score with the team baseline mean; the caseness's is the
+    GLMM with the team baseline proportion of cases.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, crtstats
+    >>> rng = np.random.default_rng(2)
+    >>> teams = pd.DataFrame({"team_id": [f"T{i:02d}" for i in range(12)],
+    ...                       "arm": ["intervention", "control"] * 6,
+    ...                       "stratum": [f"S{i // 4}" for i in range(12)]})
+    >>> level = rng.normal(0.0, 0.4, (12, 2))
+    >>> rows = [{"team_id": f"T{i:02d}", "respondent_id": f"{i}{w}{j}", "wave": w,
+    ...          **{f"csq8_{k:02d}": int(np.clip(np.round(3.2 + level[i, v]
+    ...                                                   + rng.normal(0, 0.6)), 1, 4))
+    ...             for k in range(1, 9)}}
+    ...         for i in range(12) for v, w in enumerate(("baseline", "follow_up"))
+    ...         for j in range(10)]
+    >>> from types import SimpleNamespace
+    >>> trial = SimpleNamespace(teams=teams, user_questionnaires=pd.DataFrame(rows))
+    >>> out = crtstats.analyse_questionnaire(trial, n_resamples=500)
+    >>> out.effects.loc[0, ["outcome", "role"]].tolist()
+    ['csq8', 'primary']
+
+    R: ``lme4::lmer(csq8 ~ arm + stratum + team_baseline_mean + (1 | team_id))`` with
+    Kenward-Roger df (``pbkrtest``), as in :func:`questionnaire_effects`.
+    """
+    check_option("table", table, get_args(QuestionnaireTable))
+    teams, data = _table(trial, "teams"), _table(trial, table)
+    key = load_instrument(instrument)
+    chosen = key.scoring(scoring)
+    scores = score_questionnaire(data, key, scoring=chosen.name, max_missing=max_missing,
+                                 prorate=prorate)
+    score_name, case_name = outcome_names(key, chosen.name)
+    common: dict[str, Any] = {"id_column": QUESTIONNAIRE_IDS[table],
+                              "n_resamples": n_resamples, "seed": seed}
+    parts = [questionnaire_effects(scores, teams, outcome=score_name, linked=linked,
+                                   **common)]
+    if case_name is not None:
+        parts.append(questionnaire_effects(scores, teams, outcome=case_name, case=True,
+                                           **common))
+    return AnalysisResult(
+        effects=pd.concat([p.effects for p in parts], ignore_index=True),
+        results={k: v for p in parts for k, v in p.results.items()},
+        notes=tuple(n for p in parts for n in p.notes))

@@ -90,7 +90,7 @@ def load_instrument(name_or_path: str | PathLike[str] | InstrumentKey) -> Instru
     (12, 0, 3, ('ghq', 'likert'))
     >>> ghq = key.scoring()
     >>> ghq.total_min, ghq.total_max, ghq.caseness_threshold
-    (0, 12, 4.0)
+    (0.0, 12.0, 4.0)
 
     The key is plain YAML; in R, ``yaml::read_yaml("data_schema/instruments/ghq12.yaml")``
     reads the same structure.

@@ -122,7 +122,7 @@ def _primary_text(manifest: Mapping[str, Any]) -> str:
                 "primary. Every other outcome is secondary.")
     return (f"The plan names the analysis {primary['label']!r} as primary: its outcome "
             f"({outcomes}) is the trial's primary outcome and is reported first. Every "
-            "other outcome is secondary (the outcome_role column of the effects table).")
+            "other outcome is secondary (as the effects table's outcome headings say).")
 
 
 def _primary_first(analyses: Sequence[Mapping[str, Any]], name: str | None

@@ -252,6 +252,11 @@ def test_cli_score_problems_and_options(tmp_path: Path, csq: pd.DataFrame,
     assert "crtstats: warning:" in captured.err and "prorated" in captured.err
     assert int(pd.read_csv(out)["prorated"].sum()) == int(
         (np.array(REF["csq8"]["n_missing"]) == 1).sum())
+    assert main([*base, "--instrument", "csq8", "--scale", "demo.yaml"]) == 2
+    assert "--scale applies to --fidelity" in capsys.readouterr().err
+    assert main(["score", "--fidelity", str(path), "--instrument", "csq8", "--prorate",
+                 "--out", str(out), "--force"]) == 2
+    assert "--instrument, --prorate apply to questionnaires" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:  # argparse: one source at a time
         main(["score", "--fidelity", str(path), "--user-questionnaires", str(path),
               "--out", str(out)])

@@ -73,6 +73,10 @@ def _handle(args: argparse.Namespace) -> int:
     from crtstats.io import check_not_input, write_csv
     from crtstats.scales import score_fidelity
 
+    misplaced = _misplaced(args)
+    if misplaced:
+        print(f"crtstats: error: {misplaced}", file=sys.stderr)
+        return 2
     scale_file = Path(args.scale) if Path(args.scale).is_file() else None
     key_file = (Path(args.instrument) if args.instrument and Path(args.instrument).is_file()
                 else None)
@@ -98,6 +102,20 @@ def _handle(args: argparse.Namespace) -> int:
     print(f"crtstats: scored {len(scores)} review(s), {n_total} with a total "
           f"({int(scores['prorated'].sum())} prorated); wrote {args.out}")
     return 0
+
+
+def _misplaced(args: argparse.Namespace) -> str | None:
+    """An option given for the other kind of file (never silently ignored), or None."""
+    if args.fidelity is not None:
+        given = [o for o, v in (("--instrument", args.instrument), ("--scoring", args.scoring),
+                                ("--prorate", args.prorate or None),
+                                ("--caseness-threshold", args.caseness_threshold))
+                 if v is not None]
+        return (f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                "questionnaires, not to --fidelity") if given else None
+    if args.scale != _SCHEMA_SCALE:
+        return "--scale applies to --fidelity; a questionnaire takes --instrument"
+    return None
 
 
 def _read_fidelity(path: Path, mapping_file: Path | None, *, checked: bool) -> Any:

@@ -120,6 +120,7 @@ def test_runner_draws_a_panel_per_questionnaire_table() -> None:
     build_figure("questionnaire_means", objects(user_questionnaires=SCORES,
                                                 staff_questionnaires=staff), figure)
     assert [ax.get_title() for ax in figure.axes] == ["Service users", "Staff"]
+    assert [ax.get_legend() is not None for ax in figure.axes] == [True, False]
     figure = Figure()
     build_figure("questionnaire_means", objects(staff_questionnaires=staff), figure)
     assert len(figure.axes) == 1

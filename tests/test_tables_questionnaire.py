@@ -28,7 +28,7 @@ from crtstats.analysis import EFFECT_COLUMNS, OPTIONAL_EFFECT_COLUMNS
 from crtstats.datasets import load_example
 from crtstats.exceptions import InvalidParameterError
 from crtstats.scales import score_questionnaire
-from crtstats.tables import baseline, consort_flow, effects, outcome_label
+from crtstats.tables import Column, Table, baseline, consort_flow, effects, outcome_label
 
 EXAMPLE = load_example()
 TEAMS = EXAMPLE.teams
@@ -332,3 +332,37 @@ def test_questionnaire_tables_compile_within_the_text_width(name: str, tmp_path:
     assert done.returncode == 0, done.stdout[-2000:]
     log = (tmp_path / "table.log").read_text(encoding="utf-8", errors="replace")
     assert "Overfull \\hbox" not in log
+
+
+def test_suppression_note_names_staff_when_staff_are_counted() -> None:
+    teams = small_teams()
+    staff = questionnaire(GHQ12, 0, 3, "staff_id", 2, seed=5, teams=teams)
+    for build in (consort_flow, baseline):
+        table = build(SimpleNamespace(teams=teams, staff_questionnaires=staff),
+                      suppress_below=5)
+        assert any("no service user or staff member can be identified" in note
+                   for note in table.footnotes)
+
+
+def test_questionnaire_rows_do_not_depend_on_row_order_or_ids() -> None:
+    shuffled = USERS.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    shuffled["respondent_id"] = [f"R{i}" for i in range(len(shuffled))]
+    for build in (consort_flow, baseline):
+        first = build(trial(user_questionnaires=USERS)).data
+        again = build(trial(user_questionnaires=shuffled)).data
+        pd.testing.assert_frame_equal(first, again, rtol=RTOL)
+    assert "respondent_id" not in baseline(trial(user_questionnaires=USERS)).data.columns
+
+
+def test_summary_column_writes_median_and_quartiles() -> None:
+    frame = pd.DataFrame({"statistic": ["median_iqr", "n"], "v": [27.5, 12.0],
+                          "s": [24.0, np.nan], "u": [30.0, np.nan]})
+    column = Column("Summary", ("v", "s", "u"), "summary", decimals=1,
+                    statistic_column="statistic")
+    assert Table(frame, [column]).formatted()["Summary"].tolist() == [
+        "27.5 (24.0 to 30.0)", "12"]
+    two = Column("Summary", ("v", "s"), "summary", statistic_column="statistic")
+    with pytest.raises(InvalidParameterError, match="needs three sources"):
+        Table(frame, [two]).formatted()
+    with pytest.raises(InvalidParameterError, match="reads 2 or 3 source"):
+        Column("Summary", ("v",), "summary", statistic_column="statistic")

@@ -213,11 +213,14 @@ def _questionnaire_means(function: Callable[..., Axes], objects: RunObjects,
             "(a user_questionnaires or staff_questionnaires table and a questionnaire "
             "analysis), which this trial or plan does not provide; remove it from [output].")
     axes = figure.subplots(1, len(scored), squeeze=False)[0]
-    for ax, (table, frame) in zip(axes, scored, strict=True):
+    for k, (ax, (table, frame)) in enumerate(zip(axes, scored, strict=True)):
         instrument, scoring = objects.instrument_of(table)
         function(frame, objects.tables["teams"], instrument=instrument, scoring=scoring,
                  table=table, ax=ax)
         ax.set_title(QUESTIONNAIRE_TABLES[table], fontsize="medium")
+        legend = ax.get_legend()
+        if k > 0 and legend is not None:  # the arms are the same in every panel
+            legend.remove()
 
 
 def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:

@@ -120,11 +120,14 @@ def suppression_marker(threshold: int) -> str:
     return SUPPRESSION_MARK
 
 
-def suppression_note(threshold: int) -> str:
-    """The footnote explaining withheld cells."""
+def suppression_note(threshold: int, *, staff: bool = False) -> str:
+    """The footnote explaining withheld cells (naming staff too when the table counts
+    staff respondents)."""
+    who, people = ("service user or staff member", "people") if staff else (
+        "service user", "service users")
     return (
-        f"{SUPPRESSION_MARK} Withheld so that no service user can be identified: a count "
-        f"of 1 to {threshold - 1} service users, or a figure (a total, another category) "
+        f"{SUPPRESSION_MARK} Withheld so that no {who} can be identified: a count "
+        f"of 1 to {threshold - 1} {people}, or a figure (a total, another category) "
         "from which one could be worked out."
     )
 

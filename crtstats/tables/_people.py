@@ -229,7 +229,8 @@ def consort_flow(
         Column(label, (source,), "integer") for label, source in
         (("Control", "control"), ("Intervention", "intervention"), ("Total", "total"))
     ]
-    notes = [suppression_note(threshold)] if threshold and cells else []
+    staff = any(q.table == "staff_questionnaires" for q in questionnaires)
+    notes = [suppression_note(threshold, staff=staff)] if threshold and cells else []
     title = "Flow of teams and service users through the trial"
     if questionnaires:
         title = "Flow of teams, service users and questionnaire respondents through the trial"
@@ -429,7 +430,8 @@ def baseline(
     --------
     >>> from crtstats.datasets import load_example
     >>> table = baseline(load_example())
-    >>> table.formatted().iloc[-1].tolist()
+    >>> row = table.data["label"].tolist().index("Readmitted")
+    >>> table.formatted().iloc[row].tolist()
     ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)', '1401', '199 (14.2%)']
 
     In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.
@@ -461,7 +463,8 @@ def baseline(
     if questionnaires:
         notes.append("Rows marked median (IQR) show the median (lower quartile to upper "
                      "quartile).")
-    notes += [suppression_note(threshold)] if threshold and cells else []
+    staff = any(q.table == "staff_questionnaires" for q in questionnaires)
+    notes += [suppression_note(threshold, staff=staff)] if threshold and cells else []
     return Table(frame.drop(columns=["people"]), columns, title="Baseline characteristics",
                  column_groups=arm_groups(headers), row_group="level",
                  row_group_label="Level", footnotes=notes, suppressed=cells,

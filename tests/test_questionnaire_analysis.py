@@ -127,6 +127,9 @@ def test_notes_count_and_exclude_without_ids(continuous: AnalysisResult) -> None
     notes = " ".join(continuous.notes)
     assert "1 team(s) with no scored baseline respondent" in notes and "['T05']" in notes
     assert "follow_up control:" in continuous.notes[0]
+    n_control = int(((DATA["wave"] == "follow_up") & (DATA["arm"] == "control")
+                     & DATA["total"].notna() & (DATA["team_id"] != "T05")).sum())
+    assert f"csq8: analysed at follow-up: control {n_control} in 10 teams" in notes
     assert not DATA["respondent_id"].map(lambda i: i in notes).any()
 
 

@@ -158,6 +158,12 @@ def _linked(scored: pd.DataFrame, follow_up: pd.DataFrame) -> pd.DataFrame:
     return follow_up.assign(own_baseline=own).loc[own.notna()].reset_index(drop=True)
 
 
+def _analysed_note(fu: pd.DataFrame, outcome: str) -> str:
+    counts = fu.groupby("arm", observed=False)["team_id"].agg(["size", "nunique"])
+    parts = [f"{arm} {int(n)} in {int(g)} teams" for arm, (n, g) in counts.iterrows()]
+    return f"{outcome}: analysed at follow-up: " + ", ".join(parts) + "."
+
+
 def questionnaire_frames(scores: pd.DataFrame, teams: pd.DataFrame, *, id_column: str,
                          outcome: str, case: bool) -> QuestionnaireFrames:
     """Check the inputs and build the follow-up, team and linked frames of ``outcome``.
@@ -192,6 +198,7 @@ def questionnaire_frames(scores: pd.DataFrame, teams: pd.DataFrame, *, id_column
     fu = fu.merge(team[["team_id", "arm", "stratum", covariate]], on="team_id", how="left")
     fu = fu.rename(columns={"value": outcome}).reset_index(drop=True)
     linked = _linked(scored, fu)
+    notes.append(_analysed_note(fu, outcome))
     return QuestionnaireFrames(
         follow_up=fu.drop(columns=["person", "wave"]),
         teams=team, linked=linked.drop(columns=["person", "wave"]), covariate=covariate,

@@ -198,8 +198,9 @@ def questionnaire_effects(
     AnalysisResult
         ``effects`` with the columns of :data:`crtstats.analysis.EFFECT_COLUMNS`, the
         primary row first; ``results`` each fit under ``"<outcome>: <analysis>"``;
-        ``notes`` the respondents per arm and wave (sampled, responded, scored), every
-        exclusion, the ICC with its interval and the randomisation details.
+        ``notes`` the respondents per arm and wave (sampled, responded, scored), those
+        analysed at follow-up, every exclusion, the ICC with its interval and the
+        randomisation details.
 
     Raises
     ------

@@ -275,7 +275,8 @@ def test_the_documented_plan_is_a_valid_plan(tmp_path: Path) -> None:
     block = doc.split("## A complete plan\n\n```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "plan.toml").write_text(block, encoding="utf-8")
     plan = load_plan(tmp_path / "plan.toml")
-    assert [a.name for a in plan.analyses] == ["fidelity", "admitted-gee"]
+    assert [a.name for a in plan.analyses] == ["satisfaction", "fidelity", "admitted-gee"]
+    assert plan.primary == "satisfaction"
     assert plan.data.files["fidelity"] == tmp_path / "data" / "fidelity.xlsx"
     assert plan.data.columns == {"teams": {"Team": "team_id", "Allocation": "arm"}}
 

@@ -42,7 +42,7 @@ def test_defaults() -> None:
     # without analyses there are no effects to show
     assert plan.output.tables == ("data_summary", "consort_flow", "baseline",
                                   "fidelity_by_arm", "item_change")
-    assert plan.output.figures == ("trajectories", "domain_profile")
+    assert plan.output.figures == ("trajectories", "domain_profile", "questionnaire_means")
     with_analysis = parse_plan(_plan(analysis=[_gee()]))
     assert "effects" in with_analysis.output.tables
     assert "forest" in with_analysis.output.figures
@@ -275,7 +275,8 @@ def test_the_documented_plan_is_a_valid_plan(tmp_path: Path) -> None:
     block = doc.split("## A complete plan\n\n```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "plan.toml").write_text(block, encoding="utf-8")
     plan = load_plan(tmp_path / "plan.toml")
-    assert [a.name for a in plan.analyses] == ["fidelity", "admitted-gee"]
+    assert [a.name for a in plan.analyses] == ["satisfaction", "fidelity", "admitted-gee"]
+    assert plan.primary == "satisfaction"
     assert plan.data.files["fidelity"] == tmp_path / "data" / "fidelity.xlsx"
     assert plan.data.columns == {"teams": {"Team": "team_id", "Allocation": "arm"}}
 

@@ -66,7 +66,8 @@ def test_shipped_plan_writes_every_table_and_figure(shipped: Any) -> None:
     for name in TABLES:
         for ext in ("md", "html", "tex", "csv", "docx"):
             assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
-    for name in ("trajectories", "domain_profile", "forest", "caterpillar"):
+    for name in ("trajectories", "domain_profile", "forest", "caterpillar",
+                 "questionnaire_means"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (out / "figures" / f"{name}.svg").read_text()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "no staging left"
@@ -76,11 +77,17 @@ def test_shipped_plan_writes_every_table_and_figure(shipped: Any) -> None:
 
 def test_shipped_plan_effects(shipped: Any) -> None:
     effects = shipped.effects
-    assert list(effects.columns) == list(EFFECT_COLUMNS)
+    # the plan names its primary analysis, so every row says its outcome's role
+    columns = list(EFFECT_COLUMNS)
+    columns.insert(columns.index("role") + 1, "outcome_role")
+    assert list(effects.columns) == columns
+    assert set(effects.loc[effects["outcome_role"] == "primary", "outcome"]) == {"csq8"}
+    assert effects.iloc[0]["outcome"] == "csq8" and effects.iloc[0]["role"] == "primary"
     plan = load_plan(PLAN)
     labels = {a.label for a in plan.analyses if a.fitter is not None}
     assert labels <= set(effects["analysis"])
-    assert {"total", "admitted"} <= set(effects["outcome"])
+    assert {"total", "admitted", "csq8", "ghq12_ghq", "ghq12_case", "ghq12_likert"} <= set(
+        effects["outcome"])
     assert effects["outcome"].nunique() >= 4, "bed days and readmissions are reported too"
     assert set(effects["role"]) == {"primary", "secondary", "sensitivity"}
     primary = effects[effects["role"] == "primary"]
@@ -115,8 +122,12 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
         for item in record["fits"] + record["effects"]:
             assert item["df_method"] and item["cov_type"], (name, item)
             assert item["role"] in ("primary", "secondary", "sensitivity"), (name, item)
-        # a fit is primary or sensitivity; only effect rows are secondary (other times)
-        assert all(f["role"] in ("primary", "sensitivity") for f in record["fits"]), name
+        # a fit is primary or sensitivity; only effect rows are secondary (other times),
+        # and the questionnaire analyses' fit of the linked respondents
+        linked = [f for f in record["fits"] if "linked" in f["fit"]]
+        assert all(f["role"] in ("primary", "sensitivity") for f in record["fits"]
+                   if f not in linked), name
+        assert all(f["role"] == "secondary" for f in linked), name
     glmm = [f for f in manifest["analyses"]["admissions"]["fits"] if f["model"] == "glmm"]
     assert glmm and glmm[0]["df_method"] == "between-within"
     lmm = manifest["analyses"]["fidelity-satterthwaite"]["fits"][0]
@@ -129,7 +140,9 @@ def test_shipped_plan_manifest(shipped: Any) -> None:
     written = {path: hashlib.sha256(data).hexdigest()
                for path, data in _files(shipped.out).items()
                if path.startswith(("tables/", "figures/"))}
-    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 5 * 2  # five figures
+    assert manifest["outputs"]["files"] == written and len(written) == 6 * 5 + 6 * 2  # six figures
+    assert manifest["primary"]["analysis"] == "satisfaction"
+    assert {"user_questionnaires", "staff_questionnaires"} <= set(manifest["inputs"])
     text = (shipped.out / "manifest.json").read_text()
     assert str(ROOT) not in text and str(shipped.out) not in text, "no machine paths"
 
@@ -141,7 +154,7 @@ def test_shipped_plan_report_is_self_contained(shipped: Any) -> None:
     assert "<link" not in html and "<script" not in html
     assert "seed = 20140301" in html, "the plan as run is in the report"
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 5  # the shipped plan asks for five figures
+    assert len(images) == 6  # the shipped plan asks for six figures
     assert base64.b64decode(images[0])[:4] == b"\x89PNG"
     for table in shipped.tables.values():
         assert table.title in html

@@ -12,7 +12,7 @@ from crtstats.io import write_csv
 
 
 def main() -> None:
-    """Simulate the example trial with :data:`EXAMPLE_SEED` and write its four tables."""
+    """Simulate the example trial with :data:`EXAMPLE_SEED` and write its six tables."""
     tables = simulate_trial(seed=EXAMPLE_SEED).tables()
     for name, path in example_paths().items():
         write_csv(tables[name], path)

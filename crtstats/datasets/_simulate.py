@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crtstats.datasets._questionnaires import (
+    QUESTIONNAIRE_EFFECTS,
+    staff_questionnaires,
+    user_questionnaires,
+)
 from crtstats.exceptions import InvalidParameterError
 
 __all__ = ["TRUE_EFFECTS", "SimulatedTrial", "simulate_trial"]
@@ -37,17 +42,24 @@ TRUE_EFFECTS: Mapping[str, float] = {
     "admission_team_period_correlation": 0.50,
     # odds ratio of CRT readmission: no effect
     "readmission_odds_ratio": 1.0,
+    # questionnaires at follow-up (crtstats.datasets._questionnaires): CSQ-8 total
+    # about +1 point, GHQ-12 a little lower (less distress) in intervention teams
+    **QUESTIONNAIRE_EFFECTS,
 }
 
 
 @dataclass(frozen=True)
 class SimulatedTrial:
-    """The four tables of the crtstats data model, and the truth behind them.
+    """The tables of the crtstats data model, and the truth behind them.
 
     Attributes
     ----------
     teams, fidelity, admissions, service_use
         The tables, with the columns documented in the data model.
+    user_questionnaires, staff_questionnaires
+        The service users' CSQ-8 and the staff GHQ-12 questionnaires (None when not
+        simulated): one row per person sampled and wave, ``responded`` false with empty
+        items for a sampled non-responder.
     truth
         The true effects used to generate the data (:data:`TRUE_EFFECTS`) and the
         seed.
@@ -58,15 +70,22 @@ class SimulatedTrial:
     admissions: pd.DataFrame
     service_use: pd.DataFrame
     truth: Mapping[str, Any] = field(default_factory=dict)
+    user_questionnaires: pd.DataFrame | None = None
+    staff_questionnaires: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The four tables by name, as copies."""
-        return {
+        """The tables by name, as copies (the questionnaires only when present)."""
+        tables = {
             "teams": self.teams.copy(),
             "fidelity": self.fidelity.copy(),
             "admissions": self.admissions.copy(),
             "service_use": self.service_use.copy(),
         }
+        for name in ("user_questionnaires", "staff_questionnaires"):
+            frame = getattr(self, name)
+            if frame is not None:
+                tables[name] = frame.copy()
+        return tables
 
 
 def _allocate(n_teams: int, n_intervention: int, n_strata: int, rng: np.random.Generator
@@ -193,6 +212,7 @@ def simulate_trial(
     n_strata: int = 8,
     *,
     mean_users: float = 60.0,
+    respondents: int = 15,
     seed: int | None = None,
 ) -> SimulatedTrial:
     """Simulate a CORE-like cluster-randomised trial of Crisis Resolution Teams.
@@ -213,20 +233,34 @@ def simulate_trial(
     so the pre-period proportion predicts the follow-up one only in part and some
     between-team variation remains after adjusting for it.
 
+    Questionnaires (drawn from their own random stream, spawned from the seed, so the
+    other tables do not depend on them): the CSQ-8 of about ``respondents`` service
+    users per team at discharge, sampled afresh at baseline and at follow-up (a
+    repeated cross-section), skewed towards high satisfaction (median total about 28)
+    with an ICC of the total of about 0.05 and a programme effect of about +1 point at
+    follow-up; a few sampled service users did not respond and a few left items
+    unanswered. The GHQ-12 (items 0-3) of 8-12 staff per team and wave, about half of
+    baseline staff answering again at follow-up under the same ``staff_id``; the
+    programme lowers distress a little. The effects on the totals are in
+    :data:`TRUE_EFFECTS` (``csq8_total_gain``, ``ghq12_likert_gain``,
+    ``ghq12_ghq_gain``).
+
     Parameters
     ----------
     n_teams, n_intervention, n_strata
         Number of teams, of intervention teams, and of strata.
     mean_users
         Mean number of service users per team and period.
+    respondents
+        Service users responding to the CSQ-8, about, per team and wave (at least 2).
     seed
         Seed for :func:`numpy.random.default_rng`.
 
     Returns
     -------
     SimulatedTrial
-        ``teams``, ``fidelity``, ``admissions`` and ``service_use`` tables and the
-        ``truth``.
+        ``teams``, ``fidelity``, ``admissions``, ``service_use``,
+        ``user_questionnaires`` and ``staff_questionnaires`` tables and the ``truth``.
 
     Examples
     --------
@@ -235,6 +269,8 @@ def simulate_trial(
     {'intervention': 15, 'control': 10}
     >>> trial.fidelity.shape
     (74, 43)
+    >>> sorted(trial.user_questionnaires["wave"].unique())
+    ['baseline', 'follow_up']
     """
     if not 2 <= n_intervention <= n_teams - 2:
         raise InvalidParameterError(
@@ -245,6 +281,9 @@ def simulate_trial(
         raise InvalidParameterError(f"n_strata must be between 1 and n_teams; got {n_strata}.")
     if mean_users <= 0:
         raise InvalidParameterError(f"mean_users must be positive; got {mean_users!r}.")
+    if isinstance(respondents, bool) or not isinstance(respondents, int) or respondents < 2:
+        raise InvalidParameterError(
+            f"respondents must be a whole number of at least 2; got {respondents!r}.")
     rng = np.random.default_rng(seed)
     strata, arm = _allocate(n_teams, n_intervention, n_strata, rng)
     start = dt.date(2014, 3, 1)
@@ -260,10 +299,16 @@ def simulate_trial(
     )
     fidelity = _fidelity(teams, rng, start)
     admissions = _admissions(teams, rng, mean_users)
+    # spawning leaves rng's own stream as it is: the tables above never change with the
+    # questionnaires
+    user_rng, staff_rng = rng.spawn(2)
     return SimulatedTrial(
         teams=teams,
         fidelity=fidelity,
         admissions=admissions,
         service_use=_service_use(admissions),
         truth={**TRUE_EFFECTS, "seed": seed},
+        user_questionnaires=user_questionnaires(teams, user_rng, start,
+                                                respondents=respondents),
+        staff_questionnaires=staff_questionnaires(teams, staff_rng, start),
     )

@@ -8,6 +8,7 @@ from crtstats.plots._estimands import cluster_size, cluster_size_frame
 from crtstats.plots._figures import caterpillar, domain_profile, forest, trajectories
 from crtstats.plots._forest import forest_panels, readable_terms
 from crtstats.plots._power import power_curve
+from crtstats.plots._questionnaire import questionnaire_means, team_means
 from crtstats.plots._render import FIGURE_FORMATS, FigureFormat, render_figure
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "forest",
     "forest_panels",
     "power_curve",
+    "questionnaire_means",
     "readable_terms",
     "render_figure",
+    "team_means",
     "trajectories",
 ]

@@ -145,15 +145,20 @@ def _run_named(
     spec: AnalysisSpec, outcome: Outcome, inputs: NamedInputs, seed: int, wanted_by: str,
 ) -> tuple[pd.DataFrame, dict[str, Fit], tuple[str, ...], dict[str, Any], int | None]:
     function = NAMED_ANALYSES[outcome]
+    fixed: dict[str, Any] = {}
     if outcome == "fidelity":
         args: tuple[TrialData | pd.DataFrame | None, ...] = (inputs["scores"],
                                                              inputs["teams"])
-        fixed: dict[str, Any] = {}
+    elif outcome == "questionnaire":
+        args = (inputs["trial"],)
     else:
         args, fixed = (inputs["trial"],), {"outcome": outcome}
     options, used_seed = _with_seed(function, spec, seed)
     check_keywords(function, options, wanted_by=wanted_by)
-    result = function(*args, **fixed, **options)
+    called = dict(options)
+    if spec.instrument_file is not None:  # a key file beside the plan, by its full path
+        called["instrument"] = str(spec.instrument_file)
+    result = function(*args, **fixed, **called)
     effects = result.effects.reindex(columns=list(EFFECT_COLUMNS))
     return (effects, dict[str, Fit](result.results), tuple(result.notes), options,
             used_seed)

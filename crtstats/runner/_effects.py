@@ -6,6 +6,11 @@ are named for readers, ``arm intervention x review 12m``); this module resolves 
 against the fitted model and hands the row to :func:`crtstats.analysis.effect_row` (or
 :func:`crtstats.analysis.randomisation_row` for a randomisation test), the builder every
 trial analysis uses too.
+
+A plan that names its primary analysis (top-level ``primary``) also gets each row's
+``outcome_role`` (:func:`with_outcome_roles`): ``"primary"`` for the outcome of that
+analysis, ``"secondary"`` for every other outcome; it is distinct from ``role``, which
+says whether a row is the primary or a sensitivity analysis of its own outcome.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from crtstats.models import CRTResult, PermutationResult
 from crtstats.plots import readable_terms
 from crtstats.runner._plan import AnalysisSpec
 
-__all__ = ["effect_row"]
+__all__ = ["OUTCOME_ROLES", "effect_row", "primary_outcomes", "with_outcome_roles"]
+
+#: The values of the ``outcome_role`` column.
+OUTCOME_ROLES = ("primary", "secondary")
 
 
 def _weights(spec: AnalysisSpec, names: list[str], wanted_by: str) -> tuple[dict[str, float],
@@ -114,3 +122,43 @@ def effect_row(
     outcome = (str(spec.formula).split("~", 1)[0].strip() if spec.formula
                else str(spec.options.get("outcome")))
     return _model_row(spec, fit, outcome, wanted_by)
+
+
+def primary_outcomes(effects: pd.DataFrame) -> tuple[str, ...]:
+    """The outcomes of the primary analysis's rows: those of its primary rows.
+
+    ``effects`` are the rows of the analysis the plan names as ``primary``. A named
+    trial analysis reports several outcomes and analyses; the trial's primary outcome
+    is the one (or ones) of its rows with ``role`` primary. An entry without a primary
+    row (a plan's sensitivity model named as primary) gives all its outcomes.
+    """
+    chosen = effects.loc[effects["role"] == "primary", "outcome"]
+    if chosen.empty:
+        chosen = effects["outcome"]
+    return tuple(dict.fromkeys(str(o) for o in chosen))
+
+
+def with_outcome_roles(effects: pd.DataFrame, primary: tuple[str, ...]) -> pd.DataFrame:
+    """``effects`` with an ``outcome_role`` column after ``role``, primary outcome first.
+
+    Parameters
+    ----------
+    effects
+        Effects rows (columns of ``EFFECT_COLUMNS``).
+    primary
+        The primary outcome(s) (:func:`primary_outcomes`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``outcome_role`` ``"primary"`` where ``outcome`` is in ``primary``
+        and ``"secondary"`` elsewhere; the primary outcome's rows first, each group in
+        its given order.
+    """
+    out = effects.drop(columns="outcome_role", errors="ignore").copy()
+    is_primary = out["outcome"].astype(str).isin(primary).to_numpy()
+    role = pd.Series(["primary" if p else "secondary" for p in is_primary], index=out.index,
+                     dtype=object)
+    out.insert(list(out.columns).index("role") + 1, "outcome_role", role)
+    order = sorted(range(len(out)), key=lambda k: not is_primary[k])
+    return out.iloc[order].reset_index(drop=True)

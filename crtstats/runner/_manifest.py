@@ -6,12 +6,14 @@ data give the same JSON, byte for byte, except for :data:`TIMESTAMP_FIELD`.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from crtstats.models import CRTResult, PermutationResult
@@ -20,6 +22,7 @@ __all__ = [
     "MANIFEST_VERSION",
     "TIMESTAMP_FIELD",
     "RecordedWarning",
+    "file_record",
     "fit_record",
     "input_record",
     "record_warnings",
@@ -89,6 +92,12 @@ def input_record(
     if mapped:
         record["column_mapping"] = dict(mapped)
     return record
+
+
+def file_record(path: Path) -> dict[str, str]:
+    """The manifest entry of an input that is not a table (a mapping or key file): its
+    name and the sha256 of its bytes."""
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def fit_record(name: str, fit: CRTResult | PermutationResult) -> dict[str, Any]:

@@ -10,7 +10,6 @@ found and what is allowed. ``docs/plans.md`` documents the format.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -19,14 +18,20 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
-from crtstats.exceptions import DataFileError, MappingError, PlanError
-from crtstats.io import TABLES
+from crtstats.exceptions import DataFileError, PlanError
+from crtstats.runner._data_plan import DataSpec, parse_data
 from crtstats.runner._design_plan import TrialDesign, parse_design
 from crtstats.runner._estimand_plan import parse_estimand
 from crtstats.runner._formula import check_formula
-from crtstats.schema import DataMapping, TableMapping, load_mapping, parse_mapping
+from crtstats.runner._plan_checks import OptionValue
+from crtstats.runner._plan_checks import choice as _choice
+from crtstats.runner._plan_checks import choices as _choices
+from crtstats.runner._plan_checks import get_value as _get
+from crtstats.runner._plan_checks import option_value as _option_value
+from crtstats.runner._plan_checks import unknown_keys as _unknown_keys
+from crtstats.runner._questionnaire_plan import check_questionnaire_options
 from crtstats.tables import FORMATS, PAPERS, Paper, TableFormat
 
 __all__ = [
@@ -46,13 +51,14 @@ __all__ = [
 ]
 
 Fitter = Literal["lmm", "ols", "glmm", "gee", "cluster_level", "permutation_test"]
-Outcome = Literal["fidelity", "admitted", "readmitted"]
+Outcome = Literal["fidelity", "admitted", "readmitted", "questionnaire"]
 Source = Literal["scores", "change", "admissions", "service_use", "teams"]
 Role = Literal["primary", "sensitivity"]
 TableName = Literal[
     "data_summary", "consort_flow", "baseline", "fidelity_by_arm", "effects", "item_change"
 ]
-FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size"]
+FigureName = Literal["trajectories", "domain_profile", "forest", "caterpillar", "cluster_size",
+                     "questionnaire_means"]
 FigureFormat = Literal["png", "svg"]  # those the report can embed
 
 FITTERS: tuple[str, ...] = get_args(Fitter)
@@ -61,9 +67,11 @@ SOURCES: tuple[str, ...] = get_args(Source)
 ROLES: tuple[str, ...] = get_args(Role)
 TABLES_WANTED: tuple[TableName, ...] = get_args(TableName)
 FIGURES: tuple[FigureName, ...] = get_args(FigureName)
-#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data).
+#: Figures drawn when ``[output]`` names none (cluster_size needs admissions data; a
+#: default the trial cannot support, such as questionnaire_means without questionnaires,
+#: is left out and the report says why).
 DEFAULT_FIGURES: tuple[FigureName, ...] = ("trajectories", "domain_profile", "forest",
-                                          "caterpillar")
+                                          "caterpillar", "questionnaire_means")
 TABLE_FORMATS: tuple[TableFormat, ...] = FORMATS
 FIGURE_FORMATS: tuple[FigureFormat, ...] = get_args(FigureFormat)
 
@@ -74,36 +82,6 @@ FORMULA_FREE = ("cluster_level", "permutation_test")
 RESERVED_OPTIONS = ("formula", "data", "cluster", "trial", "scores", "teams", "fidelity")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_Scalar = str | int | float | bool
-OptionValue = _Scalar | list[_Scalar]
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """The ``[data]`` table: where the trial's files are and how their columns map.
-
-    Attributes
-    ----------
-    example
-        True to analyse the example trial shipped with crtstats.
-    files
-        Table name -> path of its file, resolved against the plan's folder.
-    columns
-        Table name -> {column name in the file: crtstats column name}: the renames of
-        ``mapping``, recorded in the manifest.
-    mapping
-        The data mapping (:func:`crtstats.schema.parse_mapping`): ``[data.mapping.<table>]``
-        in the plan, or the file ``mapping = "file.toml"`` names (relative to the plan),
-        with any ``[data.columns.<table>]`` renames merged in.
-    mapping_file
-        The mapping file, when the plan names one.
-    """
-
-    example: bool
-    files: Mapping[str, Path] = field(default_factory=dict)
-    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    mapping: DataMapping = field(default_factory=DataMapping)
-    mapping_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +100,8 @@ class AnalysisSpec:
     role
         ``"primary"`` or ``"sensitivity"``; None for a named analysis.
     outcome
-        The named analysis: ``"fidelity"``, ``"admitted"`` or ``"readmitted"``.
+        The named analysis: ``"fidelity"``, ``"admitted"``, ``"readmitted"`` or
+        ``"questionnaire"`` (its options name the table and instrument).
     fitter, formula, source, cluster, where
         The model: fitter name, formula (None for ``cluster_level`` and
         ``permutation_test``), the ``data`` frame, the cluster column and the row filter.
@@ -134,6 +113,9 @@ class AnalysisSpec:
         the fit.
     options
         Keyword options passed to the function called.
+    instrument_file
+        For a questionnaire analysis whose ``instrument`` option names a key file: that
+        file, resolved against the plan's folder (passed in place of the option's text).
     """
 
     name: str
@@ -150,6 +132,7 @@ class AnalysisSpec:
     contrast: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     declared_estimand: Mapping[str, str] = field(default_factory=dict)
+    instrument_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +192,10 @@ class Plan:
         the text).
     design
         The ``[design]`` table (how ``crtstats power`` simulates the trial), or None.
+    primary
+        The name of the analysis whose outcome is the trial's primary outcome (the
+        plan's top-level ``primary``), or None. Effects rows then carry
+        ``outcome_role``: ``"primary"`` for that outcome, ``"secondary"`` for others.
     """
 
     name: str
@@ -223,157 +210,10 @@ class Plan:
     path: Path | None = None
     text: str | None = field(default=None, repr=False)
     design: TrialDesign | None = None
-
-
-# -- small checkers ------------------------------------------------------------------------
-
-
-def _unknown_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise PlanError(
-                f"{where} has an unknown key {key!r}; allowed keys: {', '.join(allowed)}.{hint}"
-            )
-
-
-def _get(
-    table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str,
-    *, default: Any = None, required: bool = False,
-) -> Any:
-    if key not in table:
-        if required:
-            raise PlanError(f"{where} needs the key {key!r}.")
-        return default
-    value = table[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    # bool is an int in Python; a plan's true/false must not pass as a number
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise PlanError(f"{where}: {key} must be a {names}; got {value!r}.")
-    return value
-
-
-_Choice = TypeVar("_Choice", bound=str)
-
-
-def _choice(value: Any, allowed: tuple[_Choice, ...], key: str, where: str) -> _Choice:
-    if value not in allowed:
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PlanError(
-            f"{where}: {key} must be one of {', '.join(map(repr, allowed))}; "
-            f"got {value!r}.{hint}"
-        )
-    return next(a for a in allowed if a == value)
-
-
-def _choices(
-    table: Mapping[str, Any], key: str, allowed: tuple[_Choice, ...], where: str,
-    default: tuple[_Choice, ...] | None = None,
-) -> tuple[_Choice, ...]:
-    values = _get(table, key, list, where,
-                  default=list(allowed if default is None else default))
-    chosen = tuple(_choice(v, allowed, key, where) for v in values)
-    if len(set(chosen)) != len(chosen):
-        raise PlanError(f"{where}: {key} lists a value twice: {list(chosen)}.")
-    return chosen
-
-
-def _option_value(value: Any, key: str, where: str) -> OptionValue:
-    values = value if isinstance(value, list) else [value]
-    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
-        raise PlanError(f"{where}: {key} must be a finite number; got {value!r}.")
-    if isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
-        return list(value)
-    raise PlanError(
-        f"{where}: {key} must be a string, number, true/false or a list of them; got {value!r}."
-    )
+    primary: str | None = None
 
 
 # -- sections ------------------------------------------------------------------------------
-
-
-def _parse_columns(raw: Any, where: str) -> dict[str, dict[str, str]]:
-    if not isinstance(raw, dict):
-        raise PlanError(f"{where} must be a table of tables, e.g. [data.columns.teams].")
-    _unknown_keys(raw, TABLES, where)
-    out: dict[str, dict[str, str]] = {}
-    for table, mapping in raw.items():
-        inner = f"{where}.{table}"
-        if not isinstance(mapping, dict):
-            raise PlanError(f"{inner} must be a table of \"your name\" = \"crtstats name\" "
-                            "pairs.")
-        for theirs, ours in mapping.items():
-            if not isinstance(ours, str) or not ours:
-                raise PlanError(f"{inner}: {theirs!r} must map to a crtstats column name; "
-                                f"got {ours!r}.")
-        out[table] = dict(mapping)
-    return out
-
-
-def _parse_mapping(raw: Mapping[str, Any], base: Path, columns: dict[str, dict[str, str]]
-                   ) -> tuple[DataMapping, Path | None]:
-    """``[data.mapping]`` or ``mapping = "file.toml"``, with ``[data.columns]`` merged."""
-    value = raw.get("mapping")
-    path = None
-    try:
-        if isinstance(value, str):
-            path = base / value
-            mapping = load_mapping(path)
-        elif value is None or isinstance(value, dict):
-            mapping = parse_mapping(value, where="[data.mapping]")
-        else:
-            raise PlanError("[data] mapping must be a file name (mapping = \"trust.toml\") or "
-                            "a table ([data.mapping.teams]).")
-    except MappingError as err:
-        raise PlanError(f"[data] mapping: {err}") from None
-    if mapping.shared:
-        raise PlanError("[data.mapping] must be per table ([data.mapping.teams] ...).")
-    tables = dict(mapping.tables)
-    for table, renames in columns.items():
-        current = tables.get(table, TableMapping())
-        twice = sorted(set(renames) & set(current.columns))
-        if twice:
-            raise PlanError(f"[data.columns.{table}] and the mapping both rename {twice}; "
-                            "declare each rename once.")
-        tables[table] = replace(current, columns={**current.columns, **renames})
-    return DataMapping(tables=tables), path
-
-
-def _parse_data(raw: Any, base: Path) -> DataSpec:
-    where = "[data]"
-    if not isinstance(raw, dict):
-        raise PlanError(
-            "the plan has no [data] table naming the trial's files (or example = true)."
-        )
-    _unknown_keys(raw, ("example", *TABLES, "columns", "mapping"), where)
-    example = _get(raw, "example", bool, where, default=False)
-    columns = _parse_columns(raw.get("columns", {}), "[data.columns]")
-    mapping, mapping_file = _parse_mapping(raw, base, columns)
-    columns = {t: dict(m.columns) for t, m in mapping.tables.items() if m.columns}
-    named = [t for t in TABLES if t in raw]
-    if example:
-        if named or columns or "mapping" in raw:
-            given = ", ".join([*named, *(["columns"] if columns else []),
-                               *(["mapping"] if "mapping" in raw else [])])
-            raise PlanError(
-                f"[data] sets example = true and also names files or columns ({given}); "
-                "the example trial uses the crtstats names: use one or the other."
-            )
-        return DataSpec(example=True, columns=columns)
-    if "teams" not in raw:
-        raise PlanError("[data] must name a teams file (teams = \"teams.csv\"), or set "
-                        "example = true to analyse the shipped example trial.")
-    if len(named) < 2:
-        raise PlanError("[data] names only the teams file; a trial also needs at least one of "
-                        "fidelity, admissions, service_use.")
-    files = {t: base / _get(raw, t, str, where) for t in named}
-    return DataSpec(example=False, files=files, columns=columns, mapping=mapping,
-                    mapping_file=mapping_file)
 
 
 def _formula_for(fitter: str, raw: dict[str, Any], where: str) -> str | None:
@@ -414,7 +254,7 @@ def _parse_model_analysis(raw: dict[str, Any], where: str) -> dict[str, Any]:
     }
 
 
-def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
+def _parse_analysis(raw: Any, index: int, base: Path) -> AnalysisSpec:
     where = f"[[analysis]] {index + 1}"
     if not isinstance(raw, dict):
         raise PlanError(f"{where} must be a table.")
@@ -450,6 +290,8 @@ def _parse_analysis(raw: Any, index: int) -> AnalysisSpec:
     label = _get(raw, "label", str, where, default=name)
     if has_fitter:
         extra["estimand"] = estimand_label
+    elif extra["outcome"] == "questionnaire":
+        extra["instrument_file"] = check_questionnaire_options(parsed_options, base, where)
     return AnalysisSpec(name=name, role=role, label=label, options=parsed_options,
                         declared_estimand=declared, **extra)
 
@@ -504,6 +346,20 @@ def _parse_scoring(raw: Any) -> tuple[str, int]:
     return scale, max_missing
 
 
+def _parse_primary(spec: Mapping[str, Any], analyses: tuple[AnalysisSpec, ...]) -> str | None:
+    """The top-level ``primary``: the name of one ``[[analysis]]`` entry."""
+    primary = _get(spec, "primary", str, "the plan")
+    if primary is None:
+        return None
+    names = [a.name for a in analyses]
+    if primary not in names:
+        listed = ", ".join(map(repr, names)) if names else "none"
+        raise PlanError(f"the plan's primary = {primary!r} must name one of its "
+                        f"[[analysis]] entries, whose outcome is the trial's primary "
+                        f"outcome; the plan's analyses: {listed}.")
+    return str(primary)
+
+
 # -- entry points --------------------------------------------------------------------------
 
 
@@ -533,8 +389,8 @@ def parse_plan(
     ------
     PlanError
         If a key is unknown, missing or has a value of the wrong type or outside the
-        allowed values, if two analyses share a name, or if a formula does not follow
-        the plan grammar.
+        allowed values, if two analyses share a name, if ``primary`` names no
+        analysis, or if a formula does not follow the plan grammar.
 
     Notes
     -----
@@ -552,13 +408,13 @@ def parse_plan(
     >>> plan.data.example, plan.output.tables
     (True, ('data_summary',))
     """
-    top = ("title", "seed", "data", "scoring", "analysis", "output", "design")
+    top = ("title", "seed", "primary", "data", "scoring", "analysis", "output", "design")
     _unknown_keys(spec, top, "the plan")
     seed = _get(spec, "seed", int, "the plan", required=True)
     if not 0 <= seed < 2**32:
         raise PlanError(f"the plan's seed must be a whole number from 0 to 2**32 - 1; got {seed}.")
     raw_analyses = _get(spec, "analysis", list, "the plan", default=[])
-    analyses = tuple(_parse_analysis(a, i) for i, a in enumerate(raw_analyses))
+    analyses = tuple(_parse_analysis(a, i, Path(base)) for i, a in enumerate(raw_analyses))
     names = [a.name for a in analyses]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -570,11 +426,12 @@ def parse_plan(
     return Plan(
         name=name, sha256=digest,
         title=_get(spec, "title", str, "the plan", default=name),
-        seed=seed, data=_parse_data(spec.get("data"), Path(base)),
+        seed=seed, data=parse_data(spec.get("data"), Path(base)),
         scale=scale, max_missing=max_missing, analyses=analyses,
         output=_without_effects(_parse_output(spec.get("output", {})),
                                 spec.get("output", {}), analyses),
         design=parse_design(spec["design"]) if "design" in spec else None,
+        primary=_parse_primary(spec, analyses),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -22,7 +22,7 @@ from crtstats.plots import cluster_size_frame, forest_panels
 from crtstats.runner._plan import FigureName, TableName
 from crtstats.runner._registry import FIGURE_FUNCTIONS, TABLE_BUILDERS, Fit
 from crtstats.schema import ARMS, REVIEWS
-from crtstats.tables import Column, Table
+from crtstats.tables import DEFAULT_INSTRUMENTS, QUESTIONNAIRE_TABLES, Column, Table
 from crtstats.trial import TrialData
 
 __all__ = ["FIGURE_TITLES", "TABLE_TITLES", "RunObjects", "build_figure", "build_table",
@@ -48,12 +48,23 @@ FIGURE_TITLES = {
     "cluster_size": "Proportion of service users admitted by team size and arm (dashed: "
                     "cluster-average, solid: participant-average); an informative "
                     "cluster size shows as a slope that differs between the arms",
+    "questionnaire_means": "Team mean questionnaire totals by arm and wave (points: teams, "
+                           "lines joining a team's waves; diamonds: arm means over teams "
+                           "with 95% confidence intervals)",
 }
 
 
 @dataclass(frozen=True)
 class RunObjects:
-    """What the tables and figures are built from."""
+    """What the tables and figures are built from.
+
+    ``questionnaires`` holds the scored questionnaire tables
+    (:func:`crtstats.scales.score_questionnaire` output), by table name
+    (``user_questionnaires``, ``staff_questionnaires``), scored as the plan's
+    questionnaire analyses say; ``instruments`` and ``scorings`` name, by table, the
+    instrument key and scoring each was scored with (a table left out: ``csq8`` for
+    service users, ``ghq12`` for staff, and the key's first scoring).
+    """
 
     trial: TrialData | None
     tables: Mapping[str, pd.DataFrame]
@@ -61,6 +72,14 @@ class RunObjects:
     effects: pd.DataFrame
     fits: Mapping[str, Fit]
     suppress_below: int
+    questionnaires: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    instruments: Mapping[str, str] = field(default_factory=dict)
+    scorings: Mapping[str, str] = field(default_factory=dict)
+
+    def instrument_of(self, table: str) -> tuple[str, str | None]:
+        """The instrument key and scoring of the questionnaire table ``table``."""
+        return (self.instruments.get(table, DEFAULT_INSTRUMENTS[table]),
+                self.scorings.get(table))
 
 
 def data_summary(provenance: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -117,6 +136,7 @@ def build_table(name: TableName, objects: RunObjects, files: Mapping[str, Any]) 
         args: tuple[Any, ...] = (_needs(objects.trial, "validated trial data", name),)
         if name == "baseline" and objects.scores is not None:
             kwargs["scores"] = objects.scores
+        kwargs |= _questionnaire_kwargs(name, objects)
     elif name == "fidelity_by_arm":
         args = (_needs(objects.scores, "fidelity scores", name), objects.tables["teams"])
     elif name == "effects":
@@ -129,6 +149,18 @@ def build_table(name: TableName, objects: RunObjects, files: Mapping[str, Any]) 
         args = (fidelity, objects.tables["teams"])
         kwargs["to_review"], _ = change_review(objects)
     return _call(function, args, kwargs, objects)
+
+
+def _questionnaire_kwargs(name: TableName, objects: RunObjects) -> dict[str, Any]:
+    """The run's scored questionnaires and their instruments, for the flow and baseline."""
+    kwargs: dict[str, Any] = {}
+    if objects.questionnaires:
+        kwargs["questionnaire_scores"] = dict(objects.questionnaires)
+    if objects.instruments:
+        kwargs["instruments"] = dict(objects.instruments)
+    if name == "baseline" and objects.scorings:
+        kwargs["scorings"] = dict(objects.scorings)
+    return kwargs
 
 
 def change_review(objects: RunObjects) -> tuple[str, str | None]:
@@ -171,6 +203,26 @@ def _forest(function: Callable[..., Axes], effects: pd.DataFrame, figure: Figure
     forest_panels(effects.loc[keep], figure)
 
 
+def _questionnaire_means(function: Callable[..., Axes], objects: RunObjects,
+                         figure: Figure) -> None:
+    """One panel per scored questionnaire table, side by side."""
+    scored = [(t, f) for t, f in objects.questionnaires.items() if f is not None]
+    if not scored:
+        raise OutputNotAvailableError(
+            "[output] tables/figures: 'questionnaire_means' needs scored questionnaire data "
+            "(a user_questionnaires or staff_questionnaires table and a questionnaire "
+            "analysis), which this trial or plan does not provide; remove it from [output].")
+    axes = figure.subplots(1, len(scored), squeeze=False)[0]
+    for k, (ax, (table, frame)) in enumerate(zip(axes, scored, strict=True)):
+        instrument, scoring = objects.instrument_of(table)
+        function(frame, objects.tables["teams"], instrument=instrument, scoring=scoring,
+                 table=table, ax=ax)
+        ax.set_title(QUESTIONNAIRE_TABLES[table], fontsize="medium")
+        legend = ax.get_legend()
+        if k > 0 and legend is not None:  # the arms are the same in every panel
+            legend.remove()
+
+
 def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
     """Draw the figure ``name`` of ``[output] figures`` on the matplotlib ``figure``.
 
@@ -191,6 +243,9 @@ def build_figure(name: FigureName, objects: RunObjects, figure: Figure) -> None:
                 "[output] figure 'forest' needs at least one effect with a confidence "
                 "interval (randomisation tests have none).")
         _forest(function, with_interval, figure)
+        return
+    if name == "questionnaire_means":
+        _questionnaire_means(function, objects, figure)
         return
     ax = figure.subplots()
     if name == "cluster_size":

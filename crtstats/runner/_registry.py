@@ -12,7 +12,12 @@ from collections.abc import Callable, Mapping
 
 from matplotlib.axes import Axes
 
-from crtstats.analysis import AnalysisResult, analyse_admissions, analyse_fidelity
+from crtstats.analysis import (
+    AnalysisResult,
+    analyse_admissions,
+    analyse_fidelity,
+    analyse_questionnaire,
+)
 from crtstats.models import (
     CRTResult,
     PermutationResult,
@@ -23,7 +28,14 @@ from crtstats.models import (
     ols,
     permutation_test,
 )
-from crtstats.plots import caterpillar, cluster_size, domain_profile, forest, trajectories
+from crtstats.plots import (
+    caterpillar,
+    cluster_size,
+    domain_profile,
+    forest,
+    questionnaire_means,
+    trajectories,
+)
 from crtstats.runner._plan import FigureName, Fitter, Outcome, TableName
 from crtstats.tables import Table, baseline, consort_flow, effects, fidelity_by_arm, item_change
 
@@ -45,11 +57,13 @@ FITTER_FUNCTIONS: Mapping[Fitter, Callable[..., Fit]] = {
 }
 
 #: The pre-specified trial analyses, by ``outcome = "..."``: fidelity takes
-#: ``(scores, teams)``, the admissions outcomes ``(trial, outcome=...)``.
+#: ``(scores, teams)``, the admissions outcomes ``(trial, outcome=...)``, questionnaires
+#: ``(trial, table=..., instrument=...)``.
 NAMED_ANALYSES: Mapping[Outcome, Callable[..., AnalysisResult]] = {
     "fidelity": analyse_fidelity,
     "admitted": analyse_admissions,
     "readmitted": analyse_admissions,
+    "questionnaire": analyse_questionnaire,
 }
 
 #: The table builders of ``[output] tables`` (``data_summary`` is the runner's own).
@@ -68,5 +82,6 @@ FIGURE_FUNCTIONS: Mapping[FigureName, Callable[..., Axes]] = {
     "forest": forest,
     "caterpillar": caterpillar,
     "cluster_size": cluster_size,
+    "questionnaire_means": questionnaire_means,
 }
 

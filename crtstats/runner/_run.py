@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,12 @@ from crtstats.analysis import EFFECT_COLUMNS
 from crtstats.exceptions import OutputNotAvailableError
 from crtstats.runner._analyses import AnalysisRun, fit_analysis
 from crtstats.runner._capability import naming_the_entry
+from crtstats.runner._effects import primary_outcomes, with_outcome_roles
 from crtstats.runner._manifest import (
     MANIFEST_VERSION,
     TIMESTAMP_FIELD,
     RecordedWarning,
+    file_record,
     fit_record,
     input_record,
     record_warnings,
@@ -35,10 +37,13 @@ from crtstats.runner._output import (
 from crtstats.runner._plan import AnalysisSpec, Plan, load_plan, parse_plan
 from crtstats.runner._products import RunObjects, build_figure, build_table, change_review
 from crtstats.runner._stages import (
+    QuestionnaireScoring,
     TrialInputs,
     analysis_frames,
     load_inputs,
+    questionnaire_scorings,
     score,
+    score_questionnaires,
 )
 from crtstats.tables import Table
 from crtstats.trial import TrialData
@@ -74,6 +79,9 @@ class RunResult:
         The manifest as written to ``manifest.json``.
     warnings
         Every warning raised during the run, with the stage that raised it.
+    questionnaires
+        The scored questionnaire tables (:func:`crtstats.scales.score_questionnaire`),
+        by table name, as the tables and figures use them.
     """
 
     out: Path
@@ -86,6 +94,7 @@ class RunResult:
     figures: Mapping[str, Figure]
     manifest: Mapping[str, Any]
     warnings: tuple[RecordedWarning, ...]
+    questionnaires: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"RunResult(out={str(self.out)!r}, analyses={list(self.analyses)}, "
@@ -124,6 +133,7 @@ def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
     record["fits"] = [{**fit_record(name, fit), "role": _fit_role(spec, done, name)}
                       for name, fit in done.fits.items()]
     methods = ["outcome", "analysis", "estimand", "role", "scale", "df_method", "cov_type"]
+    methods += ["outcome_role"] if "outcome_role" in done.effects.columns else []
     record["effects"] = [{k: str(v) for k, v in row.items()}
                          for row in done.effects[methods].to_dict("records")]
     record["warnings"] = [w.to_dict() for w in done.warnings]
@@ -134,7 +144,7 @@ def _spec_record(spec: AnalysisSpec, done: AnalysisRun) -> dict[str, Any]:
 def _manifest(
     plan: Plan, inputs: TrialInputs, runs: Mapping[str, AnalysisRun],
     warnings: list[RecordedWarning], files: Mapping[str, str],
-    not_possible: list[dict[str, str]],
+    not_possible: list[dict[str, str]], scorings: Mapping[str, QuestionnaireScoring],
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -142,9 +152,10 @@ def _manifest(
         "plan": {"file": plan.name, "sha256": plan.sha256, "title": plan.title},
         "data": {"example": plan.data.example, "validated": inputs.trial is not None,
                  "notes": list(inputs.notes)},
-        "inputs": {name: input_record(p, plan.data.columns.get(name))
-                   for name, p in inputs.provenance.items()},
-        "scoring": {"scale": plan.scale, "max_missing": plan.max_missing},
+        "inputs": _inputs(plan, inputs),
+        "scoring": {"scale": plan.scale, "max_missing": plan.max_missing,
+                    "questionnaires": {t: q.record() for t, q in scorings.items()}},
+        "primary": _primary_record(plan, runs),
         "seeds": {"plan": plan.seed, "analyses": {n: r.seed for n, r in runs.items()}},
         "analyses": {name: _spec_record(r.spec, r) for name, r in runs.items()},
         "outputs": {"tables": list(plan.output.tables), "figures": list(plan.output.figures),
@@ -157,11 +168,50 @@ def _manifest(
     }
 
 
+def _inputs(plan: Plan, inputs: TrialInputs) -> dict[str, Any]:
+    """Every input file: the tables (name, sha256, rows, column mapping), the mapping
+    file and any instrument key file beside the plan (name and sha256)."""
+    record = {name: input_record(p, plan.data.columns.get(name))
+              for name, p in inputs.provenance.items()}
+    if plan.data.mapping_file is not None:
+        record["mapping"] = file_record(plan.data.mapping_file)
+    for spec in plan.analyses:
+        if spec.instrument_file is not None:
+            record[f"instrument {spec.instrument_file.stem}"] = file_record(
+                spec.instrument_file)
+    return record
+
+
+def _primary_record(plan: Plan, runs: Mapping[str, AnalysisRun]) -> dict[str, Any] | None:
+    if plan.primary is None:
+        return None
+    run = runs[plan.primary]
+    return {"analysis": plan.primary, "label": run.spec.label,
+            "outcomes": list(primary_outcomes(run.effects)) if len(run.effects) else []}
+
+
+def _with_outcome_roles(plan: Plan, runs: dict[str, AnalysisRun]) -> dict[str, AnalysisRun]:
+    """Each run's effects with ``outcome_role``, when the plan names its primary."""
+    if plan.primary is None:
+        return runs
+    outcomes = primary_outcomes(runs[plan.primary].effects)
+    return {name: replace(r, effects=with_outcome_roles(r.effects, outcomes))
+            for name, r in runs.items()}
+
+
 def _effects(runs: Mapping[str, AnalysisRun]) -> pd.DataFrame:
     frames = [r.effects for r in runs.values() if len(r.effects)]
     if not frames:
         return pd.DataFrame(columns=list(EFFECT_COLUMNS))
-    return pd.concat(frames, ignore_index=True)[list(EFFECT_COLUMNS)]
+    effects = pd.concat(frames, ignore_index=True)
+    if "outcome_role" not in effects.columns:
+        return effects[list(EFFECT_COLUMNS)]
+    columns = list(EFFECT_COLUMNS)
+    columns.insert(columns.index("role") + 1, "outcome_role")
+    # the primary outcome's rows first, whichever analysis gave them
+    primary = (effects["outcome_role"] == "primary").to_numpy()
+    order = sorted(range(len(effects)), key=lambda k: not primary[k])
+    return effects.iloc[order].reset_index(drop=True)[columns]
 
 
 def _fit_all(
@@ -311,6 +361,8 @@ def run(
         plan = load_plan(plan)
     folder = results_folder(out)
     sources = [] if plan.data.example else list(plan.data.files.values())
+    sources += [p for p in (plan.data.mapping_file,
+                            *(a.instrument_file for a in plan.analyses)) if p is not None]
     with ResultsLock(folder):
         for message in clean_leftovers(folder):
             say(message)
@@ -328,12 +380,16 @@ def _run_locked(plan: Plan, out: Path, folder: Path, *, force: bool, say: Progre
         inputs = load_inputs(plan)
     with record_warnings("scoring", sink):
         scores = score(plan, inputs)
-    runs = _fit_all(plan, inputs, scores, sink, say)
+        questionnaires = score_questionnaires(plan, inputs)
+    runs = _with_outcome_roles(plan, _fit_all(plan, inputs, scores, sink, say))
     effects = _effects(runs)
+    scorings = questionnaire_scorings(plan, questionnaires)
     objects = RunObjects(
         trial=inputs.trial, tables=inputs.tables, scores=scores, effects=effects,
         fits={n: f for r in runs.values() for n, f in r.fits.items()},
-        suppress_below=plan.output.suppress_below,
+        suppress_below=plan.output.suppress_below, questionnaires=questionnaires,
+        instruments={t: q.key for t, q in scorings.items()},
+        scorings={t: q.scoring for t, q in scorings.items() if q.scoring is not None},
     )
     say("building tables and figures")
     tables: dict[str, Table] = {}
@@ -347,7 +403,7 @@ def _run_locked(plan: Plan, out: Path, folder: Path, *, force: bool, say: Progre
     manifest = write_results(folder, plan=plan, tables=tables, figures=figures,
                              warnings=sink, force=force,
                              manifest=lambda files: _manifest(plan, inputs, runs, sink, files,
-                                                              not_possible))
+                                                              not_possible, scorings))
     return RunResult(out=out, plan=plan, trial=inputs.trial, scores=scores, analyses=runs,
                      effects=effects, tables=tables, figures=figures, manifest=manifest,
-                     warnings=tuple(sink))
+                     warnings=tuple(sink), questionnaires=questionnaires)

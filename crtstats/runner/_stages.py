@@ -1,9 +1,11 @@
-"""The data stages of a run: read and validate the trial, score fidelity, build frames.
+"""The data stages of a run: read and validate the trial, score, build frames.
 
 Reading and validation go through :func:`crtstats.load_trial` (which also records each
-file's name, sha256 and row count); scoring through
-:func:`crtstats.score_fidelity`. The analysis frames are the validated tables joined to
-the team table's columns, with time-ordered factors for ``review`` and ``period``.
+file's name, sha256 and row count); scoring through :func:`crtstats.score_fidelity`
+and, for the questionnaire tables, :func:`crtstats.scales.score_questionnaire` with the
+instrument, scoring and missing-item rule of the plan's first questionnaire analysis of
+each table. The analysis frames are the validated tables joined to the team table's
+columns, with time-ordered factors for ``review`` and ``period``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ import pandas as pd
 
 from crtstats.datasets import example_paths
 from crtstats.io import TABLES
-from crtstats.runner._plan import Plan
-from crtstats.scales import fidelity_change, score_fidelity
+from crtstats.runner._plan import AnalysisSpec, Plan
+from crtstats.runner._questionnaire_plan import QUESTIONNAIRE_TABLES
+from crtstats.scales import fidelity_change, load_instrument, score_fidelity, score_questionnaire
 from crtstats.schema import field_levels
 from crtstats.trial import TrialData, load_trial
 
-__all__ = ["TrialInputs", "analysis_frames", "load_inputs", "needs_scores", "score"]
+__all__ = ["DEFAULT_INSTRUMENTS", "QuestionnaireScoring", "TrialInputs", "analysis_frames",
+           "load_inputs", "needs_scores", "questionnaire_scorings", "score",
+           "score_questionnaires"]
+
+#: The instrument a questionnaire table is scored with when no analysis of the plan names
+#: it (for the flow and baseline tables): the CORE trial's.
+DEFAULT_INSTRUMENTS = {"user_questionnaires": "csq8", "staff_questionnaires": "ghq12"}
 
 #: Columns whose levels have a time order; they become ordered factors in that order.
 _TIME_ORDERED = {"fidelity": "review", "admissions": "period", "service_use": "period"}
@@ -164,3 +173,100 @@ def analysis_frames(
         wide = fidelity_change(scores, from_review="baseline", to_review="12m", scale=plan.scale)
         frames["change"] = _with_team_columns(wide, teams)
     return frames
+
+
+@dataclass(frozen=True)
+class QuestionnaireScoring:
+    """How a run scores one questionnaire table.
+
+    Attributes
+    ----------
+    table
+        ``user_questionnaires`` or ``staff_questionnaires``.
+    instrument
+        The instrument key as the plan names it (a shipped key or a key file's name).
+    scoring
+        The key's scoring (None: its first).
+    max_missing, prorate
+        The missing-item rule: totals prorated over up to ``max_missing`` missing items
+        only when ``prorate``; otherwise no total where any item is missing.
+    analysis
+        The plan analysis these come from (None: the defaults, no analysis names the
+        table).
+    instrument_file
+        The key file, when ``instrument`` names one (resolved against the plan).
+    """
+
+    table: str
+    instrument: str
+    scoring: str | None = None
+    max_missing: int = 0
+    prorate: bool = False
+    analysis: str | None = None
+    instrument_file: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """What :func:`crtstats.scales.load_instrument` is given."""
+        return str(self.instrument_file) if self.instrument_file else self.instrument
+
+    def record(self) -> dict[str, Any]:
+        """The manifest entry: instrument, scoring (by name), missing-item rule, analysis."""
+        key = load_instrument(self.key)
+        scoring = key.scoring(self.scoring)
+        return {"instrument": self.instrument, "title": key.title, "scoring": scoring.name,
+                "total_range": [scoring.total_min, scoring.total_max],
+                "caseness_threshold": scoring.caseness_threshold,
+                "max_missing": self.max_missing, "prorate": self.prorate,
+                "analysis": self.analysis}
+
+
+def _scoring_of(spec: AnalysisSpec) -> QuestionnaireScoring:
+    options = spec.options
+    scoring = options.get("scoring")
+    return QuestionnaireScoring(
+        table=str(options.get("table", "user_questionnaires")),
+        instrument=str(options.get("instrument", "csq8")),
+        scoring=None if scoring is None else str(scoring),
+        max_missing=int(options.get("max_missing", 0)),  # type: ignore[arg-type]
+        prorate=bool(options.get("prorate", False)), analysis=spec.name,
+        instrument_file=spec.instrument_file)
+
+
+def questionnaire_scorings(plan: Plan, tables: Mapping[str, Any]
+                           ) -> dict[str, QuestionnaireScoring]:
+    """How each questionnaire table in ``tables`` is scored for the run's tables.
+
+    The first questionnaire analysis of the plan that names a table sets its
+    instrument, scoring and missing-item rule; a table that no analysis names is scored
+    with :data:`DEFAULT_INSTRUMENTS` and the key's defaults.
+    """
+    chosen: dict[str, QuestionnaireScoring] = {}
+    for spec in plan.analyses:
+        if spec.outcome == "questionnaire":
+            scoring = _scoring_of(spec)
+            chosen.setdefault(scoring.table, scoring)
+    return {table: chosen.get(table, QuestionnaireScoring(table, DEFAULT_INSTRUMENTS[table]))
+            for table in QUESTIONNAIRE_TABLES if table in tables}
+
+
+def score_questionnaires(plan: Plan, inputs: TrialInputs) -> dict[str, pd.DataFrame]:
+    """Score the trial's questionnaire tables as :func:`questionnaire_scorings` says.
+
+    A table that no analysis names and whose columns are not those of the default
+    instrument (a trial with another staff questionnaire) is left unscored.
+
+    Raises
+    ------
+    SchemaValidationError
+        If an item score is outside the instrument's range.
+    """
+    scored: dict[str, pd.DataFrame] = {}
+    for table, how in questionnaire_scorings(plan, inputs.tables).items():
+        frame = inputs.tables[table]
+        key = load_instrument(how.key)
+        if how.analysis is None and not set(key.columns) <= set(frame.columns):
+            continue
+        scored[table] = score_questionnaire(frame, key, scoring=how.scoring,
+                                            max_missing=how.max_missing, prorate=how.prorate)
+    return scored

@@ -14,6 +14,7 @@ import pandas as pd
 from crtstats.exceptions import InvalidParameterError, ReasonCode, SchemaValidationError
 from crtstats.scales import available_scales, load_scale
 from crtstats.schema import ARMS, PERIODS, REVIEWS
+from crtstats.tables._questionnaire import questionnaire_label
 
 __all__ = [
     "ARMS",
@@ -119,11 +120,14 @@ def suppression_marker(threshold: int) -> str:
     return SUPPRESSION_MARK
 
 
-def suppression_note(threshold: int) -> str:
-    """The footnote explaining withheld cells."""
+def suppression_note(threshold: int, *, staff: bool = False) -> str:
+    """The footnote explaining withheld cells (naming staff too when the table counts
+    staff respondents)."""
+    who, people = ("service user or staff member", "people") if staff else (
+        "service user", "service users")
     return (
-        f"{SUPPRESSION_MARK} Withheld so that no service user can be identified: a count "
-        f"of 1 to {threshold - 1} service users, or a figure (a total, another category) "
+        f"{SUPPRESSION_MARK} Withheld so that no {who} can be identified: a count "
+        f"of 1 to {threshold - 1} {people}, or a figure (a total, another category) "
         "from which one could be worked out."
     )
 
@@ -173,19 +177,28 @@ def scale_labels(scale: str = "core_crt_v2") -> ScaleLabels:
 
 
 def outcome_label(outcome: str, scale: str = "core_crt_v2") -> str:
-    """A reader's name for an outcome column: scale-key labels for fidelity scores.
+    """A reader's name for an outcome column: scale-key labels for fidelity scores,
+    instrument titles for questionnaire outcomes.
 
     ``total`` is the fidelity total, ``mean_item`` the mean item score and
     ``<domain>_mean`` / ``<domain>_sum`` a domain's mean item score or sum (labels from
-    the scale key); any other name is returned with underscores as spaces.
+    the scale key); an instrument key, alone or with a scoring or ``case`` (``csq8``,
+    ``ghq12_likert``, ``ghq12_case``), is named from the instrument key ("CSQ-8
+    total", "GHQ-12 (Likert scoring) total", "GHQ-12 caseness"); any other name is
+    returned with underscores as spaces.
 
     Examples
     --------
     >>> outcome_label("referrals_access_mean")
     'Referrals and access (mean item score)'
+    >>> outcome_label("csq8")
+    'CSQ-8 total'
     >>> outcome_label("admissions per user")
     'admissions per user'
     """
+    shown = questionnaire_label(outcome)
+    if shown is not None:
+        return shown
     labels = scale_labels(scale)
     if outcome == "total":
         return "Fidelity total"

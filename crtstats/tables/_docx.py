@@ -13,6 +13,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Pt
+from docx.table import _Cell
 
 from crtstats.tables._layout import MARGIN, PAGE_SIZE, Layout, Paper, layout, true_minus
 
@@ -74,10 +75,12 @@ def _fill(doc_table: Any, table: Table, size: float) -> None:
             _set_cell(cell, group, size=size, bold=True)
             r += 1
         for row in part.itertuples(index=False):
+            # the row's own cells (a data row has no merged cells): doc_table.cell(r, c)
+            # walks the whole table on every call, quadratic in its size
+            cells = [_Cell(tc, doc_table) for tc in doc_table._tbl.tr_lst[r].tc_lst]
             for c, value in enumerate(row):
                 text = _number_text(str(value)) if numeric[c] else str(value)
-                _set_cell(doc_table.cell(r, c), text, size=size,
-                          align="right" if numeric[c] else "left")
+                _set_cell(cells[c], text, size=size, align="right" if numeric[c] else "left")
             r += 1
 
 

@@ -19,12 +19,18 @@ from crtstats.exceptions import InvalidParameterError
 from crtstats.tables._common import outcome_label, require_columns
 from crtstats.tables._table import Column, Table
 
-__all__ = ["BOUNDARY_MARK", "SEPARATE_ICC_MARK", "collect_effects", "effects"]
+__all__ = ["BOUNDARY_MARK", "OUTCOME_ROLES", "SEPARATE_ICC_MARK", "collect_effects",
+           "effects"]
 
 #: Marks the analysis of a boundary fit (zero between-team variance); a footnote explains.
 BOUNDARY_MARK = "\u2020"
 #: Marks an ICC that does not come from the row's own model.
 SEPARATE_ICC_MARK = "\u2021"
+#: The values of the optional ``outcome_role`` column: the plan's primary outcome, and
+#: every other outcome.
+OUTCOME_ROLES = ("primary", "secondary")
+#: An optional column of effects frames (set by a plan that names its primary outcome).
+_OUTCOME_ROLE = "outcome_role"
 
 
 def _check_rows(frame: pd.DataFrame) -> None:
@@ -75,20 +81,37 @@ def _check_roles(frame: pd.DataFrame) -> None:
         )
 
 
+def _check_outcome_roles(frame: pd.DataFrame) -> None:
+    """Each stated outcome role is known, and an outcome has one role in all its rows."""
+    stated = frame[_OUTCOME_ROLE].map(_text)
+    unknown = sorted(set(stated[stated != ""]) - set(OUTCOME_ROLES))
+    if unknown:
+        raise InvalidParameterError(
+            f"effects outcome_role must be one of {list(OUTCOME_ROLES)} (or missing); got "
+            f"{unknown}.")
+    given = frame.loc[stated != ""].assign(role_=stated[stated != ""])
+    per_outcome = given.groupby(given["outcome"].astype(str), sort=False)["role_"].nunique()
+    mixed = per_outcome[per_outcome > 1]
+    if len(mixed):
+        raise InvalidParameterError(
+            f"outcome {mixed.index[0]!r} is labelled both primary and secondary in "
+            "outcome_role; an outcome has one role in the plan: give all its rows the same.")
+
+
 def collect_effects(*results: pd.DataFrame | AnalysisResult) -> pd.DataFrame:
     """Concatenate effects frames and :class:`AnalysisResult` objects, checked.
 
-    Returns a frame with the columns of :data:`crtstats.analysis.EFFECT_COLUMNS` and of
-    :data:`crtstats.analysis.OPTIONAL_EFFECT_COLUMNS` (those a frame leaves out are
-    filled: ``boundary`` False, the estimand columns missing), rows in the order given.
-    Other extra columns are refused rather than dropped.
+    Returns a frame with the columns of :data:`crtstats.analysis.EFFECT_COLUMNS`, of
+    :data:`crtstats.analysis.OPTIONAL_EFFECT_COLUMNS` and ``outcome_role`` (those a
+    frame leaves out are filled: ``boundary`` False, the others missing), rows in the
+    order given. Other extra columns are refused rather than dropped.
     """
     if not results:
         raise InvalidParameterError(
             "effects() needs at least one effects frame or AnalysisResult; got none."
         )
-    optional = [c for c in OPTIONAL_EFFECT_COLUMNS if c not in EFFECT_COLUMNS]
-    allowed = [*EFFECT_COLUMNS, *optional]
+    optional = [c for c in (*OPTIONAL_EFFECT_COLUMNS, _OUTCOME_ROLE) if c not in EFFECT_COLUMNS]
+    allowed = list(dict.fromkeys([*EFFECT_COLUMNS, *optional]))
     frames = []
     for k, item in enumerate(results):
         frame = item.effects if isinstance(item, AnalysisResult) else item
@@ -106,6 +129,7 @@ def collect_effects(*results: pd.DataFrame | AnalysisResult) -> pd.DataFrame:
     combined["icc_source"] = [_text(v) for v in combined["icc_source"]]
     _check_rows(combined)
     _check_roles(combined)
+    _check_outcome_roles(combined)
     return combined
 
 
@@ -129,6 +153,12 @@ def _measure(row: Mapping[str, Any]) -> str:
     return f"{measure} ({', '.join(qualifiers)})" if qualifiers else measure
 
 
+def _outcome_roles(frame: pd.DataFrame) -> dict[str, str]:
+    """The stated ``outcome_role`` of each outcome (checked to be one per outcome)."""
+    stated = frame[_OUTCOME_ROLE].map(_text)
+    return {str(o): r for o, r in zip(frame["outcome"], stated, strict=True) if r}
+
+
 def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Display columns (boundary marker, measure, ICC limit truncated at 0) and their notes."""
     out = frame.copy()
@@ -137,7 +167,11 @@ def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     out["icc_mark"] = [SEPARATE_ICC_MARK if r["icc_source"] == "separate" else ""
                        for r in records]
     out["measure_shown"] = [_measure(r) for r in records]
-    out["outcome_shown"] = [outcome_label(str(r["outcome"])) for r in records]
+    roles = _outcome_roles(out)
+    out["outcome_shown"] = [
+        f"{outcome_label(str(r['outcome']))} ({roles[str(r['outcome'])]} outcome)"
+        if roles.get(str(r["outcome"])) else outcome_label(str(r["outcome"]))
+        for r in records]
     low = out["icc_low"].astype(float)
     out["icc_low_shown"] = low.clip(lower=0.0)
     notes = []
@@ -186,7 +220,11 @@ def effects(*results: Any, decimals: int = 2, p_decimals: int = 3) -> Table:
     -------
     Table
         The concatenated effects, grouped by outcome (in order of first appearance,
-        order kept within an outcome), shown as analysis, role, estimand, measure,
+        order kept within an outcome) under the outcome's name for readers (instrument
+        titles from the instrument key for questionnaire outcomes: ``csq8`` is
+        "CSQ-8 total", ``ghq12_case`` "GHQ-12 caseness") and, where the rows state
+        ``outcome_role``, its role in the plan ("CSQ-8 total (primary outcome)");
+        each row shown as analysis, role, estimand, measure,
         estimate (95% CI), p, df, df method, ICC (95% CI), teams and observations.
         A boundary fit (zero between-team variance) is marked with a dagger and a
         footnote; a lower ICC limit below 0 is shown as 0, with a note; the measure
@@ -199,8 +237,9 @@ def effects(*results: Any, decimals: int = 2, p_decimals: int = 3) -> Table:
     InvalidParameterError
         If nothing is given, a frame has extra columns, a ratio row is not positive
         (not exponentiated), an estimate lies outside its interval, a p-value is
-        outside [0, 1], a role is not one of :data:`crtstats.analysis.ROLES`, or an
-        outcome has more than one primary row.
+        outside [0, 1], a role is not one of :data:`crtstats.analysis.ROLES`, an
+        outcome has more than one primary row, or an ``outcome_role`` is not
+        ``primary``/``secondary`` or differs between the rows of one outcome.
 
     Notes
     -----
@@ -251,4 +290,4 @@ def effects(*results: Any, decimals: int = 2, p_decimals: int = 3) -> Table:
     if np.isinf(frame["df"].astype(float)).any():
         notes.append("df inf: inference from the normal distribution (z).")
     return Table(frame, columns, title="Estimated effects", row_group="outcome_shown",
-                 footnotes=notes, label="tab:effects")
+                 row_group_label="Outcome", footnotes=notes, label="tab:effects")

@@ -159,7 +159,8 @@ def fidelity_by_arm(
                             decimals_column="decimals")]
     notes = ["n: teams with a score at that review; band percentages are of teams with a band."]
     return Table(frame, columns, title="Fidelity by arm and review",
-                 column_groups=arm_groups(headers), row_group="review", footnotes=notes)
+                 column_groups=arm_groups(headers), row_group="review",
+                 row_group_label="Review", footnotes=notes)
 
 
 def _item_rows(fidelity: pd.DataFrame, arm: pd.Series, items: list[str], from_review: str,
@@ -291,4 +292,5 @@ def item_change(
     notes = [f"Change from {from_review} to {to_review} in teams scored on the item at both "
              "reviews; difference: intervention minus control mean change (descriptive)."]
     return Table(frame, columns, title=f"Item scores: change from {from_review} to {to_review}",
-                 column_groups=groups, row_group="domain" if grouped else None, footnotes=notes)
+                 column_groups=groups, row_group="domain" if grouped else None,
+                 row_group_label="Domain", footnotes=notes)

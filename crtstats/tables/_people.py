@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,20 @@ from crtstats.tables._common import (
     suppression_marker,
     suppression_note,
 )
+from crtstats.tables._questionnaire import (
+    FLOW_HEADINGS,
+    Questionnaire,
+    present_questionnaires,
+    wave_text,
+    waves,
+)
 from crtstats.tables._summary import (
+    OVERALL,
     arm_columns,
     arm_groups,
     count_row,
     mean_row,
+    median_row,
     percent_row,
     suppress_rows,
 )
@@ -101,20 +111,59 @@ def _user_rows(trial: Any, teams: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
-    """CONSORT-style flow of teams and service users through the trial, by arm.
+def _questionnaire_rows(questionnaires: list[Questionnaire], teams: pd.DataFrame
+                        ) -> list[dict[str, Any]]:
+    """Sampled, responded and analysed (a total scored) respondents per wave and arm."""
+    rows: list[dict[str, Any]] = []
+    for q in questionnaires:
+        scores = q.scores
+        require_columns(scores, f"{q.table} scores", ("team_id", "wave", "responded", "total"))
+        frame = scores.assign(arm=join_arm(scores, teams, q.table),
+                              wave=scores["wave"].astype(str))
+        unit = f"{FLOW_HEADINGS[q.table]} ({q.name})"
+        for wave in waves(q.table):
+            part = frame[frame["wave"] == wave]
+            if part.empty:
+                continue
+            text = wave_text(wave)
+            stages = (
+                (f"sampled at {text}", part),
+                (f"responded at {text}", part[part["responded"].astype(bool)]),
+                (f"analysed at {text} (total scored)", part[part["total"].notna()]),
+            )
+            rows += [{"unit": unit, "stage": stage, "people": True,
+                      **by_key(chosen.groupby("arm").size())} for stage, chosen in stages]
+    return rows
+
+
+def consort_flow(
+    trial: Any, *, suppress_below: int | None = None,
+    instruments: Mapping[str, str] | None = None,
+    questionnaire_scores: Mapping[str, pd.DataFrame] | None = None,
+) -> Table:
+    """CONSORT-style flow of teams, service users and respondents through the trial, by arm.
 
     Parameters
     ----------
     trial
         A ``TrialData`` or any object with ``teams`` and some of ``fidelity``,
-        ``admissions`` and ``service_use`` DataFrames (e.g.
-        :func:`crtstats.datasets.load_example`).
+        ``admissions``, ``service_use``, ``user_questionnaires`` and
+        ``staff_questionnaires`` DataFrames (e.g.
+        :func:`crtstats.datasets.load_example`); a table the object lacks, or holds as
+        ``None``, is absent.
     suppress_below
-        Withhold counts of service users from 1 to ``suppress_below - 1`` (and the
-        total that would reveal them). ``None`` (default), 0 or 1 withhold nothing; NHS
-        practice is often ``suppress_below=8`` (counts 1 to 7). Teams are not people
-        and are never withheld.
+        Withhold counts of people (service users, respondents) from 1 to
+        ``suppress_below - 1`` (and the total that would reveal them). ``None``
+        (default), 0 or 1 withhold nothing; NHS practice is often ``suppress_below=8``
+        (counts 1 to 7). Teams are not people and are never withheld.
+    instruments
+        The instrument key each questionnaire table is scored with, by table name;
+        tables left out take ``{"user_questionnaires": "csq8",
+        "staff_questionnaires": "ghq12"}``.
+    questionnaire_scores
+        Questionnaire tables already scored (:func:`crtstats.scales.score_questionnaire`
+        output), by table name, used instead of scoring the trial's table with the
+        key's default missing-item rule (a run passes its own, scored as the plan says).
 
     Returns
     -------
@@ -123,7 +172,10 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
         randomised, reviewed at each review, analysed (12-month review with every item
         scored); service users in each period and analysed (follow-up period with
         the admission outcome recorded). Without ``admissions`` the service-user rows
-        are the sums of ``service_use.n_users``.
+        are the sums of ``service_use.n_users``. For each questionnaire table, at each
+        wave: respondents sampled (rows), responded (``responded`` true; every row
+        when the table has no ``responded`` column) and analysed (a total scored under
+        the instrument's missing-item rule).
 
     Raises
     ------
@@ -131,12 +183,15 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
         If a table lacks a column the count needs.
     InvalidParameterError
         If ``trial`` has no ``teams`` table, an arm is not ``control``/``intervention``,
-        a team is unknown, or ``suppress_below`` is not ``None`` or a whole number >= 0.
+        a team is unknown, ``suppress_below`` is not ``None`` or a whole number >= 0,
+        or ``instruments`` names a table that is not a questionnaire table.
 
     Notes
     -----
-    Counts are distinct ``team_id`` (teams) and distinct ``person_id`` (service
-    users) per arm; ``total`` is their sum.
+    Counts are distinct ``team_id`` (teams), distinct ``person_id`` (service
+    users) and rows (respondents: one per person and wave) per arm; ``total`` is
+    their sum. Respondents sampled at the two waves are counted at each; a person
+    sampled at both (a linked design) is counted twice, once per wave.
 
     References
     ----------
@@ -154,13 +209,17 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
     """
     threshold = check_suppress_below(suppress_below)
     teams = _teams(trial)
-    rows = _team_rows(trial, teams) + _user_rows(trial, teams)
-    frame = pd.DataFrame(rows, columns=["unit", "stage", *ARMS]).fillna({a: 0 for a in ARMS})
+    questionnaires = present_questionnaires(trial, instruments, None, questionnaire_scores)
+    rows = ([row | {"people": False} for row in _team_rows(trial, teams)]
+            + [row | {"people": True} for row in _user_rows(trial, teams)]
+            + _questionnaire_rows(questionnaires, teams))
+    frame = pd.DataFrame(rows, columns=["unit", "stage", "people", *ARMS]).fillna(
+        {a: 0 for a in ARMS})
     frame[list(ARMS)] = frame[list(ARMS)].astype(float)
     frame["total"] = frame[list(ARMS)].sum(axis=1)
     cells: set[tuple[int, str]] = set()
     if threshold is not None:
-        for i in frame.index[frame["unit"] == "Service users"]:
+        for i in frame.index[frame["people"].astype(bool)]:
             small = [a for a in ARMS if is_small(frame.loc[i, a], threshold)]
             hide = small + (["total"] if small else [])  # the total would reveal them
             for column in hide:
@@ -170,9 +229,13 @@ def consort_flow(trial: Any, *, suppress_below: int | None = None) -> Table:
         Column(label, (source,), "integer") for label, source in
         (("Control", "control"), ("Intervention", "intervention"), ("Total", "total"))
     ]
-    notes = [suppression_note(threshold)] if threshold and cells else []
-    return Table(frame, columns, title="Flow of teams and service users through the trial",
-                 row_group="unit", footnotes=notes, suppressed=cells,
+    staff = any(q.table == "staff_questionnaires" for q in questionnaires)
+    notes = [suppression_note(threshold, staff=staff)] if threshold and cells else []
+    title = "Flow of teams and service users through the trial"
+    if questionnaires:
+        title = "Flow of teams, service users and questionnaire respondents through the trial"
+    return Table(frame.drop(columns=["people"]), columns, title=title, row_group="unit",
+                 row_group_label="Unit", footnotes=notes, suppressed=cells,
                  suppression_marker=suppression_marker(threshold or 0))
 
 
@@ -206,6 +269,53 @@ def _team_level(teams: pd.DataFrame, users: pd.DataFrame | None,
                              family="total", **team))
         rows.append(mean_row("Mean item score at baseline",
                              _by_arm(base["mean_item"], s_arm), family="mean_item", **team))
+    return rows
+
+
+def _baseline_scores(q: Questionnaire, teams: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    scores = q.scores
+    require_columns(scores, f"{q.table} scores", ("team_id", "wave", "responded", "total"))
+    base = scores[scores["wave"].astype(str) == waves(q.table)[0]]
+    return base, join_arm(base, teams, q.table)
+
+
+def _questionnaire_team_rows(questionnaires: list[Questionnaire], teams: pd.DataFrame
+                             ) -> list[dict[str, Any]]:
+    """Per questionnaire: teams with baseline respondents, and the mean (SD) over teams
+    of the team mean baseline total."""
+    team = {"level": "Team level", "people": False}
+    rows = []
+    for q in questionnaires:
+        base, arm = _baseline_scores(q, teams)
+        answered = base[base["responded"].astype(bool)].assign(arm=arm)
+        rows.append(count_row(f"Teams with {q.name} respondents at baseline",
+                              by_key(answered.groupby("arm")["team_id"].nunique()),
+                              family=f"{q.table}_teams", **team))
+        scored = base.assign(arm=arm, team_id=base["team_id"].astype(str)).dropna(
+            subset=["total"])
+        means = scored.groupby(["arm", "team_id"])["total"].mean().astype(float)
+        per_arm = {a: means.xs(a, level="arm") if a in means.index.get_level_values("arm")
+                   else pd.Series(dtype=float) for a in ARMS}
+        rows.append(mean_row(f"{q.title} total at baseline, team means", per_arm,
+                             family=f"{q.table}_team_means", **team))
+    return rows
+
+
+def _questionnaire_person_rows(questionnaires: list[Questionnaire], teams: pd.DataFrame
+                               ) -> list[dict[str, Any]]:
+    """Per questionnaire: respondents at baseline, and their totals' mean (SD) and
+    median (IQR)."""
+    rows = []
+    for q in questionnaires:
+        base, arm = _baseline_scores(q, teams)
+        person = {"level": f"{q.who} answering the {q.name} at baseline", "people": True}
+        responded = base["responded"].astype(bool)
+        rows.append(count_row("Respondents", by_key(arm[responded].value_counts()),
+                              family=f"{q.table}_respondents", **person))
+        totals = _by_arm(base["total"].astype(float), arm)
+        rows.append(mean_row(f"{q.title} total", totals, family=f"{q.table}_mean", **person))
+        rows.append(median_row(f"{q.title} total, median (IQR)", totals,
+                               family=f"{q.table}_median", **person))
     return rows
 
 
@@ -245,33 +355,52 @@ def baseline(
     scores: pd.DataFrame | None = None,
     suppress_below: int | None = None,
     decimals: int = 1,
+    instruments: Mapping[str, str] | None = None,
+    scorings: Mapping[str, str] | None = None,
+    questionnaire_scores: Mapping[str, pd.DataFrame] | None = None,
 ) -> Table:
-    """Baseline characteristics by arm, at team and at service-user level, with N.
+    """Baseline characteristics by arm and overall, at team and at person level, with N.
 
     Parameters
     ----------
     trial
         A ``TrialData`` or any object with a ``teams`` DataFrame and, for the
         service-user rows, an ``admissions`` DataFrame (its ``pre`` period is the
-        baseline window).
+        baseline window); ``user_questionnaires`` and ``staff_questionnaires`` add
+        their baseline wave (a table the object lacks, or holds as ``None``, is
+        absent).
     scores
         Optional fidelity scores (:func:`crtstats.scales.score_fidelity` output); adds
         baseline fidelity total and mean item score rows.
     suppress_below
-        Withhold counts of service users from 1 to ``suppress_below - 1``, means over
-        so few people, and the category that would reveal a withheld one by
-        subtraction. ``None`` (default), 0 or 1 withhold nothing. Team rows are never
-        withheld.
+        Withhold counts of people (service users, respondents) from 1 to
+        ``suppress_below - 1``, means and medians over so few people, the category
+        that would reveal a withheld one by subtraction, and the overall figure of a
+        row with a withheld arm. ``None`` (default), 0 or 1 withhold nothing. Team
+        rows are never withheld.
     decimals
-        Decimal places of means, SDs and percentages.
+        Decimal places of means, SDs, medians, quartiles and percentages.
+    instruments, scorings
+        The instrument key and scoring each questionnaire table is scored with, by
+        table name; tables left out take ``csq8`` (service users) and ``ghq12``
+        (staff) and the key's first scoring.
+    questionnaire_scores
+        Questionnaire tables already scored (:func:`crtstats.scales.score_questionnaire`
+        output), by table name, used instead of scoring the trial's table.
 
     Returns
     -------
     Table
         One row per characteristic: ``level``, ``label``, ``statistic`` (``n``,
-        ``n_percent`` or ``mean_sd``) and per arm ``<arm>_n`` (teams or service users
-        with a value), ``<arm>_value`` (count or mean), ``<arm>_spread`` (proportion
-        or SD). Displayed as N and "mean (SD)" or "n (%)" per arm.
+        ``n_percent``, ``mean_sd`` or ``median_iqr``) and per arm and ``overall``
+        ``<group>_n`` (teams or people with a value), ``<group>_value`` (count, mean
+        or median), ``<group>_spread`` (proportion, SD or lower quartile) and
+        ``<group>_upper`` (upper quartile). Displayed as N and "mean (SD)",
+        "median (lower to upper quartile)" or "n (%)" per arm and overall. Each
+        questionnaire adds, at team level, the teams with baseline respondents and
+        the mean (SD) over teams of the team mean baseline total, and a section of
+        its baseline respondents: their number and the mean (SD) and median (IQR)
+        of their totals.
 
     Raises
     ------
@@ -286,7 +415,11 @@ def baseline(
     Means and SDs (``n - 1`` denominator) are over the service users (or teams) with a
     value; percentages are of those with a value, so missing values show as an N below
     the arm's total rather than being hidden. Service users per team is the cluster
-    size in the pre period (teams without service users count as 0).
+    size in the pre period (teams without service users count as 0). Quartiles are
+    R's ``quantile(type = 7)``. A team mean is the mean total of the team's scored
+    baseline respondents, :math:`\\bar y_j = n_j^{-1} \\sum_i y_{ij}`; the team-level
+    row is the mean and SD of :math:`\\bar y_j` over the teams with one, each team
+    weighted equally. Overall pools the arms.
 
     References
     ----------
@@ -297,30 +430,42 @@ def baseline(
     --------
     >>> from crtstats.datasets import load_example
     >>> table = baseline(load_example())
-    >>> table.formatted().iloc[-1].tolist()
-    ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)']
+    >>> row = table.data["label"].tolist().index("Readmitted")
+    >>> table.formatted().iloc[row].tolist()
+    ['Readmitted', '552', '62 (11.2%)', '849', '137 (16.1%)', '1401', '199 (14.2%)']
 
     In R: ``gtsummary::tbl_summary(by = arm)`` on the team and the person tables.
     """
     threshold = check_suppress_below(suppress_below)
     teams = _teams(trial)
+    questionnaires = present_questionnaires(trial, instruments, scorings,
+                                            questionnaire_scores)
     admissions = _table_of(trial, "admissions")
     users = None
     if admissions is not None:
         require_columns(admissions, "admissions", ("team_id", "person_id", "period", "admitted"))
         users = admissions[admissions["period"].astype(str) == "pre"]
-    rows = _team_level(teams, users, scores)
+    rows = _team_level(teams, users, scores) + _questionnaire_team_rows(questionnaires, teams)
     if users is not None:
         rows += _person_level(users, teams)
+    rows += _questionnaire_person_rows(questionnaires, teams)
     frame = pd.DataFrame(rows)
     frame, cells = suppress_rows(frame, threshold, people=frame["people"],
                                  family=frame["family"])
     counts = arm_by_team(teams).value_counts()
     headers = {a: f"{a.capitalize()} ({int(counts.get(a, 0))} teams)" for a in ARMS}
+    headers[OVERALL] = f"Overall ({int(counts.sum())} teams)"
     columns = [Column("Characteristic", ("label",), "text"),
-               *arm_columns(n_label="N", value_label="Mean (SD) or n (%)", decimals=decimals)]
-    notes = ["N: teams or service users with a value; percentages are of N."]
-    notes += [suppression_note(threshold)] if threshold and cells else []
+               *arm_columns(n_label="N", value_label="Mean (SD) or n (%)", decimals=decimals,
+                            overall=True)]
+    who = "teams, service users or respondents" if questionnaires else "teams or service users"
+    notes = [f"N: {who} with a value; percentages are of N."]
+    if questionnaires:
+        notes.append("Rows marked median (IQR) show the median (lower quartile to upper "
+                     "quartile).")
+    staff = any(q.table == "staff_questionnaires" for q in questionnaires)
+    notes += [suppression_note(threshold, staff=staff)] if threshold and cells else []
     return Table(frame.drop(columns=["people"]), columns, title="Baseline characteristics",
-                 column_groups=arm_groups(headers), row_group="level", footnotes=notes,
-                 suppressed=cells, suppression_marker=suppression_marker(threshold or 0))
+                 column_groups=arm_groups(headers), row_group="level",
+                 row_group_label="Level", footnotes=notes, suppressed=cells,
+                 suppression_marker=suppression_marker(threshold or 0))

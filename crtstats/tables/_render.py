@@ -300,7 +300,8 @@ def render_csv(table: Table) -> str:
     """The displayed cells as CSV (RFC 4180 quoting, ``\\n`` line ends).
 
     The header is one line with group-prefixed labels; with a row group its value is
-    the first column. Title and footnotes are not part of CSV; the numbers at full
+    the first column, headed by the table's ``row_group_label``. Title and footnotes
+    are not part of CSV; the numbers at full
     precision are in ``table.data``. A cell a spreadsheet would run as a formula gets a
     leading ``'`` (:func:`crtstats.io.neutralise_formula`); numbers stay numbers.
     """
@@ -308,7 +309,7 @@ def render_csv(table: Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     labels = table.flat_labels()
     writer.writerow([neutralise_formula(str(v)) for v in
-                     ([table.row_group] if table.row_group else []) + labels])
+                     ([table.row_group_label] if table.row_group else []) + labels])
     for group, part in table.sections():
         lead = [group if group is not None else ""] if table.row_group else []
         for row in part.itertuples(index=False):

@@ -27,13 +27,14 @@ Style = Literal[
 STYLES: tuple[str, ...] = get_args(Style)
 
 #: The statistics a ``summary`` column understands (read from its ``statistic_column``).
-Statistic = Literal["n", "n_percent", "mean_sd"]
+Statistic = Literal["n", "n_percent", "mean_sd", "median_iqr"]
 STATISTICS: tuple[str, ...] = get_args(Statistic)
 
-#: Number of source columns each style reads, in order.
-_N_SOURCES = {
-    "text": 1, "integer": 1, "number": 1, "percent": 1, "pvalue": 1, "ci": 3,
-    "interval": 2, "mean_sd": 2, "n_percent": 2, "summary": 2,
+#: Number of source columns each style reads, in order (``summary``: 2, or 3 for
+#: rows of ``median_iqr``, which read the upper quartile from the third).
+_N_SOURCES: dict[str, tuple[int, ...]] = {
+    "text": (1,), "integer": (1,), "number": (1,), "percent": (1,), "pvalue": (1,),
+    "ci": (3,), "interval": (2,), "mean_sd": (2,), "n_percent": (2,), "summary": (2, 3),
 }
 
 #: Data columns that would identify a service user; a Table refuses to hold them.
@@ -53,7 +54,9 @@ class Column:
         ``integer``, ``number``, ``percent`` (a proportion 0-1) and ``pvalue``;
         ``(estimate, low, high)`` for ``ci``; ``(low, high)`` for ``interval``;
         ``(mean, sd)`` for ``mean_sd``; ``(count, proportion)`` for ``n_percent``;
-        ``(value, spread)`` for ``summary``.
+        ``(value, spread)`` or ``(value, spread, upper)`` for ``summary`` (the
+        third is needed by rows of statistic ``median_iqr``: median, lower and upper
+        quartile).
     style
         One of :data:`STYLES`.
     decimals
@@ -61,8 +64,8 @@ class Column:
         for ``percent`` and ``n_percent``: places of the percentage).
     statistic_column
         For ``summary`` only: the data column naming each row's statistic
-        (``n``, ``n_percent`` or ``mean_sd``), so one column can hold counts in some
-        rows and means in others, as baseline tables do.
+        (``n``, ``n_percent``, ``mean_sd`` or ``median_iqr``), so one column can hold
+        counts in some rows and means or medians in others, as baseline tables do.
     key
         A name for the column that is unique in the table (defaults to ``label``);
         needed when two columns share a label under different groups (``N`` under
@@ -119,10 +122,11 @@ class Column:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
         check_option("style", self.style, STYLES)
-        if len(self.sources) != _N_SOURCES[self.style]:
+        if len(self.sources) not in _N_SOURCES[self.style]:
+            counts = " or ".join(map(str, _N_SOURCES[self.style]))
             raise InvalidParameterError(
                 f"column {self.label!r}: style {self.style!r} reads "
-                f"{_N_SOURCES[self.style]} source column(s); got {list(self.sources)}."
+                f"{counts} source column(s); got {list(self.sources)}."
             )
         if not isinstance(self.decimals, int) or self.decimals < 0:
             raise InvalidParameterError(
@@ -160,7 +164,12 @@ class Column:
             assert self.statistic_column is not None  # checked in __post_init__
             statistic = row[self.statistic_column]
             check_option(f"{self.statistic_column} (row statistic)", statistic, STATISTICS)
-            style = "integer" if statistic == "n" else statistic
+            if statistic == "median_iqr" and len(values) < 3:
+                raise InvalidParameterError(
+                    f"column {self.label!r}: a median_iqr row needs three sources "
+                    f"(median, lower and upper quartile); the column has {list(self.sources)}."
+                )
+            style = {"n": "integer", "median_iqr": "ci"}.get(statistic, statistic)
             values = values[:1] if statistic == "n" else values
         if style == "text":
             return na_rep if fmt.is_missing(values[0]) else str(values[0])
@@ -207,6 +216,10 @@ class Table:
         Notes printed under the table.
     row_group
         A data column whose value changes start a new section (a heading row).
+    row_group_label
+        The reader's name of the sections (``"Outcome"``), the header of the first
+        column of the CSV, where each row carries its section; by default the name of
+        the ``row_group`` column.
     suppressed
         ``(row position, data column)`` cells withheld for disclosure control; a
         displayed cell reading any of them shows ``suppression_marker``. Builders set
@@ -271,6 +284,7 @@ class Table:
         column_groups: Mapping[str, Sequence[str]] | None = None,
         footnotes: Iterable[str] = (),
         row_group: str | None = None,
+        row_group_label: str | None = None,
         suppressed: Iterable[tuple[int, str]] = (),
         suppression_marker: str = "*",
         na_rep: str = "",
@@ -281,6 +295,7 @@ class Table:
         self.title = title
         self.footnotes: tuple[str, ...] = tuple(footnotes)
         self.row_group = row_group
+        self.row_group_label = row_group_label if row_group_label is not None else row_group
         self.suppressed: frozenset[tuple[int, str]] = frozenset(
             (int(r), str(c)) for r, c in suppressed
         )

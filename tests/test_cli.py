@@ -46,7 +46,7 @@ def test_missing_file_is_one_line_exit_1(
 def test_subprocess_has_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "crtstats", "run", str(tmp_path / "x.toml"), "--out", "o"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=tmp_path,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("crtstats: error:")

@@ -49,7 +49,13 @@ from crtstats.models import (
     standardise,
 )
 from crtstats.runner import run, save_figure, write_table
-from crtstats.scales import cronbach_alpha, fidelity_change, rater_icc, score_fidelity
+from crtstats.scales import (
+    cronbach_alpha,
+    fidelity_change,
+    rater_icc,
+    score_fidelity,
+    score_questionnaire,
+)
 from crtstats.schema import validate
 from crtstats.tables import Table
 from crtstats.trial import TrialData, load_trial
@@ -106,6 +112,7 @@ __all__ = [
     "ScaleKeyError",
     "SchemaValidationError",
     "score_fidelity",
+    "score_questionnaire",
     "SeparationWarning",
     "Table",
     "TableFile",

@@ -225,7 +225,8 @@ class ExposureWarning(CRTStatsWarning):
 
 
 class ProrationWarning(CRTStatsWarning):
-    """Some fidelity totals were prorated from incompletely scored reviews."""
+    """Some totals were prorated from incompletely scored items (fidelity reviews or
+    questionnaires), as the caller allowed; each is flagged in ``prorated``."""
 
 
 class EstimandWarning(CRTStatsWarning):

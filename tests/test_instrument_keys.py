@@ -51,6 +51,17 @@ def test_a_users_own_key_with_reversed_items() -> None:
     assert key.scoring().caseness_threshold == 20.0
 
 
+def test_a_key_edited_in_the_session_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / DEMO_KEY.name
+    path.write_text(DEMO_KEY.read_text(encoding="utf-8"), encoding="utf-8")
+    first = load_instrument(path)
+    assert load_instrument(path) is first
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["title"] = "Edited title, long enough to change the file's size"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert load_instrument(path).title == raw["title"]
+
+
 def test_unknown_instrument_names_the_shipped_keys() -> None:
     with pytest.raises(ScaleKeyError, match=r"unknown instrument 'csq9'.*\['csq8', 'ghq12'\]"):
         load_instrument("csq9")

@@ -230,8 +230,9 @@ def test_write_table_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 # -- construction errors ----------------------------------------------------------------
-def test_table_refuses_person_identifiers() -> None:
-    frame = pd.DataFrame({"person_id": ["P1"], "x": [1.0]})
+@pytest.mark.parametrize("identifier", ["person_id", "respondent_id", "staff_id"])
+def test_table_refuses_person_identifiers(identifier: str) -> None:
+    frame = pd.DataFrame({identifier: ["P1"], "x": [1.0]})
     with pytest.raises(InvalidParameterError, match="person identifier"):
         Table(frame, [Column("x", ("x",))])
 

@@ -113,10 +113,17 @@ def load_instrument(name_or_path: str | PathLike[str] | InstrumentKey) -> Instru
     return _load_path(Path(name_or_path).resolve())
 
 
-@cache
 def _load_path(path: Path) -> InstrumentKey:
     if not path.is_file():
         raise ScaleKeyError(f"instrument key file not found: {path}")
+    # the cache is keyed by the file's modification time and size too, so a key
+    # edited during a session is read again (the manifest hashes the file as it is)
+    stat = path.stat()
+    return _read_key(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _read_key(path: Path, mtime_ns: int, size: int) -> InstrumentKey:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:

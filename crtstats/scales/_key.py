@@ -172,10 +172,17 @@ def load_scale(scale: str | PathLike[str] | ScaleKey) -> ScaleKey:
     return _load_path(Path(scale).resolve())
 
 
-@cache
 def _load_path(path: Path) -> ScaleKey:
     if not path.is_file():
         raise ScaleKeyError(f"scale key file not found: {path}")
+    # the cache is keyed by the file's modification time and size too, so a key
+    # edited during a session is read again (the manifest hashes the file as it is)
+    stat = path.stat()
+    return _read_key(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _read_key(path: Path, mtime_ns: int, size: int) -> ScaleKey:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

@@ -38,7 +38,8 @@ _N_SOURCES: dict[str, tuple[int, ...]] = {
 }
 
 #: Data columns that would identify a service user; a Table refuses to hold them.
-IDENTIFIER_COLUMNS = frozenset({"person_id", "nhs_number", "name", "date_of_birth"})
+IDENTIFIER_COLUMNS = frozenset({"person_id", "respondent_id", "staff_id", "nhs_number", "name",
+                                "date_of_birth"})
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,17 @@ from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
 from crtstats.models._glmm_fit import FitOutcome, glm_start, maximise
 from crtstats.models._glmm_quadrature import make_problem
+from crtstats.models._glmm_reml import RemlOutcome, fit_problem
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
 from crtstats.models._warn import WarningLog
 
-__all__ = ["GLMMDdf", "GLMMFamily", "glmm"]
+__all__ = ["GLMMDdf", "GLMMFamily", "GLMMMethod", "glmm"]
 
 GLMMFamily = FamilyName
 GLMMDdf = Literal["between-within", "z"]
+#: ``"laplace"``: maximum likelihood; ``"laplace-reml"``: restricted likelihood.
+GLMMMethod = Literal["laplace", "laplace-reml"]
 
 _LINKS = {"binomial": "logit", "poisson": "log", "negative_binomial": "log"}
 _MAX_NAGQ = 100
@@ -59,6 +62,7 @@ def glmm(
     nagq: int = 1,
     ddf: GLMMDdf = "between-within",
     trials: str | None = None,
+    method: GLMMMethod = "laplace",
 ) -> CRTResult:
     """Fit a random-intercept GLMM by maximum likelihood (Laplace or adaptive quadrature).
 
@@ -236,6 +240,7 @@ def glmm(
         optional=("offset", "exposure", "trials"),
     )
     _check_options(family, ddf, nagq, trials)
+    _check_method(method, family, nagq)
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
@@ -265,16 +270,20 @@ def glmm(
             "or drop the terms, or analyse at cluster level.",
             SeparationWarning,
         )
-    outcome = maximise(problem, *glm_start(problem))
+    reml: RemlOutcome | None = None
+    if method == "laplace-reml":
+        outcome, reml = fit_problem(problem, glm_start(problem)[0][:problem.n_beta])
+    else:
+        outcome = maximise(problem, *glm_start(problem))
     if intercept is not None:  # back to the offset as given
         outcome = replace(outcome, phi=outcome.phi - shift * (np.arange(
             outcome.phi.shape[0]) == intercept))
     return _build_result(
         formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, log,
-        data=data,
+        data=data, reml=reml,
         spec=ModelSpec(fitter="glmm", formula=formula, cluster=cluster, family=family,
                        link=_LINKS[family], offset=offset, exposure=exposure, trials=trials,
-                       options={"nagq": nagq, "ddf": ddf}),
+                       options={"nagq": nagq, "ddf": ddf, "method": method}),
     )
 
 
@@ -309,6 +318,16 @@ def _check_options(family: str, ddf: str, nagq: int, trials: str | None) -> None
         raise InvalidParameterError(
             f"trials is for the binomial family only; got trials={trials!r} with "
             f"family={family!r}."
+        )
+
+
+def _check_method(method: str, family: str, nagq: int) -> None:
+    check_option("method", method, get_args(GLMMMethod))
+    if method == "laplace-reml" and (family == "negative_binomial" or nagq != 1):
+        raise InvalidParameterError(
+            f"method='laplace-reml' is the Laplace approximation (nagq=1) for the binomial "
+            f"and Poisson families; got family={family!r}, nagq={nagq}. Use "
+            "method='laplace' for quadrature or the negative binomial."
         )
 
 
@@ -459,11 +478,18 @@ def _build_result(
     *,
     data: pd.DataFrame,
     spec: ModelSpec,
+    reml: RemlOutcome | None = None,
 ) -> CRTResult:
     phi = outcome.phi
     beta, sigma = phi[:p], abs(float(phi[p]))
     theta = float(np.exp(phi[p + 1])) if family == "negative_binomial" else None
-    cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, log))
+    fixed = _boundaries(phi, p, design.y, log)
+    if reml is None:
+        cov, pos_def = _covariance(outcome.hessian, p, fixed)
+    else:  # sigma held fixed on the boundary, as for maximum likelihood
+        cov = (reml.cov_fixed if fixed else reml.cov)[0]
+        pos_def = bool(np.all(np.linalg.eigvalsh(cov) > 0.0)
+                       and (bool(fixed) or reml.curvature[0] > 0.0))
     if not outcome.converged or not pos_def:
         hint = (
             "the cluster SD is diverging: the outcome is (almost) constant within clusters"

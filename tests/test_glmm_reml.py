@@ -32,7 +32,13 @@ import pandas as pd
 import pytest
 
 import crtstats
-from crtstats.exceptions import BoundaryFitWarning
+from crtstats.exceptions import (
+    BoundaryFitWarning,
+    ConvergenceWarning,
+    InvalidParameterError,
+    ModelSpecificationError,
+    SeparationWarning,
+)
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 REF: dict[str, Any] = json.loads((REFERENCE / "glmm_reml.json").read_text())
@@ -111,3 +117,53 @@ def test_boundary_fit_is_the_glm() -> None:
     close(res.std_errors.to_numpy(), glm["std_error"], 1e-6)
     close(res.params.to_numpy(), tmb["estimate"], 1e-6)
     close(res.std_errors.to_numpy(), tmb["std_error"], 1e-6)
+
+
+# -- degenerate cases -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trial() -> pd.DataFrame:
+    return pd.read_csv(REFERENCE / "data" / "glmm_trial01.csv")
+
+
+def test_method_is_checked(trial: pd.DataFrame) -> None:
+    with pytest.raises(InvalidParameterError, match="method must be one of"):
+        crtstats.glmm("admitted ~ arm", trial, cluster="team_id",
+                      method="pql")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="Laplace approximation .nagq=1."):
+        crtstats.glmm("admitted ~ arm", trial, cluster="team_id", method="laplace-reml",
+                      nagq=5)
+    counts = pd.read_csv(REFERENCE / "data" / "glmm_counts_nb.csv")
+    with pytest.raises(InvalidParameterError, match="negative_binomial"):
+        crtstats.glmm("admissions ~ arm", counts, cluster="team_id",
+                      family="negative_binomial", method="laplace-reml")
+
+
+def test_one_cluster_per_arm_is_refused(trial: pd.DataFrame) -> None:
+    two = trial[trial["team_id"].isin(["T01", "T02"])]
+    with pytest.raises(ModelSpecificationError, match="between-within df .* is 0: 2 clusters"):
+        crtstats.glmm("admitted ~ arm", two, cluster="team_id", method="laplace-reml")
+
+
+def test_quasi_separation_is_warned_and_recorded(trial: pd.DataFrame) -> None:
+    none = trial.assign(admitted=np.where(trial["arm"] == "intervention", 0,
+                                          trial["admitted"]))
+    # the joint mode runs off along the arm coefficient: not converged, and said so
+    with pytest.warns(SeparationWarning, match=r"arm\[T.intervention\]"), \
+            pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = crtstats.glmm("admitted ~ arm + age_c", none, cluster="team_id",
+                            method="laplace-reml")
+    assert [w.category for w in res.warnings] == [SeparationWarning, ConvergenceWarning]
+    assert res.params["arm[T.intervention]"] < -5 and not res.converged
+
+
+def test_perfect_prediction_is_not_a_silent_fit() -> None:
+    rng = np.random.default_rng(5)
+    team = np.repeat(np.arange(20), 30)
+    x = rng.normal(size=team.size)
+    data = pd.DataFrame({"team": team, "arm": np.where(team % 2, "b", "a"), "x": x,
+                         "y": (x > 0.3).astype(int)})
+    with pytest.warns(SeparationWarning, match=r"estimates of \[.*'x'\]"), \
+            pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = crtstats.glmm("y ~ arm + x", data, cluster="team", method="laplace-reml")
+    assert [w.category for w in res.warnings] == [SeparationWarning, ConvergenceWarning]
+    assert not res.converged

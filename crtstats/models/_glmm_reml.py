@@ -198,7 +198,7 @@ class RemlOutcome:
     ``H^-1`` plus ``(du_i/dsigma)^2 / (sigma^2 f_R'')`` for ``u = sigma b`` off the
     boundary, as TMB's ``sdreport``), ``f_R''``, the final decrement, the iterations
     and the convergence flags (decrement below ``1e-6``, inner modes settled, ``S``
-    and ``f_R''`` positive).
+    positive definite and ``f_R''`` positive off the boundary ``sigma < 1e-4``).
     """
 
     beta: np.ndarray
@@ -280,7 +280,9 @@ def fit_reml(d: RemlData, beta0: np.ndarray, sigma0: np.ndarray) -> RemlOutcome:
         du = md.b + sigma * ev.db
         inside = np.abs(sigma) >= _BOUNDARY_SIGMA
         b_var = b_var + np.where(inside, du**2 / (sigma**2 * curv), 0.0)
-        pos = np.all(np.linalg.eigvalsh(md.schur) > 0.0, axis=1) & (curv > 0.0)
+        # on the boundary sigma is held fixed, and f_R'' there may be ~0
+        pos = np.all(np.linalg.eigvalsh(md.schur) > 0.0, axis=1) & (
+            (curv > 0.0) | (np.abs(sigma) < _BOUNDARY_SIGMA))
     converged = (pos & md.converged & (decrement < _CONVERGED) & np.isfinite(ev.value)
                  & np.all(np.isfinite(md.beta), axis=1))
     return RemlOutcome(beta=md.beta, sigma=np.abs(sigma), loglik=-ev.value,

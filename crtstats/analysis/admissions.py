@@ -3,7 +3,7 @@
 Person level (follow-up service users, a 0/1 outcome such as ``admitted``):
 
 * primary: random-intercept logistic GLMM adjusted for stratum and the team's
-  pre-period proportion, between-within df (odds ratio);
+  pre-period proportion, Laplace REML, between-within df (odds ratio);
 * sensitivity: GEE with exchangeable working correlation (independence if the
   estimated correlation is negative) and the Kauermann-Carroll sandwich (marginal odds
   ratio); the two-stage cluster-level analysis (risk ratio and
@@ -146,7 +146,8 @@ def _binary_analyses(frame: pd.DataFrame, outcome: str, out: _Collector,
     formula = f"{outcome} ~ arm + stratum + pre_prop"
     icc_res = icc(frame, outcome=outcome, cluster="team_id", method="smith")
     out.add_fit(outcome, "GLMM (between-within)", "primary", "odds ratio",
-                glmm(formula, frame, cluster="team_id", family="binomial"), ARM_TERM, icc_res)
+                glmm(formula, frame, cluster="team_id", family="binomial",
+                     method="laplace-reml"), ARM_TERM, icc_res)
     label, res = _gee_fit(formula, frame, outcome, out.notes)
     out.add_fit(outcome, label, "sensitivity", "odds ratio", res, ARM_TERM, icc_res)
     adjusted = frame.dropna(subset=["pre_prop"])
@@ -405,7 +406,8 @@ def analyse_admissions(
     >>> out.effects.loc[0, ["analysis", "role", "scale"]].tolist()
     ['GLMM (between-within)', 'primary', 'odds ratio']
 
-    R: ``lme4::glmer(admitted ~ arm + stratum + pre_prop + (1 | team_id), binomial)``,
+    R: ``glmmTMB::glmmTMB(admitted ~ arm + stratum + pre_prop + (1 | team_id), binomial,
+    REML = TRUE)``,
     ``geepack::geeglm(...)``, ``MASS::glm.nb(admissions ~ arm + stratum +
     log_pre_rate + offset(log(n_users)))``.
     """

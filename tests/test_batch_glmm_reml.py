@@ -17,9 +17,35 @@ import pytest
 import crtstats
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
 from crtstats.models import BatchedGLMM
-from test_batch_glmm import ARM, simulate, teams_design
 
 TOL = 1e-7
+ARM = {"arm[T.intervention]": 1.0}
+
+
+def teams_design(seed: int, *, within: bool = False) -> pd.DataFrame:
+    """25 teams (15 intervention, 10 control) in 8 strata, 40 to 80 users each."""
+    rng = np.random.default_rng(seed)
+    arm = np.array(["control"] * 10 + ["intervention"] * 15)
+    rng.shuffle(arm)
+    sizes = rng.integers(40, 81, size=25)
+    g = np.repeat(np.arange(25), sizes)
+    data = pd.DataFrame({"team_id": [f"t{i:02d}" for i in g], "arm": arm[g],
+                         "stratum": np.array([f"s{k % 8}" for k in range(25)])[g]})
+    if within:
+        data["older"] = (rng.random(g.size) < 0.4).astype(float)
+    return data
+
+
+def simulate(data: pd.DataFrame, n_sims: int, seed: int, sigma: np.ndarray) -> np.ndarray:
+    """0/1 outcomes: log-odds -1.1 + 0.4 arm (+ 0.5 older) + a team effect of SD sigma."""
+    rng = np.random.default_rng(seed)
+    codes = pd.factorize(data["team_id"])[0]
+    u = rng.normal(size=(codes.max() + 1, n_sims)) * sigma
+    eta = -1.1 + 0.4 * (data["arm"] == "intervention").to_numpy()[:, None] + u[codes]
+    if "older" in data:
+        eta = eta + 0.5 * data["older"].to_numpy()[:, None]
+    out: np.ndarray = (rng.random((len(data), n_sims)) < 1.0 / (1.0 + np.exp(-eta)))
+    return out.astype(float)
 
 
 def reference(data: pd.DataFrame, formula: str, y: np.ndarray,

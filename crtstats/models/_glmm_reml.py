@@ -35,14 +35,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
+from crtstats._options import check_option
+from crtstats.exceptions import InvalidParameterError
 from crtstats.models._glmm_families import FamilyName, log_density, mode_terms
 from crtstats.models._glmm_fit import FitOutcome
 from crtstats.models._glmm_quadrature import Evaluation, GLMMProblem
 
-__all__ = ["RemlData", "RemlOutcome", "fit_problem", "fit_reml"]
+__all__ = ["GLMMMethod", "RemlData", "RemlOutcome", "check_method", "fit_problem",
+           "fit_reml"]
+
+#: ``"laplace"``: maximum likelihood; ``"laplace-reml"``: restricted likelihood.
+GLMMMethod = Literal["laplace", "laplace-reml"]
 
 _MAX_INNER = 100
 _MAX_OUTER = 60
@@ -50,6 +57,17 @@ _INNER_TOL = 1e-14  # Newton decrement of h, relative to |h|
 _DECREMENT_TOL = 1e-12
 _BOUNDARY_SIGMA = 1e-4  # as crtstats.glmm: sigma held fixed below it
 _CONVERGED = 1e-6  # outer Newton decrement below which a fit is called converged
+
+
+def check_method(method: str, family: str, nagq: int) -> None:
+    """Check ``method`` of :func:`crtstats.glmm` against the family and ``nagq``."""
+    check_option("method", method, get_args(GLMMMethod))
+    if method == "laplace-reml" and (family == "negative_binomial" or nagq != 1):
+        raise InvalidParameterError(
+            f"method='laplace-reml' is the Laplace approximation (nagq=1) for the binomial "
+            f"and Poisson families; got family={family!r}, nagq={nagq}. Use "
+            "method='laplace' for quadrature or the negative binomial."
+        )
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class ReasonCode(StrEnum):
     EMPTY_TABLE = "empty_table"  # a table with no rows
     DUPLICATE_COLUMN = "duplicate_column"  # two columns of one table share a name
     LONG_FORMAT = "long_format"  # a long-format table whose columns are not mapped
+    NONRESPONSE_ITEMS = "nonresponse_items"  # item scores on a row marked responded = false
 
 
 #: The columns of every ``failure_cases`` frame, in order.

@@ -65,6 +65,10 @@ class TrialData:
         The tables with the schema's column names and declared dtypes (``string`` for
         text, ``Int64`` for integers), or None where not supplied. ``fidelity`` is wide
         (``item_01`` ... ``item_39``) whatever layout was supplied.
+    user_questionnaires, staff_questionnaires
+        Service-user and staff questionnaires (one row per person and wave, the item
+        columns of their instruments as ``Int64``), or None where not supplied. Score
+        them with :func:`crtstats.scales.score_questionnaire`.
     service_use_derived
         True when ``service_use`` was derived from ``admissions`` (not supplied).
     provenance
@@ -98,6 +102,8 @@ class TrialData:
     provenance: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     exclusions: pd.DataFrame = field(default_factory=_no_exclusions)
     mapping: tuple[Recoding, ...] = ()
+    user_questionnaires: pd.DataFrame | None = None
+    staff_questionnaires: pd.DataFrame | None = None
 
     def mapping_lines(self) -> list[str]:
         """The recodings applied, one sentence each, for a report's "Data mapping"."""
@@ -288,6 +294,8 @@ def load_trial(
     fidelity: TableSource | None = None,
     admissions: TableSource | None = None,
     service_use: TableSource | None = None,
+    user_questionnaires: TableSource | None = None,
+    staff_questionnaires: TableSource | None = None,
     columns: Mapping[str, Any] | DataMapping | None = None,
 ) -> TrialData:
     """Load and validate the tables of one trial, each on its own and together.
@@ -302,10 +310,17 @@ def load_trial(
     admissions, service_use
         Service-user and team-level service use. When ``service_use`` is not given
         and ``admissions`` is, it is derived from ``admissions``.
+    user_questionnaires, staff_questionnaires
+        Service-user questionnaires (``team_id, respondent_id, wave``) and staff
+        questionnaires (``team_id, staff_id, wave``), with optional ``collected_on``,
+        ``responded``, ``arm`` and ``stratum`` and the item columns of their
+        instruments (``csq8_01`` ..., ``ghq12_01`` ...: whole numbers or empty).
     columns
         The data mapping: per table, ``columns`` (your names -> the schema's),
-        ``items`` (``"Q{n}"``), ``values`` (per column, your labels -> the schema's),
-        ``dates`` (per column, a ``strptime`` format), ``sheet`` and ``encoding``; the
+        ``items`` (``"Q{n}"``; for a questionnaire table ``{pattern = "CSQ{n}",
+        instrument = "csq8"}`` or a list of such tables), ``values`` (per column,
+        your labels -> the schema's), ``dates`` (per column, a ``strptime`` format),
+        ``sheet`` and ``encoding``; the
         shape of a plan's ``[data.mapping]`` and of a ``--mapping`` file (see
         :func:`crtstats.schema.parse_mapping`). Renames alone may also be given flat,
         for every table (``{"Team": "team_id"}``), or per table
@@ -328,7 +343,7 @@ def load_trial(
     MappingError
         If the mapping is malformed or names a column or sheet the data do not have.
     InvalidParameterError
-        If fewer than two tables are given.
+        If ``teams`` comes without any other table.
     DataFileError
         If a file cannot be read.
 
@@ -337,8 +352,11 @@ def load_trial(
     Each table is checked by :func:`crtstats.validate`. Across tables: every
     ``team_id`` is in ``teams`` (the schemas' ``foreignKeys``); a team attribute
     (``arm``, ``stratum``, ...) repeated in another table agrees with ``teams``.
-    Within tables, the schemas give one row per key (one review per team and review),
-    bed days 0 where not admitted, positive exposure and at least two teams per arm.
+    Within tables, the schemas give one row per key (one review per team and review,
+    one questionnaire per person and wave), bed days 0 where not admitted, positive
+    exposure and at least two teams per arm. Questionnaire item columns must hold
+    whole numbers (or be empty) and be empty where ``responded`` is false; their range
+    is checked against the instrument key when they are scored.
     Nothing is recoded unless the mapping declares it, and no row is dropped: only
     rows at the end of a file with no value in any field are skipped (counted in
     :attr:`TrialData.exclusions`).
@@ -357,11 +375,14 @@ def load_trial(
     >>> len(trial.teams), len(trial.fidelity), trial.service_use_derived
     (25, 74, False)
     """
-    given = {name: src for name, src in (("teams", teams), ("fidelity", fidelity),
-             ("admissions", admissions), ("service_use", service_use)) if src is not None}
+    sources = (("teams", teams), ("fidelity", fidelity), ("admissions", admissions),
+               ("service_use", service_use), ("user_questionnaires", user_questionnaires),
+               ("staff_questionnaires", staff_questionnaires))
+    given = {name: src for name, src in sources if src is not None}
     if len(given) < 2:
         raise InvalidParameterError(
-            "load_trial needs teams and at least one of fidelity, admissions, service_use."
+            "load_trial needs teams and at least one of fidelity, admissions, service_use, "
+            "user_questionnaires, staff_questionnaires."
         )
     mapping = columns if isinstance(columns, DataMapping) else parse_mapping(columns)
     loaded, log = load_sources(given, mapping)

@@ -284,7 +284,8 @@ def test_a_constraint_crtstats_does_not_implement_is_refused(
 
 SCHEMA_KEYS = {"name", "title", "description", "fields", "primaryKey", "foreignKeys",
                "missingValues", "x-crtstats-extra-columns", "x-crtstats-row-rules",
-               "x-crtstats-table-rules", "x-crtstats-long-format", "x-crtstats-derived-from"}
+               "x-crtstats-table-rules", "x-crtstats-long-format", "x-crtstats-derived-from",
+               "x-crtstats-item-columns"}
 FIELD_KEYS = {"name", "type", "description", "constraints", "x-crtstats-optional",
               "x-crtstats-reason-codes", "x-crtstats-pattern-description"}
 

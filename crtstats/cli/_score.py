@@ -1,4 +1,6 @@
-"""``crtstats score --fidelity F.csv --out scores.csv``: score fidelity reviews."""
+"""``crtstats score --fidelity F.csv --out scores.csv``: score fidelity reviews; and
+``crtstats score --user-questionnaires U.csv --instrument csq8 --out scores.csv``: score
+questionnaires by an instrument key."""
 
 from __future__ import annotations
 
@@ -18,14 +20,21 @@ def add_parser(subparsers: Any) -> None:
     """Register the ``score`` subcommand."""
     parser = subparsers.add_parser(
         "score",
-        help="score fidelity reviews: totals, domain scores and bands",
+        help="score fidelity reviews or questionnaires",
         description="Validate a fidelity file, then write one row per team and review "
         "with the total, mean item score, items scored, proration flag, band and the "
-        "sum and mean of each domain. Exit code 0 on success, 1 if the data are "
-        "rejected (every problem is listed).",
+        "sum and mean of each domain; or validate a questionnaire file and write one row "
+        "per person and wave with the instrument's total, items scored, proration flag "
+        "and caseness. Exit code 0 on success, 1 if the data are rejected (every "
+        "problem is listed).",
     )
-    parser.add_argument("--fidelity", type=Path, required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fidelity", type=Path,
                         help="the fidelity reviews file (.csv, .parquet or .xlsx)")
+    source.add_argument("--user-questionnaires", dest="user_questionnaires", type=Path,
+                        help="a service-user questionnaires file (needs --instrument)")
+    source.add_argument("--staff-questionnaires", dest="staff_questionnaires", type=Path,
+                        help="a staff questionnaires file (needs --instrument)")
     parser.add_argument("--out", type=Path, required=True, help="the scores CSV to write")
     parser.add_argument(
         "--scale", default=_SCHEMA_SCALE,
@@ -36,11 +45,25 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--max-missing", dest="max_missing", type=int, default=0, metavar="N",
         help="prorate the total of a review with up to N missing items (default 0: no "
-        "total when any item is missing); prorated totals are flagged",
+        "total when any item is missing); prorated totals are flagged. For a "
+        "questionnaire it needs --prorate",
     )
+    parser.add_argument(
+        "--instrument", metavar="KEY",
+        help="questionnaires: an instrument key shipped with crtstats (csq8, ghq12) or the "
+        "path of a key file",
+    )
+    parser.add_argument("--scoring", help="questionnaires: the instrument's scoring "
+                        "(e.g. ghq or likert for ghq12; default the key's first)")
+    parser.add_argument("--prorate", action="store_true",
+                        help="questionnaires: prorate totals with up to --max-missing "
+                        "missing items (flagged)")
+    parser.add_argument("--caseness-threshold", dest="caseness_threshold", type=float,
+                        metavar="T", help="questionnaires: a case is a total >= T (default "
+                        "the key's threshold)")
     parser.add_argument("--mapping", type=Path, metavar="FILE.toml",
-                        help="a data mapping for the fidelity file: column names, item "
-                        "pattern (Q{n}), review labels, date format, Excel sheet, encoding")
+                        help="a data mapping for the file: column names, item pattern "
+                        "(Q{n}), value labels, date format, Excel sheet, encoding")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.set_defaults(func=_handle)
 
@@ -50,13 +73,24 @@ def _handle(args: argparse.Namespace) -> int:
     from crtstats.io import check_not_input, write_csv
     from crtstats.scales import score_fidelity
 
+    misplaced = _misplaced(args)
+    if misplaced:
+        print(f"crtstats: error: {misplaced}", file=sys.stderr)
+        return 2
     scale_file = Path(args.scale) if Path(args.scale).is_file() else None
-    check_not_input(args.out, [args.fidelity, scale_file, getattr(args, "mapping", None)],
-                    option="--out")
+    key_file = (Path(args.instrument) if args.instrument and Path(args.instrument).is_file()
+                else None)
+    inputs = [args.fidelity, args.user_questionnaires, args.staff_questionnaires]
+    check_not_input(args.out, [*inputs, scale_file, key_file,
+                               getattr(args, "mapping", None)], option="--out")
     if args.out.exists() and not args.force:
         print(f"crtstats: error: {args.out} exists; pass --force to replace it",
               file=sys.stderr)
         return 1
+    if args.fidelity is None:
+        from crtstats.cli._score_questionnaire import score_file
+
+        return score_file(args)
     data = _read_fidelity(args.fidelity, args.mapping, checked=args.scale == _SCHEMA_SCALE)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CRTStatsWarning)
@@ -68,6 +102,20 @@ def _handle(args: argparse.Namespace) -> int:
     print(f"crtstats: scored {len(scores)} review(s), {n_total} with a total "
           f"({int(scores['prorated'].sum())} prorated); wrote {args.out}")
     return 0
+
+
+def _misplaced(args: argparse.Namespace) -> str | None:
+    """An option given for the other kind of file (never silently ignored), or None."""
+    if args.fidelity is not None:
+        given = [o for o, v in (("--instrument", args.instrument), ("--scoring", args.scoring),
+                                ("--prorate", args.prorate or None),
+                                ("--caseness-threshold", args.caseness_threshold))
+                 if v is not None]
+        return (f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                "questionnaires, not to --fidelity") if given else None
+    if args.scale != _SCHEMA_SCALE:
+        return "--scale applies to --fidelity; a questionnaire takes --instrument"
+    return None
 
 
 def _read_fidelity(path: Path, mapping_file: Path | None, *, checked: bool) -> Any:

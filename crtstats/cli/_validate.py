@@ -17,7 +17,9 @@ from crtstats.trial import exclusions, load_sources, load_trial, with_lines
 __all__ = ["add_parser", "summarise"]
 
 _TABLE_OPTIONS = (("teams", "--teams"), ("fidelity", "--fidelity"),
-                  ("admissions", "--admissions"), ("service_use", "--service-use"))
+                  ("admissions", "--admissions"), ("service_use", "--service-use"),
+                  ("user_questionnaires", "--user-questionnaires"),
+                  ("staff_questionnaires", "--staff-questionnaires"))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,6 +36,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--admissions", type=Path, help="the admissions file")
     parser.add_argument("--service-use", dest="service_use", type=Path,
                         help="the service use file")
+    parser.add_argument("--user-questionnaires", dest="user_questionnaires", type=Path,
+                        help="the service-user questionnaires file (e.g. CSQ-8 items)")
+    parser.add_argument("--staff-questionnaires", dest="staff_questionnaires", type=Path,
+                        help="the staff questionnaires file (e.g. GHQ-12 items)")
     parser.add_argument("--mapping", type=Path, metavar="FILE.toml",
                         help="a data mapping: your column names, item pattern, value labels, "
                         "date formats, Excel sheets and encodings (docs: Data model)")

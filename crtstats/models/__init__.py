@@ -10,6 +10,7 @@ from crtstats.models._batch_glmm import BatchedGLMM
 from crtstats.models._batch_lmm import BatchedLMM
 from crtstats.models._batch_result import BatchedFit
 from crtstats.models._cluster_level import cluster_level
+from crtstats.models._contrast import ContrastResult
 from crtstats.models._details import (
     ClusterLevelDetails,
     FitDetails,
@@ -39,7 +40,7 @@ from crtstats.models._nb_glm import negative_binomial_rate
 from crtstats.models._ols import ols
 from crtstats.models._permutation import PermutationResult, permutation_test
 from crtstats.models._predict import Predictor, predictor_from_design
-from crtstats.models._result import ContrastResult, CRTResult
+from crtstats.models._result import CRTResult
 from crtstats.models._standardise import StandardisedResult, StandardiseType, standardise
 from crtstats.models._wald import WaldMethod, WaldStatistic, WaldTestResult
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from crtstats.exceptions import ModelSpecificationError
-from crtstats.models._result import _check_level, _t_pvalue, _t_quantile
+from crtstats.models._contrast import check_level as _check_level
+from crtstats.models._contrast import t_pvalue as _t_pvalue
+from crtstats.models._contrast import t_quantile as _t_quantile
 
 __all__ = ["BatchedFit", "check_level", "contrast_vector", "make_fit"]
 

@@ -15,6 +15,7 @@ from crtstats.exceptions import (
     ModelSpecificationError,
 )
 from crtstats.models._checks import check_fit_arguments, check_rank
+from crtstats.models._contrast import ContrastDf
 from crtstats.models._cr2 import ClusterRobust
 from crtstats.models._data_checks import (
     check_finite,
@@ -26,7 +27,7 @@ from crtstats.models._design import Design, build_design, warn_design
 from crtstats.models._details import ModelSpec, OlsDetails
 from crtstats.models._lmm_basis import working_basis
 from crtstats.models._predict import predictor_from_design
-from crtstats.models._result import ContrastDf, CRTResult
+from crtstats.models._result import CRTResult
 from crtstats.models._wald import WaldMethod, cr2_htz_wald
 from crtstats.models._warn import WarningLog
 

@@ -7,15 +7,15 @@ rounding happens only when a table is rendered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crtstats.exceptions import InvalidParameterError, ModelSpecificationError
+from crtstats.models._contrast import ContrastDf, ContrastResult, check_level, t_pvalue, t_quantile
 from crtstats.models._details import FitDetails, FrozenMap, ModelSpec
 from crtstats.models._estimand import Estimand, estimand_of
 from crtstats.models._predict import Predictor, PredictScale
@@ -29,10 +29,7 @@ from crtstats.models._wald import (
     rhs_vector,
 )
 
-__all__ = ["CRTResult", "ContrastResult"]
-
-ContrastDf = Callable[[np.ndarray], float]
-"""Given a contrast vector ``L`` (length p), return its denominator df."""
+__all__ = ["CRTResult"]
 
 
 def _readonly(values: Any, *, ndim: int) -> np.ndarray:
@@ -41,73 +38,6 @@ def _readonly(values: Any, *, ndim: int) -> np.ndarray:
         raise ValueError(f"expected a {ndim}-dimensional array, got shape {arr.shape}")
     arr.flags.writeable = False
     return arr
-
-
-def _check_level(level: float) -> None:
-    if not 0.0 < level < 1.0:
-        raise InvalidParameterError(f"level must be strictly between 0 and 1; got {level!r}.")
-
-
-def _t_pvalue(tstat: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """Two-sided p-value of t with ``df`` degrees of freedom (normal where df is inf)."""
-    tstat = np.asarray(tstat, dtype=float)
-    df = np.broadcast_to(np.asarray(df, dtype=float), tstat.shape)
-    out = np.where(np.isinf(df), 2.0 * stats.norm.sf(np.abs(tstat)), np.nan)
-    finite = np.isfinite(df)
-    out[finite] = 2.0 * stats.t.sf(np.abs(tstat[finite]), df[finite])
-    return out
-
-
-def _t_quantile(level: float, df: np.ndarray) -> np.ndarray:
-    df = np.asarray(df, dtype=float)
-    q = 0.5 + level / 2.0
-    finite_df = np.where(np.isinf(df), 1.0, df)
-    out: np.ndarray = np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, finite_df))
-    return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class ContrastResult:
-    """A single linear combination ``L @ params`` with its small-sample inference."""
-
-    name: str
-    weights: Mapping[str, float]
-    estimate: float
-    std_error: float
-    df: float
-    df_method: str
-
-    @property
-    def tstat(self) -> float:
-        """Estimate divided by its standard error."""
-        return self.estimate / self.std_error
-
-    @property
-    def pvalue(self) -> float:
-        """Two-sided p-value (t with ``df``; normal when ``df`` is infinite)."""
-        return float(_t_pvalue(np.array([self.tstat]), np.array([self.df]))[0])
-
-    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
-        """Confidence interval at ``level``."""
-        _check_level(level)
-        q = float(_t_quantile(level, np.array([self.df]))[0])
-        return (self.estimate - q * self.std_error, self.estimate + q * self.std_error)
-
-    def to_frame(self, level: float = 0.95) -> pd.DataFrame:
-        """One-row tidy frame in the column layout of :meth:`CRTResult.to_frame`."""
-        low, high = self.conf_int(level)
-        return pd.DataFrame(
-            {
-                "term": [self.name],
-                "estimate": [self.estimate],
-                "std_error": [self.std_error],
-                "df": [self.df],
-                "statistic": [self.tstat],
-                "pvalue": [self.pvalue],
-                "conf_low": [low],
-                "conf_high": [high],
-            }
-        )
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -238,7 +168,7 @@ class CRTResult:
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values from t with ``df`` (normal where ``df`` is infinite)."""
-        p = _t_pvalue(self.tstats.to_numpy(), self.df_values)
+        p = t_pvalue(self.tstats.to_numpy(), self.df_values)
         return pd.Series(p, index=list(self.param_names), name="pvalues")
 
     @property
@@ -278,8 +208,8 @@ class CRTResult:
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals with columns ``lower`` and ``upper``."""
-        _check_level(level)
-        q = _t_quantile(level, self.df_values)
+        check_level(level)
+        q = t_quantile(level, self.df_values)
         se = np.sqrt(np.diag(self.cov_values))
         return pd.DataFrame(
             {"lower": self.param_values - q * se, "upper": self.param_values + q * se},

@@ -17,7 +17,8 @@ from crtstats.exceptions import (
     ModelSpecificationError,
     SeparationWarning,
 )
-from crtstats.models._result import CRTResult, _check_level, _t_pvalue
+from crtstats.models._contrast import check_level, t_pvalue
+from crtstats.models._result import CRTResult
 from crtstats.models._standardise_cluster import standardise_cluster_level
 from crtstats.models._standardise_design import counterfactual_designs
 from crtstats.models._standardise_glmm import glmm_pieces
@@ -185,7 +186,7 @@ def _bootstrap_frame(frame: pd.DataFrame, inp: StandardiseInputs, type_: str,
         if np.isfinite(pvalue[i]):
             centre = _on_scale(scale, np.array([out.at[i, "estimate"]], dtype=float))
             spread = float(np.std(_on_scale(scale, v), ddof=1))
-            pvalue[i] = float(_t_pvalue(centre / spread, np.array([out.at[i, "df"]]))[0])
+            pvalue[i] = float(t_pvalue(centre / spread, np.array([out.at[i, "df"]]))[0])
     return out.assign(std_error=se, conf_low=low, conf_high=high, pvalue=pvalue)
 
 
@@ -203,7 +204,7 @@ def _check_arguments(result: object, data: object, by: object, type_: str, level
     if not isinstance(by, str):
         raise InvalidParameterError(f"standardise: by must be a column name; got {by!r}.")
     check_option("type", type_, _TYPES)
-    _check_level(level)
+    check_level(level)
     if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(
             bootstrap, int | np.integer) or bootstrap < 100):
         raise InvalidParameterError(

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from crtstats.models._contrast import t_pvalue, t_quantile
 from crtstats.models._details import readonly_array
-from crtstats.models._result import _t_pvalue, _t_quantile
 
 __all__ = ["MEASURES", "StandardisedResult", "contrast_rows", "contrasts", "finish_frame",
            "summary_rows"]
@@ -112,7 +112,7 @@ class StandardisedResult:
 def _interval(est: np.ndarray, se: np.ndarray, df: np.ndarray, scale: str, level: float,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CI and p on ``scale`` ("identity", "log", "logit") from a response-scale SE."""
-    q = _t_quantile(level, df)
+    q = t_quantile(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         if scale == "log":
             centre, se_t = np.log(est), se / est
@@ -123,7 +123,7 @@ def _interval(est: np.ndarray, se: np.ndarray, df: np.ndarray, scale: str, level
         else:
             centre, se_t = est, se
             lo, hi = est - q * se, est + q * se
-        pvalue = _t_pvalue(centre / se_t, df)
+        pvalue = t_pvalue(centre / se_t, df)
     return lo, hi, pvalue, se_t
 
 

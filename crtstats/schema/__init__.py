@@ -4,7 +4,9 @@
 :class:`~crtstats.exceptions.SchemaValidationError` listing every problem;
 :func:`build_schema` gives the pandera schema built from a table's JSON file;
 :func:`field_levels` (and :data:`ARMS`, :data:`REVIEWS`, :data:`PERIODS`) the allowed
-values of a coded column. The cross-table checks and the long-format reshaping are
+values of a coded column (:data:`WAVES` the questionnaire waves). Validation also checks
+the item columns of questionnaire tables (extra columns such as ``csq8_01``) as whole
+numbers. The cross-table checks and the long-format reshaping are
 exported for :mod:`crtstats.trial`; :func:`parse_mapping`,
 :func:`load_mapping` and :func:`apply_mapping` read and apply a data mapping.
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 
 from crtstats.schema._build import BuiltSchema, CheckInfo, build_schema
 from crtstats.schema._cross import cross_table_problems
-from crtstats.schema._levels import ARMS, PERIODS, REVIEWS, field_levels
+from crtstats.schema._levels import ARMS, PERIODS, REVIEWS, WAVES, field_levels
 from crtstats.schema._mapping import (
     MAPPING_KEYS,
     DataMapping,
+    InstrumentItems,
     Recoding,
     TableMapping,
     apply_mapping,
@@ -31,9 +34,11 @@ __all__ = [
     "MAPPING_KEYS",
     "PERIODS",
     "REVIEWS",
+    "WAVES",
     "BuiltSchema",
     "CheckInfo",
     "DataMapping",
+    "InstrumentItems",
     "Recoding",
     "TableMapping",
     "apply_mapping",

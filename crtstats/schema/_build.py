@@ -54,7 +54,9 @@ class BuiltSchema:
     """A table's pandera schema with the meaning of each of its checks.
 
     ``column_checks[name][k]`` describes check number ``k`` of column ``name``;
-    ``frame_checks[k]`` describes data-frame-level check number ``k`` (a row rule).
+    ``frame_checks[k]`` describes data-frame-level check number ``k`` (a row rule);
+    ``item_columns`` is the schema's ``x-crtstats-item-columns`` entry (the pattern of
+    the extra columns that hold item scores), or None.
     """
 
     table: str
@@ -66,6 +68,7 @@ class BuiltSchema:
     missing_values: tuple[str, ...]
     extra_columns: bool
     table_rules: tuple[dict[str, Any], ...]
+    item_columns: dict[str, Any] | None = None
 
 
 def _values_text(values: list[Any]) -> str:
@@ -161,7 +164,8 @@ def build_schema(table: str) -> BuiltSchema:
     Parameters
     ----------
     table
-        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
+        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``,
+        ``user_questionnaires``, ``staff_questionnaires``.
 
     Returns
     -------
@@ -229,4 +233,5 @@ def build_schema(table: str) -> BuiltSchema:
         missing_values=tuple(spec.get("missingValues", [""])),
         extra_columns=bool(spec.get("x-crtstats-extra-columns", False)),
         table_rules=tuple(spec.get("x-crtstats-table-rules", [])),
+        item_columns=spec.get("x-crtstats-item-columns"),
     )

@@ -11,7 +11,7 @@ from functools import cache
 from crtstats.exceptions import DataFileError
 from crtstats.io import load_schema
 
-__all__ = ["ARMS", "PERIODS", "REVIEWS", "field_levels"]
+__all__ = ["ARMS", "PERIODS", "REVIEWS", "WAVES", "field_levels"]
 
 
 @cache
@@ -57,3 +57,5 @@ ARMS: tuple[str, ...] = tuple(sorted(field_levels("teams", "arm")))
 REVIEWS: tuple[str, ...] = field_levels("fidelity", "review")
 #: Periods of service use in time order, as the admissions schema lists them.
 PERIODS: tuple[str, ...] = field_levels("admissions", "period")
+#: Questionnaire waves in time order, as the questionnaire schemas list them.
+WAVES: tuple[str, ...] = field_levels("user_questionnaires", "wave")

@@ -25,10 +25,16 @@ import pandas as pd
 
 from crtstats.exceptions import MappingError
 from crtstats.io import TABLES, load_schema
+from crtstats.schema._mapping_items import (
+    InstrumentItems,
+    parse_instrument_items,
+    rename_instrument_items,
+)
 
 __all__ = [
     "MAPPING_KEYS",
     "DataMapping",
+    "InstrumentItems",
     "Recoding",
     "TableMapping",
     "apply_mapping",
@@ -48,7 +54,7 @@ class TableMapping:
     """The mapping of one table (see the module docstring for each key)."""
 
     columns: Mapping[str, str] = field(default_factory=dict)
-    items: str | None = None
+    items: str | tuple[InstrumentItems, ...] | None = None
     values: Mapping[str, Mapping[str, Label]] = field(default_factory=dict)
     dates: Mapping[str, str] = field(default_factory=dict)
     sheet: str | None = None
@@ -64,7 +70,9 @@ class TableMapping:
         out: dict[str, Any] = {}
         for key in MAPPING_KEYS:
             value = getattr(self, key)
-            if value:
+            if value and isinstance(value, tuple):  # questionnaire items, per instrument
+                out[key] = [v.to_dict() for v in value]
+            elif value:
                 out[key] = ({k: (dict(v) if isinstance(v, Mapping) else v)
                              for k, v in value.items()} if isinstance(value, Mapping)
                             else value)
@@ -157,7 +165,22 @@ def _item_pattern(pattern: Any, where: str) -> str:
     return pattern
 
 
-def _table_mapping(raw: Any, where: str) -> TableMapping:
+def _items(raw: Any, where: str, table: str | None) -> str | tuple[InstrumentItems, ...]:
+    """A table's ``items``: a pattern for fidelity, per instrument for a questionnaire."""
+    per_instrument = table is not None and bool(
+        load_schema(table).get("x-crtstats-item-columns"))
+    if per_instrument:
+        if isinstance(raw, str):
+            raise MappingError(
+                f"{where}.items for {table} must name the instrument the columns belong "
+                f"to: items = {{ pattern = {raw!r}, instrument = \"csq8\" }} (a list of "
+                "such tables for several instruments)."
+            )
+        return parse_instrument_items(raw, f"{where}.items")
+    return _item_pattern(raw, where)
+
+
+def _table_mapping(raw: Any, where: str, table: str | None = None) -> TableMapping:
     if not isinstance(raw, Mapping):
         raise MappingError(f"{where} must be a table with keys {', '.join(MAPPING_KEYS)}.")
     unknown = sorted(set(raw) - set(MAPPING_KEYS))
@@ -166,10 +189,11 @@ def _table_mapping(raw: Any, where: str) -> TableMapping:
                            f"{', '.join(MAPPING_KEYS)}.")
     columns = _text_map(raw.get("columns", {}), f"{where}.columns")
     known = _known_columns()
-    bad = sorted(v for v in columns.values() if v not in known)
+    bad = sorted(v for v in columns.values() if not _is_known(v, known))
     if bad:
         raise MappingError(f"{where}.columns maps onto {bad}, which no schema knows; schema "
-                           "names include team_id, arm, stratum, review, person_id, period.")
+                           "names include team_id, arm, stratum, review, person_id, period, "
+                           "respondent_id, staff_id, wave and item columns such as csq8_01.")
     values_raw = raw.get("values", {})
     if not isinstance(values_raw, Mapping):
         raise MappingError(f"{where}.values must be a table per column, e.g. "
@@ -189,7 +213,7 @@ def _table_mapping(raw: Any, where: str) -> TableMapping:
         text[key] = value
     if text["encoding"] is not None:
         _check_encoding(text["encoding"], where)
-    items = _item_pattern(raw["items"], where) if "items" in raw else None
+    items = _items(raw["items"], where, table) if "items" in raw else None
     return TableMapping(columns=columns, items=items, values=values, dates=dates,
                         sheet=text["sheet"], encoding=text["encoding"])
 
@@ -213,6 +237,16 @@ def _known_columns() -> set[str]:
         if long:
             names |= {long["key"], long["value"]}
     return names
+
+
+def _item_column_patterns() -> list[re.Pattern[str]]:
+    """The name patterns of the item columns of questionnaire tables (``csq8_01``)."""
+    specs = [load_schema(t).get("x-crtstats-item-columns") for t in TABLES]
+    return [re.compile(str(s["pattern"])) for s in specs if s]
+
+
+def _is_known(name: str, known: set[str]) -> bool:
+    return name in known or any(p.fullmatch(name) for p in _item_column_patterns())
 
 
 def _is_table_mapping(raw: Any) -> bool:
@@ -283,7 +317,7 @@ def parse_mapping(raw: Any, *, where: str = "columns") -> DataMapping:
         inner = f"{where}.{table}"
         if not _is_table_mapping(entry):
             entry = {"columns": entry}  # renames only: {table: {"Team": "team_id"}}
-        tables[str(table)] = _table_mapping(entry, inner)
+        tables[str(table)] = _table_mapping(entry, inner, str(table))
     return DataMapping(tables=tables)
 
 
@@ -477,7 +511,11 @@ def apply_mapping(frame: pd.DataFrame, mapping: TableMapping, *, table: str
     for source, target in renames.items():
         if source != target:
             log.append(Recoding(table, "rename", target, source, target))
-    if mapping.items is not None:
+    if isinstance(mapping.items, tuple):
+        renames_items, described = rename_instrument_items(out, mapping.items, table)
+        out = _rename(out, renames_items, table)
+        log += [Recoding(table, "items", "columns", src, dst, n) for src, dst, n in described]
+    elif mapping.items is not None:
         out = _apply_items(out, mapping.items, table, log)
     out = out.copy()
     for kind, declared in (("values", mapping.values), ("dates", mapping.dates)):

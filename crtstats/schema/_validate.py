@@ -17,6 +17,7 @@ from crtstats.exceptions import (
 from crtstats.io import TABLES, convert_column
 from crtstats.schema._build import BuiltSchema, build_schema, type_description
 from crtstats.schema._hints import layout_hints
+from crtstats.schema._items import item_problems
 
 __all__ = ["collect_problems", "failure_frame", "records", "validate"]
 
@@ -216,12 +217,17 @@ def collect_problems(df: pd.DataFrame, *, table: str
     except pa_errors.SchemaErrors as err:
         cases_all += _translate(err, work, built, list(df.columns))
     cases_all += _key_problems(work, built)
+    items, found_items = item_problems(df, work, table, built.item_columns, built.fields,
+                                       built.missing_values)
+    cases_all += found_items
     found = layout_hints(failure_frame(cases_all), df, table=table)
     failures = _tidy(failure_frame([found, *map(_one, _table_rules(work, built, found))]),
                      built)
     data = df.copy()
     for name in work.columns:
         data[name] = work[name].set_axis(df.index)
+    for name, values in items.items():
+        data[name] = values.set_axis(df.index)
     return data, failures
 
 
@@ -263,7 +269,8 @@ def validate(df: pd.DataFrame, *, table: str) -> pd.DataFrame:
     df
         The table, as a DataFrame with the schema's column names.
     table
-        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``.
+        One of ``teams``, ``fidelity``, ``admissions``, ``service_use``,
+        ``user_questionnaires``, ``staff_questionnaires``.
 
     Returns
     -------

@@ -45,6 +45,10 @@ def _rules(schema: dict[str, Any]) -> list[str]:
     lines = []
     if schema.get("x-crtstats-extra-columns"):
         lines.append("Other columns (e.g. covariates) are allowed and kept.")
+    items = schema.get("x-crtstats-item-columns")
+    if items:
+        lines.append(f"Item columns (names matching `{items['pattern']}`): "
+                     f"{items['description']}")
     for rule in schema.get("x-crtstats-row-rules", []):
         lines.append(f"Row rule `{rule['name']}`: {rule['description']}.")
     for rule in schema.get("x-crtstats-table-rules", []):

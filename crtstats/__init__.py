@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from crtstats import datasets, plots, tables
-from crtstats.analysis import analyse_admissions, analyse_fidelity
+from crtstats.analysis import analyse_admissions, analyse_fidelity, analyse_questionnaire
 from crtstats.exceptions import (
     BoundaryFitWarning,
     ContinuityCorrectionWarning,
@@ -62,6 +62,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "analyse_admissions",
     "analyse_fidelity",
+    "analyse_questionnaire",
     "BoundaryFitWarning",
     "cluster_level",
     "ContrastResult",

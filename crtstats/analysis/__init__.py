@@ -19,6 +19,7 @@ from crtstats.analysis._effects import (
 )
 from crtstats.analysis.admissions import analyse_admissions, ics_limits
 from crtstats.analysis.fidelity import analyse_fidelity, fidelity_did
+from crtstats.analysis.questionnaire import analyse_questionnaire, questionnaire_effects
 
 __all__ = [
     "EFFECT_COLUMNS",
@@ -28,11 +29,13 @@ __all__ = [
     "AnalysisResult",
     "analyse_admissions",
     "analyse_fidelity",
+    "analyse_questionnaire",
     "default_scale",
     "effect_row",
     "effects_frame",
     "is_boundary",
     "fidelity_did",
     "ics_limits",
+    "questionnaire_effects",
     "randomisation_row",
 ]

@@ -1,7 +1,8 @@
 """crtstats.analyse_admissions on the example trial.
 
 The person-level rows are checked against the fitters they come from (whose own
-reference tests compare them with R) and the primary GLMM against lme4 and glmmTMB;
+reference tests compare them with R) and the primary GLMM against glmmTMB (REML) and
+its maximum-likelihood fit against lme4 and glmmTMB;
 the team-level negative binomial rate ratios are checked against MASS::glm.nb and the
 two-stage rows against the residual method in base R (tests/reference/
 example_admissions.R, run on the shipped example files). Tolerance for the negative
@@ -69,7 +70,8 @@ def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> No
     pre = adm[adm.period == "pre"].groupby("team_id")["admitted"].mean().rename("pre_prop")
     fu = adm[adm.period == "follow_up"].merge(TRIAL.teams, on="team_id").merge(
         pre, on="team_id")
-    fit = crtstats.glmm("admitted ~ arm + stratum + pre_prop", fu, cluster="team_id")
+    fit = crtstats.glmm("admitted ~ arm + stratum + pre_prop", fu, cluster="team_id",
+                        method="laplace-reml")
     row = result.effects.iloc[0]
     assert row["estimate"] == pytest.approx(np.exp(fit.params["arm[T.intervention]"]),
                                             rel=1e-10)
@@ -95,7 +97,25 @@ def test_glmm_and_gee_rows_are_the_fitters_results(result: AnalysisResult) -> No
     assert np.isnan(result.effects.iloc[17]["icc"])
 
 
-def test_glmm_row_matches_glmer(result: AnalysisResult) -> None:
+def test_glmm_row_matches_glmmtmb_reml(result: AnalysisResult) -> None:
+    # The primary GLMM is glmmTMB(..., REML = TRUE): the same Laplace restricted
+    # likelihood, nlminb to rel.tol 1e-14 (gradient 2e-13 at its optimum). Estimates,
+    # SEs and team SD to 1e-6 relative and the restricted log-likelihood to 1e-8: the
+    # two optimisers' agreement (see tests/test_glmm_reml.py).
+    ref = REF["glmm_admitted_reml"]
+    fit = result.results["admitted: GLMM (between-within)"]
+    assert fit.spec.options["method"] == "laplace-reml"
+    np.testing.assert_allclose(fit.param_values, ref["coef"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(fit.std_errors, ref["se"], rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(fit.variance_components["cluster"]), ref["team_sd"],
+                               rtol=1e-6)
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-8)
+    assert result.effects.iloc[0]["estimate"] == pytest.approx(np.exp(ref["coef"][1]),
+                                                               rel=1e-6)
+
+
+def test_glmm_ml_matches_glmer() -> None:
+    # The maximum-likelihood fit of the same model (method="laplace"), against lme4.
     # The team SD is away from zero (lme4 0.3976; the example's team effects drift
     # between periods). Log-likelihood: ours at least lme4's and glmmTMB's, less 1e-8
     # (observed +5e-10 and +2e-10). Coefficients: within 1e-4 standard errors of the
@@ -105,15 +125,17 @@ def test_glmm_row_matches_glmer(result: AnalysisResult) -> None:
     # its own RX-based vcov by 2.6e-3 on these data, so only its estimates are compared.
     ref, tmb = REF["glmm_admitted"], REF["glmm_admitted_tmb"]
     assert not ref["singular"] and ref["team_sd"] > 0.3
-    fit = result.results["admitted: GLMM (between-within)"]
+    adm = TRIAL.admissions
+    pre = adm[adm.period == "pre"].groupby("team_id")["admitted"].mean().rename("pre_prop")
+    fu = adm[adm.period == "follow_up"].merge(TRIAL.teams, on="team_id").merge(
+        pre, on="team_id")
+    fit = crtstats.glmm("admitted ~ arm + stratum + pre_prop", fu, cluster="team_id")
     assert fit.loglik >= max(ref["loglik"], tmb["loglik"]) - 1e-8
     se = np.array(tmb["se"])
     assert np.all(np.abs(fit.param_values - ref["coef"]) < 1e-4 * se)
     np.testing.assert_allclose(fit.std_errors, se, rtol=1e-5)
     np.testing.assert_allclose(np.sqrt(fit.variance_components["cluster"]), ref["team_sd"],
                                rtol=1e-4)
-    assert result.effects.iloc[0]["estimate"] == pytest.approx(np.exp(ref["coef"][1]),
-                                                               rel=1e-4 * se[1])
 
 
 def test_cluster_level_and_randomisation_rows(result: AnalysisResult) -> None:

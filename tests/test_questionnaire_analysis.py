@@ -15,11 +15,10 @@ LMM estimates, KR SEs          1e-6 relative  both REML fits at the optimum (lme
 KR df                          1e-4 relative  the project's df tolerance; pbkrtest is exact
 ANCOVA estimates, CR2 SEs, df  1e-6 relative  closed form on both sides (agree to ~1e-13)
 randomisation statistic, ICC   1e-9 relative  closed form (uniroot at tol 1e-14 for the CI)
-GLMM estimates                 1e-4 relative  as tests/test_glmm_reference.py: glmer's
-GLMM SEs                       3e-4 relative  Laplace optimum and its finite-difference
-                                              Hessian (vcov) are accurate to about that
-                                              even with strict control; our log-likelihood
-                                              must be at least R's (to 1e-8)
+GLMM estimates, SEs, variance  1e-6 relative  glmmTMB REML = TRUE to rel.tol 1e-14: the
+                                              same Laplace restricted likelihood at the
+                                              same optimum (tests/test_glmm_reml.py);
+                                              restricted log-likelihood to 1e-8
 GEE (Mancl-DeRouen)            1e-6 relative  closed form on both sides
 =============================  =============  ==============================================
 """
@@ -133,14 +132,16 @@ def test_notes_count_and_exclude_without_ids(continuous: AnalysisResult) -> None
     assert not DATA["respondent_id"].map(lambda i: i in notes).any()
 
 
-def test_caseness_glmm_matches_glmer(caseness: AnalysisResult) -> None:
+def test_caseness_glmm_matches_glmmtmb_reml(caseness: AnalysisResult) -> None:
+    # the primary GLMM is the Laplace REML fit: glmmTMB(REML = TRUE) to rel.tol 1e-14,
+    # the same function at the same optimum (tests/test_glmm_reml.py): 1e-6 relative
     res = caseness.results["csq8_case: GLMM (between-within)"]
-    ref = REF["glmm"]
-    np.testing.assert_allclose(res.param_values, ref["beta"], rtol=1e-4)
-    np.testing.assert_allclose(res.std_errors.to_numpy(), ref["se"], rtol=3e-4)
+    ref = REF["glmm_reml"]
+    np.testing.assert_allclose(res.param_values, ref["beta"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref["se"], rtol=1e-6)
     np.testing.assert_allclose(res.df_values, ref["df"], rtol=0)
-    assert res.loglik >= ref["loglik"] - 1e-8
-    np.testing.assert_allclose(res.variance_components["cluster"], ref["sigma2"], rtol=1e-3)
+    assert res.loglik == pytest.approx(ref["loglik"], abs=1e-8)
+    np.testing.assert_allclose(res.variance_components["cluster"], ref["sigma2"], rtol=1e-6)
     assert caseness.effects.loc[0, "role"] == "primary"
     assert caseness.effects.loc[0, "scale"] == "odds ratio"
 

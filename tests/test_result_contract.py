@@ -162,7 +162,7 @@ def test_spec_records_the_model(glmm_fit: CRTResult, gee_fit: CRTResult) -> None
     assert spec is not None
     assert (spec.fitter, spec.formula, spec.cluster, spec.family, spec.link) == (
         "glmm", "admitted ~ arm + stratum", "team_id", "binomial", "logit")
-    assert dict(spec.options) == {"nagq": 1, "ddf": "between-within"}
+    assert dict(spec.options) == {"nagq": 1, "ddf": "between-within", "method": "laplace"}
     assert gee_fit.spec is not None
     assert gee_fit.spec.options["cov_type"] == "kauermann-carroll"
 

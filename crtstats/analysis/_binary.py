@@ -5,7 +5,7 @@
 a binary outcome of the follow-up participants, adjusted for stratum and a team-level
 baseline proportion ``covariate``:
 
-* primary: random-intercept logistic GLMM, between-within df (odds ratio);
+* primary: random-intercept logistic GLMM, Laplace REML, between-within df (odds ratio);
 * sensitivity: GEE (exchangeable, independence if the correlation is negative;
   Kauermann-Carroll), the two-stage cluster-level risk ratio and risk difference and
   the stratified randomisation test of the cluster-level ratio;
@@ -67,7 +67,7 @@ class Collector:
 
 def binary_glmm(formula: str, frame: pd.DataFrame) -> CRTResult:
     """The primary GLMM of a 0/1 outcome: the one place its estimation options are set."""
-    return glmm(formula, frame, cluster="team_id", family="binomial")
+    return glmm(formula, frame, cluster="team_id", family="binomial", method="laplace-reml")
 
 
 def binary_analyses(frame: pd.DataFrame, outcome: str, out: Collector,

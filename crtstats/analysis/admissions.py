@@ -3,7 +3,7 @@
 Person level (follow-up service users, a 0/1 outcome such as ``admitted``):
 
 * primary: random-intercept logistic GLMM adjusted for stratum and the team's
-  pre-period proportion, between-within df (odds ratio);
+  pre-period proportion, Laplace REML, between-within df (odds ratio);
 * sensitivity: GEE with exchangeable working correlation (independence if the
   estimated correlation is negative) and the Kauermann-Carroll sandwich (marginal odds
   ratio); the two-stage cluster-level analysis (risk ratio and
@@ -249,7 +249,8 @@ def analyse_admissions(
     >>> out.effects.loc[0, ["analysis", "role", "scale"]].tolist()
     ['GLMM (between-within)', 'primary', 'odds ratio']
 
-    R: ``lme4::glmer(admitted ~ arm + stratum + pre_prop + (1 | team_id), binomial)``,
+    R: ``glmmTMB::glmmTMB(admitted ~ arm + stratum + pre_prop + (1 | team_id), binomial,
+    REML = TRUE)``,
     ``geepack::geeglm(...)``, ``MASS::glm.nb(admissions ~ arm + stratum +
     log_pre_rate + offset(log(n_users)))``.
     """

@@ -22,8 +22,9 @@ from crtstats.models._batch_lmm import as_columns, placeholder_frame
 from crtstats.models._batch_result import BatchedFit, check_level, contrast_vector, make_fit
 from crtstats.models._checks import between_within, check_fit_arguments
 from crtstats.models._design import build_design, warn_design
-from crtstats.models._glmm import GLMMDdf, _check_bw, _check_structure, glmm
+from crtstats.models._glmm import GLMMDdf, GLMMMethod, _check_bw, _check_structure, glmm
 from crtstats.models._glmm_checks import separated_columns, unique_rows
+from crtstats.models._glmm_reml import RemlData, fit_reml
 from crtstats.models._warn import WarningLog
 
 __all__ = ["BatchedGLMM"]
@@ -60,6 +61,10 @@ class BatchedGLMM:
         ``"binomial"`` (logit link), the only family batched.
     df
         ``"between-within"`` (default, as :func:`crtstats.glmm`) or ``"z"``.
+    method
+        ``"laplace"`` (maximum likelihood, default, as :func:`crtstats.glmm`) or
+        ``"laplace-reml"`` (the Laplace-approximated restricted likelihood, glmmTMB's
+        ``REML = TRUE``; see :func:`crtstats.glmm`).
 
     Raises
     ------
@@ -118,10 +123,12 @@ class BatchedGLMM:
         contrast: Mapping[str, float] | Sequence[float],
         family: BatchFamily = "binomial",
         df: GLMMDdf = "between-within",
+        method: GLMMMethod = "laplace",
     ) -> None:
         check_fit_arguments("BatchedGLMM", formula, data, {"cluster": cluster})
         check_option("family", family, get_args(BatchFamily))
         check_option("df", df, get_args(GLMMDdf))
+        check_option("method", method, get_args(GLMMMethod))
         frame, response = placeholder_frame("BatchedGLMM", formula, data)
         design = build_design(formula, frame, cluster=cluster)
         log = WarningLog()
@@ -139,6 +146,7 @@ class BatchedGLMM:
         self._X, self._groups = design.X[first], groups
         self._starts = np.searchsorted(groups, np.arange(design.n_clusters))
         self.formula, self.cluster, self.family, self.df = formula, cluster, family, df
+        self.method = method
         self.warnings = log.records
         self._frame, self._response, self._design = frame, response, design
         self._vec = contrast_vector(contrast, design.names)
@@ -245,21 +253,27 @@ class BatchedGLMM:
     ) -> list[int]:
         """Fit one chunk in place; return the columns left to the scalar fit."""
         data = Pooled(self._X, self._groups, self._starts, y, m)
-        res = newton(data, glm_start(data))
-        phi, p = res.phi, self._X.shape[1]
-        hess = hessian(data, phi, res.evaluation.modes)
-        edge = np.abs(phi[:, p]) < _BOUNDARY_SIGMA
-        reduced = hess.copy()
-        reduced[edge, p, :] = 0.0
-        reduced[edge, :, p] = 0.0
-        reduced[edge, p, p] = 1.0  # sigma held fixed: only the beta block is inverted
-        with np.errstate(invalid="ignore"):
-            pos_def = np.all(np.linalg.eigvalsh(reduced) > 0.0, axis=1)
-        ok = (pos_def & (res.decrement < _CONVERGED) & res.evaluation.inner_ok
-              & np.all(np.isfinite(phi), axis=1))
-        good = np.flatnonzero(ok)
-        cov = np.linalg.inv(reduced[good])[:, :p, :p]
-        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        p = self._X.shape[1]
+        if self.method == "laplace-reml":
+            phi, edge, ok, cov = self._reml_chunk(data)
+            good = np.flatnonzero(ok)
+            cov = cov[good]
+        else:
+            res = newton(data, glm_start(data))
+            phi = res.phi
+            hess = hessian(data, phi, res.evaluation.modes)
+            edge = np.abs(phi[:, p]) < _BOUNDARY_SIGMA
+            reduced = hess.copy()
+            reduced[edge, p, :] = 0.0
+            reduced[edge, :, p] = 0.0
+            reduced[edge, p, p] = 1.0  # sigma held fixed: only the beta block is inverted
+            with np.errstate(invalid="ignore"):
+                pos_def = np.all(np.linalg.eigvalsh(reduced) > 0.0, axis=1)
+            ok = (pos_def & (res.decrement < _CONVERGED) & res.evaluation.inner_ok
+                  & np.all(np.isfinite(phi), axis=1))
+            good = np.flatnonzero(ok)
+            cov = np.linalg.inv(reduced[good])[:, :p, :p]
+            cov = 0.5 * (cov + cov.transpose(0, 2, 1))
         used = np.flatnonzero(self._vec)
         w = self._vec[used]
         j = cols[good]
@@ -269,6 +283,21 @@ class BatchedGLMM:
         flags["converged"][j] = True
         flags["boundary"][j] = edge[good]
         return [int(c) for c in cols[~ok]]
+
+    def _reml_chunk(self, data: Pooled
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(beta, sigma)``, boundary and convergence flags and the covariance of
+        ``beta`` of each column by the restricted likelihood (as :func:`crtstats.glmm`)."""
+        n_cols = data.y.shape[1]
+        reml = RemlData("binomial", data.X, np.zeros(data.X.shape[0]), data.groups,
+                        data.starts, data.y, data.m, np.zeros(n_cols))
+        beta0 = glm_start(data)[:, :-1]
+        res = fit_reml(reml, beta0, np.ones(n_cols))
+        edge = res.sigma < _BOUNDARY_SIGMA
+        cov = np.where(edge[:, None, None], res.cov_fixed, res.cov)
+        with np.errstate(invalid="ignore"):
+            pos_def = np.all(np.linalg.eigvalsh(cov) > 0.0, axis=1)
+        return np.column_stack([res.beta, res.sigma]), edge, res.converged & pos_def, cov
 
     def _scalar_fit(
         self, j: int, y: np.ndarray, mask: np.ndarray | None,
@@ -284,7 +313,7 @@ class BatchedGLMM:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = glmm(self.formula, frame, cluster=self.cluster, family=self.family,
-                           ddf=self.df)
+                           ddf=self.df, method=self.method)
                 con = res.contrast([float(v) for v in self._vec])
         except CRTStatsError:
             return

@@ -32,11 +32,12 @@ from crtstats.models._glmm_checks import separated_columns
 from crtstats.models._glmm_families import FamilyName, saturated_loglik
 from crtstats.models._glmm_fit import FitOutcome, glm_start, maximise
 from crtstats.models._glmm_quadrature import make_problem
+from crtstats.models._glmm_reml import GLMMMethod, RemlOutcome, check_method, fit_problem
 from crtstats.models._predict import predictor_from_design
 from crtstats.models._result import CRTResult
 from crtstats.models._warn import WarningLog
 
-__all__ = ["GLMMDdf", "GLMMFamily", "glmm"]
+__all__ = ["GLMMDdf", "GLMMFamily", "GLMMMethod", "glmm"]
 
 GLMMFamily = FamilyName
 GLMMDdf = Literal["between-within", "z"]
@@ -59,8 +60,9 @@ def glmm(
     nagq: int = 1,
     ddf: GLMMDdf = "between-within",
     trials: str | None = None,
+    method: GLMMMethod = "laplace",
 ) -> CRTResult:
-    """Fit a random-intercept GLMM by maximum likelihood (Laplace or adaptive quadrature).
+    """Fit a random-intercept GLMM by maximum likelihood or restricted likelihood.
 
     The model is ``g(E[y_ij | u_i]) = x_ij' beta + offset_ij + u_i`` with one normal
     intercept ``u_i ~ N(0, sigma^2)`` per cluster: binomial with logit link, Poisson
@@ -99,6 +101,13 @@ def glmm(
         Binomial only: column of the number of trials of each row, for aggregated data
         (the response is then the number of successes, as ``cbind(y, trials - y)`` in
         R). Rows the fit uses must have it.
+    method
+        ``"laplace"`` (default): maximum likelihood, Laplace or quadrature (``nagq``).
+        ``"laplace-reml"``: the Laplace approximation of the restricted likelihood, the
+        fixed effects integrated out with the random effects (glmmTMB's ``REML =
+        TRUE``); binomial and Poisson, ``nagq=1``. Its team variance is not biased down
+        by the fixed effects, which matters with few clusters and several cluster-level
+        terms (see Notes).
 
     Returns
     -------
@@ -118,8 +127,9 @@ def glmm(
     ------
     InvalidParameterError
         If ``formula`` is not text, ``data`` not a DataFrame, a column option not a
-        column name, ``family``, ``ddf`` or ``nagq`` not allowed, or ``trials`` given
-        for counts.
+        column name, ``family``, ``ddf``, ``nagq`` or ``method`` not allowed,
+        ``trials`` given for counts, or ``method="laplace-reml"`` with the negative
+        binomial or ``nagq > 1``.
     MissingColumnError
         If a column the model uses is not in ``data``.
     ModelSpecificationError
@@ -182,6 +192,20 @@ def glmm(
     cluster-level and within-cluster columns. A contrast gets the smallest df of the
     coefficients it involves. With ``trials``, ``N`` counts rows, not trials.
 
+    ``method="laplace-reml"``: with ``h(beta, b) = sum_ij log f(y_ij | eta_ij) -
+    sum_i b_i^2 / 2`` maximised jointly at ``(beta~, b~)`` for each ``sigma``, and ``H``
+    its negative Hessian in ``(b, beta)``, ``-log L_R(sigma) = -h(beta~, b~) + log det H
+    / 2 - (p / 2) log(2 pi)`` (constants of ``f`` included). ``log det H = sum_i log A_i
+    + log det S`` with ``A_i = 1 - sigma^2 sum_j l''_ij`` and the per-cluster Schur
+    complement ``S = D - sum_i B_i B_i' / A_i`` (``B_i = -sigma sum_j l''_ij x_ij``,
+    ``D = -sum_ij l''_ij x_ij x_ij'``): no ``n x n`` matrix. ``sigma`` maximises
+    ``L_R`` (Newton steps on its analytic gradient); ``beta`` is ``beta~`` there;
+    ``cov = S^-1 + (d beta~/d sigma)(d beta~/d sigma)' / (-log L_R)''``, glmmTMB's
+    ``vcov()`` (``S^-1`` alone on the boundary); ``loglik`` is ``log L_R``. With 25
+    teams and 9 team-level coefficients the ML variance is biased down (often 0) and
+    between-within t tests of the arm reject a true null about twice too often; the
+    restricted fit holds the level (``docs/models-glmm.md`` gives the simulation).
+
     For the latent-scale ICC of the binomial model: ``sigma^2 / (sigma^2 + pi^2 / 3)``.
 
     With an intercept, the fit uses the offset minus its mean and adds the mean back to
@@ -210,6 +234,8 @@ def glmm(
     cluster-randomized trials. BMC Med Res Methodol 15:38.
     Konis K (2007). Linear programming algorithms for detecting separated data in
     binary logistic regression models. DPhil thesis, University of Oxford.
+    Kristensen K, Nielsen A, Berg CW, Skaug H, Bell BM (2016). TMB: automatic
+    differentiation and Laplace approximation. J Stat Softw 70(5).
 
     Examples
     --------
@@ -229,6 +255,15 @@ def glmm(
     >>> odds = res.to_frame(exponentiate=True).set_index("term")
     >>> bool(0 < odds.loc["arm[T.intervention]", "estimate"] < 1)
     True
+
+    The restricted fit, ``glmmTMB::glmmTMB(admitted ~ arm + stratum + (1 | team_id),
+    family = binomial, REML = TRUE)`` in R: a larger team variance, wider intervals.
+
+    >>> reml = crtstats.glmm("admitted ~ arm + stratum", follow_up, cluster="team_id",
+    ...                      method="laplace-reml")
+    >>> ml = crtstats.glmm("admitted ~ arm + stratum", follow_up, cluster="team_id")
+    >>> bool(reml.variance_components["cluster"] > ml.variance_components["cluster"])
+    True
     """
     check_fit_arguments(
         "glmm", formula, data,
@@ -236,6 +271,7 @@ def glmm(
         optional=("offset", "exposure", "trials"),
     )
     _check_options(family, ddf, nagq, trials)
+    check_method(method, family, nagq)
     log = WarningLog()
     design = build_design(formula, data, cluster=cluster, offset=offset, exposure=exposure,
                           binary_response=family == "binomial")
@@ -265,16 +301,20 @@ def glmm(
             "or drop the terms, or analyse at cluster level.",
             SeparationWarning,
         )
-    outcome = maximise(problem, *glm_start(problem))
+    reml: RemlOutcome | None = None
+    if method == "laplace-reml":
+        outcome, reml = fit_problem(problem, glm_start(problem)[0][:problem.n_beta])
+    else:
+        outcome = maximise(problem, *glm_start(problem))
     if intercept is not None:  # back to the offset as given
         outcome = replace(outcome, phi=outcome.phi - shift * (np.arange(
             outcome.phi.shape[0]) == intercept))
     return _build_result(
         formula, family, design, problem.n_beta, outcome, bw, ddf, nagq, m, log,
-        data=data,
+        data=data, reml=reml,
         spec=ModelSpec(fitter="glmm", formula=formula, cluster=cluster, family=family,
                        link=_LINKS[family], offset=offset, exposure=exposure, trials=trials,
-                       options={"nagq": nagq, "ddf": ddf}),
+                       options={"nagq": nagq, "ddf": ddf, "method": method}),
     )
 
 
@@ -459,11 +499,18 @@ def _build_result(
     *,
     data: pd.DataFrame,
     spec: ModelSpec,
+    reml: RemlOutcome | None = None,
 ) -> CRTResult:
     phi = outcome.phi
     beta, sigma = phi[:p], abs(float(phi[p]))
     theta = float(np.exp(phi[p + 1])) if family == "negative_binomial" else None
-    cov, pos_def = _covariance(outcome.hessian, p, _boundaries(phi, p, design.y, log))
+    fixed = _boundaries(phi, p, design.y, log)
+    if reml is None:
+        cov, pos_def = _covariance(outcome.hessian, p, fixed)
+    else:  # sigma held fixed on the boundary, as for maximum likelihood
+        cov = (reml.cov_fixed if fixed else reml.cov)[0]
+        pos_def = bool(np.all(np.linalg.eigvalsh(cov) > 0.0)
+                       and (bool(fixed) or reml.curvature[0] > 0.0))
     if not outcome.converged or not pos_def:
         hint = (
             "the cluster SD is diverging: the outcome is (almost) constant within clusters"

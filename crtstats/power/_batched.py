@@ -55,7 +55,7 @@ def batch_kind(spec: AnalysisSpec) -> BatchKind | None:
     ``total``, an estimand (``term`` or ``contrast``), options at most ``ddf``.
     ``"glmm"``: ``fitter = "glmm"`` on ``data = "admissions"`` with ``where = { period =
     "follow_up" }``, formula ``admitted ~ arm`` or ``admitted ~ arm + stratum``, family
-    binomial, the default between-within df.
+    binomial, the default between-within df (``method`` ML or REML Laplace).
     """
     if not (spec.contrast or spec.term):
         return None
@@ -67,7 +67,7 @@ def batch_kind(spec: AnalysisSpec) -> BatchKind | None:
             and dict(spec.where) == {"period": "follow_up"}
             and _response(spec) == "admitted"
             and _rhs(spec) in ("arm", "arm + stratum")
-            and set(options) <= {"family", "ddf"}
+            and set(options) <= {"family", "ddf", "method"}
             and options.get("family", "binomial") == "binomial"
             and options.get("ddf", "between-within") == "between-within"):
         return "glmm"

@@ -2,7 +2,8 @@
 
 A plan entry ``fitter = "glmm"`` on ``data = "admissions"`` with ``where = { period =
 "follow_up" }`` and formula ``admitted ~ arm (+ stratum)`` (binomial, between-within
-df) is fitted to a block of simulated trials with :class:`crtstats.models.BatchedGLMM`,
+df, ``method`` maximum or restricted likelihood) is fitted to a block of simulated
+trials with :class:`crtstats.models.BatchedGLMM`,
 from the trials' draws (the follow-up ``admitted`` of each service user), without
 building the tables. As for the LMM (:mod:`crtstats.power._batched`), the trials are
 grouped by allocation pattern, teams sorted by (stratum, arm); each team's follow-up
@@ -83,6 +84,7 @@ def fit_batched_glmm(spec: AnalysisSpec, draws: Sequence[TrialDraws],
         If the design has no admission outcome.
     """
     contrast = dict(spec.contrast) if spec.contrast else {str(spec.term): 1.0}
+    method = str(spec.options.get("method", "laplace"))
     groups: dict[Pattern, list[tuple[int, TrialDraws, np.ndarray]]] = {}
     for k, trial in enumerate(draws):
         pattern, order = allocation_order(trial)
@@ -100,11 +102,11 @@ def fit_batched_glmm(spec: AnalysisSpec, draws: Sequence[TrialDraws],
         def build(pattern: Pattern = pattern, width: int = width) -> BatchedGLMM:
             frame = pattern_frame(pattern, width, {"admitted": 0})
             return BatchedGLMM(str(spec.formula), frame, cluster="team_id",
-                               contrast=contrast)
+                               contrast=contrast, method=method)  # type: ignore[arg-type]
 
         try:
-            batch = cached_fitter(("glmm", spec.formula, tuple(contrast.items()), pattern,
-                                   width), build)
+            batch = cached_fitter(("glmm", spec.formula, tuple(contrast.items()), method,
+                                   pattern, width), build)
             fit = batch.fit(y, mask=None if mask.all() else mask)
         except CRTStatsError:  # a design glmm refuses: the per-trial fits report it
             continue

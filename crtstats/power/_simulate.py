@@ -66,7 +66,7 @@ def default_plan(design: TrialDesign, *, seed: int = 1) -> Plan:
 
     Fidelity: the pre-specified fidelity analysis (LMM of all reviews with Kenward-Roger
     df, primary; team-level ANCOVA with CR2, sensitivity) of the total. Admission: GLMM
-    of the follow-up admissions on arm and stratum (Laplace, between-within df).
+    of the follow-up admissions on arm and stratum (Laplace REML, between-within df).
     """
     analyses: list[dict[str, Any]] = []
     if design.fidelity is not None:
@@ -78,7 +78,7 @@ def default_plan(design: TrialDesign, *, seed: int = 1) -> Plan:
                          "data": "admissions", "where": {"period": "follow_up"},
                          "formula": f"admitted ~ arm{stratum}",
                          "term": "arm[T.intervention]", "estimand": "odds ratio",
-                         "options": {"family": "binomial"}})
+                         "options": {"family": "binomial", "method": "laplace-reml"}})
     plan = parse_plan({"seed": seed, "data": {"example": True}, "analysis": analyses,
                        "output": {"tables": [], "figures": []}}, name="design")
     return replace(plan, design=design)

@@ -186,6 +186,16 @@ glmm <- list(names = names(fixef(gfit)), beta = unname(fixef(gfit)), se = g_se, 
              p = unname(2 * pt(-abs(fixef(gfit) / g_se), bw_df)),
              sigma2 = as.numeric(VarCorr(gfit)$team_id), loglik = as.numeric(logLik(gfit)))
 
+# the primary caseness GLMM: the same model by the Laplace restricted likelihood
+suppressPackageStartupMessages(library(glmmTMB))
+rfit <- glmmTMB(case ~ arm + stratum + team_baseline_prop + (1 | team_id), data = fu,
+                family = binomial, REML = TRUE,
+                control = glmmTMBControl(optCtrl = list(iter.max = 1e4, eval.max = 1e4,
+                                                        rel.tol = 1e-14)))
+glmm_reml <- list(names = names(fixef(rfit)$cond), beta = unname(fixef(rfit)$cond),
+                  se = unname(sqrt(diag(vcov(rfit)$cond))), df = bw_df,
+                  sigma2 = VarCorr(rfit)$cond$team_id[1], loglik = as.numeric(logLik(rfit)))
+
 # --- participant-average: independence GEE, Mancl-DeRouen sandwich by hand ---------------
 fu_sorted <- fu[order(fu$team_id), ]
 gee <- geeglm(case ~ arm, id = factor(team_id), data = fu_sorted, family = binomial,
@@ -212,7 +222,7 @@ out <- list(
   nobs_follow_up = nrow(fu),
   n_linked = nrow(linked),
   cross_sectional = cross, linked = link_fit, ancova = ancova,
-  randomisation = randomisation, icc = icc, glmm = glmm, gee_independence = gee_md,
+  randomisation = randomisation, icc = icc, glmm = glmm, glmm_reml = glmm_reml, gee_independence = gee_md,
   versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                   pbkrtest = as.character(packageVersion("pbkrtest")),
                   clubSandwich = as.character(packageVersion("clubSandwich")),

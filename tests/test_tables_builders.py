@@ -367,6 +367,8 @@ def test_baseline_is_invariant_to_row_order() -> None:
         fidelity=TRIAL.fidelity.sample(frac=1.0, random_state=2),
         admissions=TRIAL.admissions.sample(frac=1.0, random_state=3),
         service_use=TRIAL.service_use,
+        user_questionnaires=TRIAL.user_questionnaires.sample(frac=1.0, random_state=4),
+        staff_questionnaires=TRIAL.staff_questionnaires.sample(frac=1.0, random_state=5),
     )
     assert baseline(shuffled).to_markdown() == baseline(TRIAL).to_markdown()
     assert consort_flow(shuffled).to_markdown() == consort_flow(TRIAL).to_markdown()
@@ -387,8 +389,7 @@ def test_consort_flow_without_admissions_uses_service_use() -> None:
 def test_builders_accept_trial_data_from_load_trial() -> None:
     from crtstats import load_trial
 
-    trial = load_trial(teams=TRIAL.teams, fidelity=TRIAL.fidelity,
-                       admissions=TRIAL.admissions, service_use=TRIAL.service_use)
+    trial = load_trial(**TRIAL.tables())
     assert consort_flow(trial).to_markdown() == consort_flow(TRIAL).to_markdown()
     assert baseline(trial, suppress_below=8).to_markdown() == baseline(
         TRIAL, suppress_below=8).to_markdown()

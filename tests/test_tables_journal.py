@@ -162,7 +162,7 @@ def test_tex_has_booktabs_caption_and_label() -> None:
     tex = TABLES["effects"].to_latex()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"\caption{Estimated effects}" in tex and r"\label{tab:effects}" in tex
-    assert r"\label{tab:flow-of-teams-and-service-users}" in TABLES["consort_flow"].to_latex()
+    assert r"\label{tab:consort-flow}" in TABLES["consort_flow"].to_latex()
     labelled = Table(pd.DataFrame({"x": [1.0]}), [Column("x", ("x",))], label="tab:mine")
     assert r"\label{tab:mine}" in labelled.to_latex()
 

@@ -234,8 +234,10 @@ def consort_flow(
     title = "Flow of teams and service users through the trial"
     if questionnaires:
         title = "Flow of teams, service users and questionnaire respondents through the trial"
+    # one label whatever the title, so a manuscript's \ref survives new sections
     return Table(frame.drop(columns=["people"]), columns, title=title, row_group="unit",
                  row_group_label="Unit", footnotes=notes, suppressed=cells,
+                 label="tab:consort-flow",
                  suppression_marker=suppression_marker(threshold or 0))
 
 

@@ -20,4 +20,4 @@ def test_questionnaire_page_example_runs() -> None:
     printed = out.getvalue()
     assert "LMM follow-up, team baseline mean (KR)" in printed
     assert "efficiency-weighted" in printed and "cluster-average" in printed
-    assert "follow_up intervention: 225 sampled, 225 responded, 225 scored" in printed
+    assert "follow_up intervention: 242 sampled, 228 responded, 225 scored" in printed

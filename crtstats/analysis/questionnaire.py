@@ -237,8 +237,10 @@ def questionnaire_effects(
     it is left out of every analysis (counted in ``notes``) rather than imputed.
 
     Caseness: ``logit P(case_ij) = mu + a A_i + stratum_i + beta p_i + b_i`` with
-    ``p_i`` the team's baseline proportion of cases, between-within df; and the
-    estimands of :func:`crtstats.analyse_admissions`.
+    ``p_i`` the team's baseline proportion of cases, fitted by the Laplace-approximated
+    restricted likelihood (``glmm(..., method="laplace-reml")``, as ``glmmTMB(...,
+    REML = TRUE)``), between-within df; and the estimands of
+    :func:`crtstats.analyse_admissions`.
 
     References
     ----------

@@ -138,7 +138,9 @@ def test_summary_and_table_say_not_applicable_with_the_reason() -> None:
     Result.summary = summary  # type: ignore[attr-defined]
     table = power_table(Result)  # type: ignore[arg-type]
     assert set(table.data["coverage_text"]) == {"not applicable"}
-    assert any("randomisation test, e: coverage the analysis gives a p-value" in n
+    assert any("Coverage not applicable for randomisation test, e: the analysis gives a "
+               "p-value" in n
                for n in table.footnotes)
-    assert any("cluster-level rate, e: true effect and coverage the true value" in n
+    assert any("True effect and coverage not applicable for cluster-level rate, e: the "
+               "true value" in n
                for n in table.footnotes)

@@ -87,13 +87,14 @@ def _not_applicable(data: Any) -> list[str]:
     applicable, with the reason."""
     notes = []
     for _, row in data.drop_duplicates(["analysis", "estimand"]).iterrows():
+        which = f"{row['analysis']}, {row['estimand']}"
         if not math.isfinite(float(row["true_effect"])):
-            notes.append(f"{row['analysis']}, {row['estimand']}: true effect and coverage "
-                         f"{str(row['truth']).removeprefix('not applicable: ')}.")
+            reason = str(row["truth"]).removeprefix("not applicable: ")
+            notes.append(f"True effect and coverage not applicable for {which}: {reason}.")
         elif not math.isfinite(float(row["coverage"])):
-            notes.append(f"{row['analysis']}, {row['estimand']}: coverage "
-                         f"{str(row['coverage_note']).removeprefix('not applicable: ')}.")
-    return [f"Not applicable: {n}" for n in notes]
+            reason = str(row["coverage_note"]).removeprefix("not applicable: ")
+            notes.append(f"Coverage not applicable for {which}: {reason}.")
+    return notes
 
 
 def _jsonable(value: Any) -> Any:

@@ -266,3 +266,23 @@ def test_forest_panels_split_outcomes_and_scales_and_fit_a_page() -> None:
     width, height = figure.get_size_inches()
     assert width == 7.0 and height <= 9.0
     assert render_figure(figure, "png", dpi=300).startswith(b"\x89PNG")
+
+
+def test_svg_clip_ids_do_not_depend_on_float_noise() -> None:
+    # matplotlib hashes a clip rectangle's float bounds into its id; the same figure in
+    # another process (another PYTHONHASHSEED) gave bounds differing in the last bits,
+    # hence other ids. Two such files must become byte-identical, uses matching defs.
+    from crtstats.plots._render import _stable_clip_ids
+
+    def svg(clip: str) -> bytes:
+        return (f'<path d="M 0 0" clip-path="url(#{clip})"/>\n<defs><clipPath id="{clip}">'
+                f'<rect x="1"/></clipPath><clipPath id="pffffffffff"/></defs>').encode()
+
+    one, other = _stable_clip_ids(svg("pb2a579ba4c")), _stable_clip_ids(svg("pb2c2f20843"))
+    assert one == other
+    assert b'url(#clip0)' in one and b'<clipPath id="clip0">' in one
+    assert b'<clipPath id="clip1"/>' in one
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [0, 1])
+    rendered = render_figure(fig, "svg")
+    assert b'clip-path="url(#clip0)"' in rendered and b'<clipPath id="clip0">' in rendered

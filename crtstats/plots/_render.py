@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any, Literal, get_args
 
 import matplotlib as mpl
@@ -24,6 +25,26 @@ _METADATA: dict[str, dict[str, Any]] = {
     "svg": {"Date": None, "Creator": None},
     "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
 }
+
+
+#: A clip-path id of matplotlib's SVG writer, where it is defined or used.
+_CLIP_ID = re.compile(rb'(?<=id=")p[0-9a-f]{10}(?=")|(?<=url\(#)p[0-9a-f]{10}(?=\))')
+
+
+def _stable_clip_ids(svg: bytes) -> bytes:
+    """``svg`` with its clip-path ids numbered in order of first appearance.
+
+    matplotlib names a clip rectangle by a hash of its float bounds, and those bounds
+    can differ in their last bits between processes (the same figure rendered under
+    another ``PYTHONHASHSEED`` gave other ids and identical pixels), so the ids are
+    renamed ``clip0``, ``clip1``, ... in document order instead.
+    """
+    names: dict[bytes, bytes] = {}
+
+    def rename(match: re.Match[bytes]) -> bytes:
+        return names.setdefault(match.group(0), b"clip%d" % len(names))
+
+    return _CLIP_ID.sub(rename, svg)
 
 
 def render_figure(fig: Figure | Axes, fmt: FigureFormat, *, dpi: float = 150.0) -> bytes:
@@ -73,4 +94,4 @@ def render_figure(fig: Figure | Axes, fmt: FigureFormat, *, dpi: float = 150.0) 
     buffer = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": "crtstats", "pdf.compression": 6}):
         figure.savefig(buffer, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
-    return buffer.getvalue()
+    return _stable_clip_ids(buffer.getvalue()) if fmt == "svg" else buffer.getvalue()
